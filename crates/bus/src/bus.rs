@@ -1,0 +1,181 @@
+//! The NATS connection and durable publishing.
+
+use std::time::Duration;
+
+use async_nats::connection::State;
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::{Client, ConnectOptions, HeaderMap, jetstream};
+use bytes::Bytes;
+
+use crate::Topology;
+
+/// How long a publish waits for JetStream's acknowledgement before giving up. A timeout
+/// does not mean "not stored": the caller retries with the same `Nats-Msg-Id`.
+const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why the bus could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// Not connected to NATS right now; the client keeps reconnecting in the background.
+    #[error("NATS is unavailable")]
+    Unavailable,
+    /// JetStream did not acknowledge the publish in time (it may still have stored it).
+    #[error("JetStream did not acknowledge in time")]
+    AckTimeout,
+    /// JetStream refused the publish (stream full, message too large, …).
+    #[error("JetStream refused the publish: {0}")]
+    Rejected(String),
+    /// Creating or updating a stream or consumer failed.
+    #[error("cannot provision {what}: {reason}")]
+    Provision {
+        /// The stream or consumer.
+        what: String,
+        /// The server's answer.
+        reason: String,
+    },
+    /// Anything else the client reported.
+    #[error("NATS error: {0}")]
+    Other(String),
+}
+
+/// What JetStream said about a successful publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishOutcome {
+    /// The stream sequence the message is stored at.
+    pub sequence: u64,
+    /// True when the `Nats-Msg-Id` was seen before (the message was stored once, earlier).
+    pub duplicate: bool,
+}
+
+/// A connection to NATS plus the deployment's [`Topology`].
+#[derive(Debug, Clone)]
+pub struct Bus {
+    client: Client,
+    jetstream: jetstream::Context,
+    topology: Topology,
+}
+
+impl Bus {
+    /// Connects to `url`. It returns at once even while NATS is down: the client keeps
+    /// reconnecting in the background (at most a second apart), so a service started
+    /// before NATS, or outliving a NATS restart, recovers by itself.
+    pub async fn connect(url: &str, topology: Topology, client_name: &str) -> Result<Self, BusError> {
+        let client = ConnectOptions::new()
+            .name(client_name)
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(2))
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((attempts as u64 * 100).min(1000))
+            })
+            .connect(url)
+            .await
+            .map_err(|e| BusError::Other(e.to_string()))?;
+        let jetstream = jetstream::ContextBuilder::new()
+            .timeout(PUBLISH_ACK_TIMEOUT)
+            .max_ack_inflight(4096)
+            .build(client.clone());
+        Ok(Self {
+            client,
+            jetstream,
+            topology,
+        })
+    }
+
+    /// The deployment's names.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The JetStream context, for consumers and tests.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.jetstream
+    }
+
+    /// The core client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Whether the client is connected right now.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == State::Connected
+    }
+
+    /// Creates or updates every stream of the topology. Idempotent; safe to run from every
+    /// service at start-up.
+    pub async fn provision(&self) -> Result<(), BusError> {
+        if !self.is_connected() {
+            return Err(BusError::Unavailable);
+        }
+        for config in self.topology.stream_configs() {
+            let name = config.name.clone();
+            self.jetstream
+                .create_or_update_stream(config)
+                .await
+                .map_err(|e| BusError::Provision {
+                    what: format!("stream {name}"),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Publishes `payload` and returns once JetStream has stored it (PubAck).
+    ///
+    /// `message_id` becomes `Nats-Msg-Id`, so repeating a publish (after a timeout, or for a
+    /// redelivered webhook) stores it once. When the stream is missing (a NATS server that
+    /// lost its store) the streams are provisioned again and the publish retried once.
+    pub async fn publish_durable(
+        &self,
+        subject: String,
+        message_id: &str,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<PublishOutcome, BusError> {
+        if !self.is_connected() {
+            return Err(BusError::Unavailable);
+        }
+        match self.try_publish(&subject, message_id, &headers, &payload).await {
+            Err(BusError::Rejected(reason)) if reason == PublishErrorKind::StreamNotFound.to_string() => {
+                tracing::warn!(subject, "stream missing; provisioning again");
+                self.provision().await?;
+                self.try_publish(&subject, message_id, &headers, &payload).await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_publish(
+        &self,
+        subject: &str,
+        message_id: &str,
+        headers: &HeaderMap,
+        payload: &Bytes,
+    ) -> Result<PublishOutcome, BusError> {
+        let publish = PublishMessage::build()
+            .payload(payload.clone())
+            .headers(headers.clone())
+            .message_id(message_id);
+        let ack_future = self
+            .jetstream
+            .send_publish(subject.to_owned(), publish)
+            .await
+            .map_err(publish_error)?;
+        let ack = ack_future.await.map_err(publish_error)?;
+        Ok(PublishOutcome {
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        })
+    }
+}
+
+/// Maps the client's publish errors onto what callers act on.
+pub(crate) fn publish_error(error: async_nats::jetstream::context::PublishError) -> BusError {
+    match error.kind() {
+        PublishErrorKind::TimedOut => BusError::AckTimeout,
+        PublishErrorKind::BrokenPipe => BusError::Unavailable,
+        PublishErrorKind::StreamNotFound => BusError::Rejected(PublishErrorKind::StreamNotFound.to_string()),
+        _ => BusError::Rejected(error.to_string()),
+    }
+}

@@ -1,0 +1,20 @@
+//! Everything deskie does with NATS JetStream, in one crate.
+//!
+//! - [`Topology`]: every stream, subject and consumer name, derived from `DESKIE_NATS_PREFIX`.
+//! - [`Bus`]: the connection, idempotent provisioning, and [`Bus::publish_durable`], which
+//!   returns only once JetStream has acknowledged the message.
+//! - [`consumer`]: durable pull consumers with explicit ack after the handler's commit,
+//!   a finite `max_deliver`, delayed naks and a dead-letter record for poison messages.
+
+mod bus;
+pub mod consumer;
+pub mod dead_letter;
+mod topology;
+
+pub use bus::{Bus, BusError, PublishOutcome};
+pub use topology::{EVENT_PARTITIONS, Topology, partition_of};
+
+/// Header carrying the event type on relayed events (e.g. `case_opened`).
+pub const EVENT_TYPE_HEADER: &str = "Deskie-Event-Type";
+/// Header carrying the stream version on relayed events.
+pub const STREAM_VERSION_HEADER: &str = "Deskie-Stream-Version";

@@ -1,0 +1,170 @@
+//! Stream, subject and consumer names: the one place they are decided.
+
+use std::time::Duration;
+
+use async_nats::jetstream::stream::{Config, DiscardPolicy, RetentionPolicy, StorageType};
+
+/// Number of partitions case events are spread over (`{prefix}.events.case.{p}.…`).
+/// Never change it without draining every consumer first (`reference/scale-out.md` §1.9).
+pub const EVENT_PARTITIONS: u32 = 16;
+
+/// The partition of a stream key: FNV-1a 32-bit modulo [`EVENT_PARTITIONS`], the same
+/// hash NATS uses for its `partition()` subject transform.
+pub fn partition_of(stream_id: &str) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in stream_id.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % EVENT_PARTITIONS
+}
+
+/// Names of everything deskie creates in NATS, all under one prefix so several deployments
+/// (and parallel tests) share a server without touching each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    prefix: String,
+}
+
+impl Topology {
+    /// Names under `prefix` (already validated by the config crate).
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The prefix itself.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Stream of accepted Chatra webhooks.
+    pub fn webhooks_stream(&self) -> String {
+        format!("{}_webhooks", self.prefix)
+    }
+
+    /// Subject of one accepted webhook.
+    pub fn webhook_subject(&self, integration_id: &str, event_name: &str) -> String {
+        format!("{}.webhooks.chatra.{integration_id}.{event_name}", self.prefix)
+    }
+
+    /// Subject filter for every webhook.
+    pub fn all_webhooks(&self) -> String {
+        format!("{}.webhooks.>", self.prefix)
+    }
+
+    /// Stream the relay publishes committed events into.
+    pub fn events_stream(&self) -> String {
+        format!("{}_events", self.prefix)
+    }
+
+    /// Subject of one relayed event.
+    pub fn event_subject(&self, stream_type: &str, stream_id: &str, event_type: &str) -> String {
+        format!(
+            "{}.events.{stream_type}.{:02}.{stream_id}.{event_type}",
+            self.prefix,
+            partition_of(stream_id)
+        )
+    }
+
+    /// Subject filter for every event of one stream type (e.g. `case`).
+    pub fn events_of_type(&self, stream_type: &str) -> String {
+        format!("{}.events.{stream_type}.>", self.prefix)
+    }
+
+    /// Subject filter for every relayed event.
+    pub fn all_events(&self) -> String {
+        format!("{}.events.>", self.prefix)
+    }
+
+    /// Stream of dead letters.
+    pub fn dead_letter_stream(&self) -> String {
+        format!("{}_dead_letters", self.prefix)
+    }
+
+    /// Subject of a dead letter from `consumer`.
+    pub fn dead_letter_subject(&self, consumer: &str) -> String {
+        format!("{}.dead_letters.{consumer}", self.prefix)
+    }
+
+    /// Durable consumer name for a service's consumer (`{prefix}_{service}`).
+    pub fn consumer_name(&self, service: &str) -> String {
+        format!("{}_{service}", self.prefix)
+    }
+
+    /// Every stream deskie needs, with its configuration.
+    ///
+    /// All are file-backed with `discard: new`: when a stream is full, publishing fails
+    /// (ingest answers 503 and the sender retries) instead of old messages being deleted.
+    pub fn stream_configs(&self) -> Vec<Config> {
+        let base = |name: String, subjects: Vec<String>, max_age_days: u64, dup: Duration| Config {
+            name,
+            subjects,
+            retention: RetentionPolicy::Limits,
+            storage: StorageType::File,
+            discard: DiscardPolicy::New,
+            max_age: Duration::from_secs(max_age_days * 24 * 3600),
+            duplicate_window: dup,
+            num_replicas: 1,
+            deny_delete: true,
+            ..Default::default()
+        };
+        vec![
+            Config {
+                // 1 MiB bodies plus the envelope around them.
+                max_message_size: 1_200_000,
+                description: Some("Chatra webhooks, durably accepted by ingest".into()),
+                ..base(
+                    self.webhooks_stream(),
+                    vec![self.all_webhooks()],
+                    30,
+                    Duration::from_secs(10 * 60),
+                )
+            },
+            Config {
+                description: Some("Committed events relayed from the PostgreSQL event store".into()),
+                ..base(
+                    self.events_stream(),
+                    vec![self.all_events()],
+                    365,
+                    Duration::from_secs(10 * 60),
+                )
+            },
+            Config {
+                description: Some("Messages a consumer gave up on, with the reason".into()),
+                ..base(
+                    self.dead_letter_stream(),
+                    vec![format!("{}.dead_letters.>", self.prefix)],
+                    90,
+                    Duration::from_secs(10 * 60),
+                )
+            },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_matches_fnv1a_reference_values() {
+        // FNV-1a 32 of "" is 0x811c9dc5, of "a" is 0xe40c292c.
+        assert_eq!(partition_of(""), 0x811c_9dc5 % 16);
+        assert_eq!(partition_of("a"), 0xe40c_292c % 16);
+    }
+
+    #[test]
+    fn every_name_carries_the_prefix() {
+        let t = Topology::new("acme");
+        for config in t.stream_configs() {
+            assert!(config.name.starts_with("acme_"));
+            assert!(config.subjects.iter().all(|s| s.starts_with("acme.")));
+            assert_eq!(config.discard, DiscardPolicy::New);
+            assert_eq!(config.storage, StorageType::File);
+        }
+        assert!(t.webhook_subject("i", "chatStarted").starts_with("acme.webhooks."));
+        assert!(t.event_subject("case", "c", "case_opened").starts_with("acme.events.case."));
+    }
+}

@@ -1,0 +1,11 @@
+//! Configuration shared by every deskie binary.
+//!
+//! [`Settings`] reads the environment variables of BRIEF §3 once at start-up and refuses to
+//! start with a message that names the bad variable. Secrets are held in
+//! [`secrecy::SecretString`] so they cannot reach a log through `Debug`.
+
+mod cipher;
+mod settings;
+
+pub use cipher::{Cipher, CipherError};
+pub use settings::{ConfigError, Settings};

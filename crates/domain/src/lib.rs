@@ -1,0 +1,6 @@
+//! The deskie domain, as plain functions over plain data.
+//!
+//! Nothing here touches a socket, a database or a clock: adapters (ingest, routing, store)
+//! call into it and are tested separately.
+
+pub mod chatra;

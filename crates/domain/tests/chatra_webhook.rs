@@ -1,0 +1,168 @@
+//! The Chatra webhook parser against the shared fixtures, variants, and arbitrary input.
+
+use deskie_domain::chatra::*;
+use proptest::prelude::*;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../../../shared/fixtures/chatra/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+fn known(body: &[u8]) -> ChatraWebhook {
+    match parse_webhook(body) {
+        Ok(ParsedWebhook::Known(w)) => w,
+        other => panic!("expected a known webhook, got {other:?}"),
+    }
+}
+
+#[test]
+fn chat_started_with_prechat_form_keeps_contact_data_and_fields_in_order() {
+    let w = known(&fixture("chat-started-prechat-form.json"));
+    assert_eq!(w.kind, ChatraEventKind::ChatStarted);
+    assert_eq!(w.client.id, "k3v9q2m7x1p8r4t6w0z5y2n8b4c7d1f3h6j9l0s");
+    assert_eq!(w.client.chat_id, "Q7wErT5yUi9oPa3Sd");
+    assert_eq!(w.client.name.as_deref(), Some("Maria Lopez"));
+    assert_eq!(w.client.email.as_deref(), Some("maria.lopez@example.com"));
+    assert_eq!(w.client.phone.as_deref(), Some("+34 600 123 456"));
+    let keys: Vec<&str> = w.client.fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["Customer tier", "Account ID", "Order number", "Topic"]);
+    assert!(w.agent_ids.is_empty());
+    assert_eq!(w.messages.len(), 1);
+    assert_eq!(w.messages[0].author, MessageAuthor::Client);
+    assert_eq!(w.messages[0].created_at_ms, Some(1_732_608_000_123));
+    assert_eq!(w.client.details, ClientDetails::default());
+}
+
+#[test]
+fn fragment_keeps_agent_messages_and_the_received_from_tag() {
+    let w = known(&fixture("chat-fragment-agent-from-chatra-ui.json"));
+    assert_eq!(w.kind, ChatraEventKind::ChatFragment);
+    assert_eq!(w.agent_ids, ["Zx8Cv2Bn4Mq6Lk1Jh", "Hd4Fg6Jk8Lm0Np2Qr"]);
+    let julia = &w.messages[0];
+    assert_eq!(julia.author, MessageAuthor::Agent);
+    assert_eq!(julia.agent_id.as_deref(), Some("Zx8Cv2Bn4Mq6Lk1Jh"));
+    assert_eq!(julia.agent_name.as_deref(), Some("Julia"));
+    assert_eq!(julia.received_from, None);
+    assert_eq!(w.messages[1].received_from.as_deref(), Some("acme-helpdesk"));
+    assert_eq!(w.messages[2].text, "Great, thank you!");
+}
+
+#[test]
+fn transcript_maps_attachment_metadata() {
+    let w = known(&fixture("chat-transcript.json"));
+    assert_eq!(w.kind, ChatraEventKind::ChatTranscript);
+    assert_eq!(w.messages.len(), 5);
+    let file = w.messages[2].file.as_ref().expect("attachment");
+    assert_eq!(file.filename, "photo_of_label.jpg");
+    assert_eq!(file.size, Some(184_233));
+    assert!(file.is_image);
+    assert_eq!((file.width, file.height), (Some(1280), Some(960)));
+    assert!(file.preview_url.as_deref().unwrap_or("").ends_with("_preview.jpg"));
+}
+
+#[test]
+fn text_may_come_under_message_and_group_id_in_either_place() {
+    let body = br#"{"eventName":"chatFragment","client":{"id":"c1","chatId":"h1","groupId":"g-in-client"},
+        "messages":[{"id":"m1","type":"client","message":"hola"}]}"#;
+    let w = known(body);
+    assert_eq!(w.messages[0].text, "hola");
+    assert_eq!(w.group_id.as_deref(), Some("g-in-client"));
+
+    let body = br#"{"eventName":"chatStarted","groupId":"top","client":{"id":"c1","chatId":"h1","groupId":"inner"}}"#;
+    assert_eq!(known(body).group_id.as_deref(), Some("top"));
+}
+
+#[test]
+fn visitor_details_are_read_when_present_and_null_otherwise() {
+    let body = br#"{"eventName":"chatStarted","client":{"id":"c1","chatId":"h1","ip":"203.0.113.9",
+        "browser":"Firefox 130","os":"macOS 14","language":"es","location":{"city":"Madrid","country":"Spain"},
+        "lastVisit":1732608000000}}"#;
+    let d = known(body).client.details;
+    assert_eq!(d.ip.as_deref(), Some("203.0.113.9"));
+    assert_eq!(d.browser.as_deref(), Some("Firefox 130"));
+    assert_eq!(d.os.as_deref(), Some("macOS 14"));
+    assert_eq!(d.language.as_deref(), Some("es"));
+    assert_eq!(d.location.as_deref(), Some("Madrid, Spain"));
+    assert_eq!(d.last_visit_ms, Some(1_732_608_000_000));
+}
+
+#[test]
+fn unknown_event_names_are_reported_not_refused() {
+    let parsed = parse_webhook(br#"{"eventName":"chatRated","whatever":[1,2]}"#);
+    assert_eq!(
+        parsed,
+        Ok(ParsedWebhook::UnknownEvent { event_name: "chatRated".into() })
+    );
+}
+
+#[test]
+fn bad_bodies_get_an_error_that_names_the_problem() {
+    assert!(matches!(parse_webhook(b"{not json"), Err(WebhookParseError::InvalidJson(_))));
+    assert_eq!(parse_webhook(b"[1]"), Err(WebhookParseError::NotAnObject));
+    assert_eq!(parse_webhook(b"{}"), Err(WebhookParseError::MissingEventName));
+    assert_eq!(
+        parse_webhook(br#"{"eventName":"chatFragment","client":{"chatId":"x"}}"#),
+        Err(WebhookParseError::MissingField("client.id"))
+    );
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    assert!(matches!(parse_webhook(deep.as_bytes()), Err(WebhookParseError::InvalidJson(_))));
+}
+
+fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        prop_oneof![
+            ".*",
+            Just("chatStarted".to_owned()),
+            Just("chatFragment".to_owned()),
+            Just("chatTranscript".to_owned()),
+            Just("client".to_owned()),
+        ]
+        .prop_map(Value::String),
+    ];
+    leaf.prop_recursive(6, 64, 8, |inner| {
+        let keys = prop_oneof![
+            "[a-zA-Z]{1,8}",
+            Just("eventName".to_owned()),
+            Just("client".to_owned()),
+            Just("messages".to_owned()),
+            Just("id".to_owned()),
+            Just("chatId".to_owned()),
+            Just("info".to_owned()),
+            Just("file".to_owned()),
+            Just("imageInfo".to_owned()),
+            Just("location".to_owned()),
+        ];
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+            prop::collection::vec((keys, inner), 0..8)
+                .prop_map(|kv| serde_json::Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn parser_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = parse_webhook(&bytes);
+    }
+
+    #[test]
+    fn parser_never_panics_on_arbitrary_json(value in arbitrary_json()) {
+        let body = serde_json::to_vec(&value).expect("serialisable");
+        let result = parse_webhook(&body);
+        // Only an object can ever be accepted.
+        if !value.is_object() {
+            prop_assert!(result.is_err());
+        }
+    }
+}

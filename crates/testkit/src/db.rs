@@ -1,0 +1,63 @@
+//! A database per test.
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+/// A freshly created, empty database, dropped (with `FORCE`) when this value is dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    /// Creates `deskie_t_<random>` on the test server.
+    pub async fn create() -> Self {
+        let admin_url = std::env::var("DESKIE_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("deskie_t_{}", crate::unique_suffix());
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("test PostgreSQL at {admin_url} is not reachable: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let _ = admin.close().await;
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(base, _)| base.to_owned())
+            .unwrap_or_else(|| admin_url.clone());
+        let url = format!("{base}/{name}");
+        Self {
+            admin_url,
+            name,
+            url,
+        }
+    }
+
+    /// The URL of the test database (what `DESKIE_DATABASE_URL` would be).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        crate::block_on_cleanup(async move {
+            if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await;
+                let _ = admin.close().await;
+            }
+        });
+    }
+}

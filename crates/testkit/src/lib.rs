@@ -1,0 +1,35 @@
+//! Test resources against the machine's real PostgreSQL and NATS.
+//!
+//! - [`TestDb`]: a fresh database per test, dropped afterwards.
+//! - [`TestNats`]: a unique `DESKIE_NATS_PREFIX` on the shared server; its streams are
+//!   deleted afterwards.
+//! - [`NatsServer`]: a private `nats-server` on a free port, for tests that stop and restart it.
+//!
+//! `DESKIE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) and
+//! `DESKIE_TEST_NATS_URL` (default `nats://127.0.0.1:4222`) point elsewhere when needed.
+
+mod db;
+mod nats;
+mod server;
+
+pub use db::TestDb;
+pub use nats::TestNats;
+pub use server::NatsServer;
+
+/// A short random token for names (databases, prefixes).
+pub fn unique_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// Runs `cleanup` to completion on a private runtime; for `Drop`, which cannot await.
+pub(crate) fn block_on_cleanup<F>(cleanup: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let _ = std::thread::spawn(move || {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            runtime.block_on(cleanup);
+        }
+    })
+    .join();
+}
