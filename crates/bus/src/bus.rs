@@ -48,6 +48,19 @@ pub struct PublishOutcome {
     pub duplicate: bool,
 }
 
+/// One message for [`Bus::publish_all`].
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Subject.
+    pub subject: String,
+    /// `Nats-Msg-Id`.
+    pub message_id: String,
+    /// Headers (trace context, event type, …).
+    pub headers: HeaderMap,
+    /// Payload.
+    pub payload: Bytes,
+}
+
 /// A connection to NATS plus the deployment's [`Topology`].
 #[derive(Debug, Clone)]
 pub struct Bus {
@@ -60,7 +73,11 @@ impl Bus {
     /// Connects to `url`. It returns at once even while NATS is down: the client keeps
     /// reconnecting in the background (at most a second apart), so a service started
     /// before NATS, or outliving a NATS restart, recovers by itself.
-    pub async fn connect(url: &str, topology: Topology, client_name: &str) -> Result<Self, BusError> {
+    pub async fn connect(
+        url: &str,
+        topology: Topology,
+        client_name: &str,
+    ) -> Result<Self, BusError> {
         let client = ConnectOptions::new()
             .name(client_name)
             .retry_on_initial_connect()
@@ -136,14 +153,59 @@ impl Bus {
         if !self.is_connected() {
             return Err(BusError::Unavailable);
         }
-        match self.try_publish(&subject, message_id, &headers, &payload).await {
-            Err(BusError::Rejected(reason)) if reason == PublishErrorKind::StreamNotFound.to_string() => {
+        match self
+            .try_publish(&subject, message_id, &headers, &payload)
+            .await
+        {
+            Err(BusError::Rejected(reason))
+                if reason == PublishErrorKind::StreamNotFound.to_string() =>
+            {
                 tracing::warn!(subject, "stream missing; provisioning again");
                 self.provision().await?;
-                self.try_publish(&subject, message_id, &headers, &payload).await
+                self.try_publish(&subject, message_id, &headers, &payload)
+                    .await
             }
             other => other,
         }
+    }
+
+    /// Sends every message before awaiting any acknowledgement (pipelined), and returns one
+    /// result per message, in order. Sending stops at the first message that cannot be sent;
+    /// the rest come back as [`BusError::Unavailable`] without having been sent.
+    ///
+    /// Callers that need per-key order put at most one message per key in a batch: a
+    /// failed-then-retried publish lands behind later ones (nats-server#2384).
+    pub async fn publish_all(&self, batch: Vec<Outgoing>) -> Vec<Result<PublishOutcome, BusError>> {
+        let total = batch.len();
+        let mut pending = Vec::with_capacity(total);
+        if self.is_connected() {
+            for message in batch {
+                let publish = PublishMessage::build()
+                    .payload(message.payload)
+                    .headers(message.headers)
+                    .message_id(message.message_id);
+                match self.jetstream.send_publish(message.subject, publish).await {
+                    Ok(ack) => pending.push(Ok(ack)),
+                    Err(error) => {
+                        pending.push(Err(publish_error(error)));
+                        break;
+                    }
+                }
+            }
+        }
+        let sent = pending.len();
+        let mut results = Vec::with_capacity(total);
+        for entry in pending {
+            results.push(match entry {
+                Ok(ack) => ack.await.map_err(publish_error).map(|ack| PublishOutcome {
+                    sequence: ack.sequence,
+                    duplicate: ack.duplicate,
+                }),
+                Err(error) => Err(error),
+            });
+        }
+        results.extend((sent..total).map(|_| Err(BusError::Unavailable)));
+        results
     }
 
     async fn try_publish(
@@ -175,7 +237,9 @@ pub(crate) fn publish_error(error: async_nats::jetstream::context::PublishError)
     match error.kind() {
         PublishErrorKind::TimedOut => BusError::AckTimeout,
         PublishErrorKind::BrokenPipe => BusError::Unavailable,
-        PublishErrorKind::StreamNotFound => BusError::Rejected(PublishErrorKind::StreamNotFound.to_string()),
+        PublishErrorKind::StreamNotFound => {
+            BusError::Rejected(PublishErrorKind::StreamNotFound.to_string())
+        }
         _ => BusError::Rejected(error.to_string()),
     }
 }

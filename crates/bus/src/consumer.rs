@@ -165,7 +165,12 @@ pub async fn ensure_consumer(
 ///
 /// Messages are handled one at a time, in delivery order. A lost connection or a deleted
 /// consumer is not fatal: the loop waits a second and sets the consumer up again.
-pub async fn run<H: Handler>(bus: Bus, spec: ConsumerSpec, handler: H, shutdown: CancellationToken) {
+pub async fn run<H: Handler>(
+    bus: Bus,
+    spec: ConsumerSpec,
+    handler: H,
+    shutdown: CancellationToken,
+) {
     while !shutdown.is_cancelled() {
         let consumer = match ensure_consumer(&bus, &spec).await {
             Ok(consumer) => consumer,

@@ -47,14 +47,24 @@ pub async fn record(
         out.insert(headers::ORIGINAL_MESSAGE_ID, id);
     }
     out.insert(headers::STREAM, stream);
-    out.insert(headers::SEQUENCE, delivery.stream_sequence.to_string().as_str());
+    out.insert(
+        headers::SEQUENCE,
+        delivery.stream_sequence.to_string().as_str(),
+    );
     out.insert(headers::SUBJECT, delivery.subject.as_str());
     out.insert(headers::CONSUMER, consumer);
     out.insert(headers::DELIVERIES, delivery.delivered.to_string().as_str());
     // Header values cannot hold line breaks; keep the reason on one bounded line.
-    let reason: String = reason.replace(['\r', '\n'], " ").chars().take(512).collect();
+    let reason: String = reason
+        .replace(['\r', '\n'], " ")
+        .chars()
+        .take(512)
+        .collect();
     out.insert(headers::REASON, reason.as_str());
-    let message_id = format!("dead-letter:{consumer}:{stream}:{}", delivery.stream_sequence);
+    let message_id = format!(
+        "dead-letter:{consumer}:{stream}:{}",
+        delivery.stream_sequence
+    );
     bus.publish_durable(
         bus.topology().dead_letter_subject(consumer),
         &message_id,

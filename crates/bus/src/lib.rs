@@ -11,7 +11,7 @@ pub mod consumer;
 pub mod dead_letter;
 mod topology;
 
-pub use bus::{Bus, BusError, PublishOutcome};
+pub use bus::{Bus, BusError, Outgoing, PublishOutcome};
 pub use topology::{EVENT_PARTITIONS, Topology, partition_of};
 
 /// Header carrying the event type on relayed events (e.g. `case_opened`).

@@ -46,7 +46,10 @@ impl Topology {
 
     /// Subject of one accepted webhook.
     pub fn webhook_subject(&self, integration_id: &str, event_name: &str) -> String {
-        format!("{}.webhooks.chatra.{integration_id}.{event_name}", self.prefix)
+        format!(
+            "{}.webhooks.chatra.{integration_id}.{event_name}",
+            self.prefix
+        )
     }
 
     /// Subject filter for every webhook.
@@ -123,7 +126,9 @@ impl Topology {
                 )
             },
             Config {
-                description: Some("Committed events relayed from the PostgreSQL event store".into()),
+                description: Some(
+                    "Committed events relayed from the PostgreSQL event store".into(),
+                ),
                 ..base(
                     self.events_stream(),
                     vec![self.all_events()],
@@ -164,7 +169,13 @@ mod tests {
             assert_eq!(config.discard, DiscardPolicy::New);
             assert_eq!(config.storage, StorageType::File);
         }
-        assert!(t.webhook_subject("i", "chatStarted").starts_with("acme.webhooks."));
-        assert!(t.event_subject("case", "c", "case_opened").starts_with("acme.events.case."));
+        assert!(
+            t.webhook_subject("i", "chatStarted")
+                .starts_with("acme.webhooks.")
+        );
+        assert!(
+            t.event_subject("case", "c", "case_opened")
+                .starts_with("acme.events.case.")
+        );
     }
 }

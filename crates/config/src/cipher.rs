@@ -98,8 +98,15 @@ mod tests {
         let cipher = Cipher::from_encoded_key(&Cipher::generate_encoded_key()).expect("key");
         let sealed = cipher.encrypt(b"chatra-secret");
         assert!(!sealed.windows(13).any(|w| w == b"chatra-secret"));
-        assert_eq!(cipher.decrypt_string(&sealed).as_deref(), Ok("chatra-secret"));
-        assert_ne!(sealed, cipher.encrypt(b"chatra-secret"), "nonce must be fresh");
+        assert_eq!(
+            cipher.decrypt_string(&sealed).as_deref(),
+            Ok("chatra-secret")
+        );
+        assert_ne!(
+            sealed,
+            cipher.encrypt(b"chatra-secret"),
+            "nonce must be fresh"
+        );
     }
 
     #[test]

@@ -95,7 +95,10 @@ impl Settings {
         Ok(Self {
             database_url: url_var(
                 "DESKIE_DATABASE_URL",
-                get("DESKIE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/deskie"),
+                get(
+                    "DESKIE_DATABASE_URL",
+                    "postgres://postgres@127.0.0.1:5432/deskie",
+                ),
                 &["postgres", "postgresql"],
             )?,
             nats_url: url_var(
@@ -104,9 +107,15 @@ impl Settings {
                 &["nats", "tls", "ws", "wss"],
             )?,
             nats_prefix: prefix_var(get("DESKIE_NATS_PREFIX", "deskie"))?,
-            ingest_addr: addr_var("DESKIE_INGEST_ADDR", get("DESKIE_INGEST_ADDR", "127.0.0.1:8080"))?,
+            ingest_addr: addr_var(
+                "DESKIE_INGEST_ADDR",
+                get("DESKIE_INGEST_ADDR", "127.0.0.1:8080"),
+            )?,
             api_addr: addr_var("DESKIE_API_ADDR", get("DESKIE_API_ADDR", "127.0.0.1:8081"))?,
-            grpc_addr: addr_var("DESKIE_GRPC_ADDR", get("DESKIE_GRPC_ADDR", "127.0.0.1:50051"))?,
+            grpc_addr: addr_var(
+                "DESKIE_GRPC_ADDR",
+                get("DESKIE_GRPC_ADDR", "127.0.0.1:50051"),
+            )?,
             public_url: url_var(
                 "DESKIE_PUBLIC_URL",
                 get("DESKIE_PUBLIC_URL", "http://127.0.0.1:8080"),
@@ -178,7 +187,9 @@ fn prefix_var(value: String) -> Result<String, ConfigError> {
     } else {
         Err(ConfigError::Invalid {
             var: "DESKIE_NATS_PREFIX",
-            reason: "use 1-32 letters, digits, '_' or '-' (it becomes a subject token and stream name)".into(),
+            reason:
+                "use 1-32 letters, digits, '_' or '-' (it becomes a subject token and stream name)"
+                    .into(),
         })
     }
 }
@@ -246,8 +257,11 @@ mod tests {
 
     #[test]
     fn trailing_slashes_are_trimmed_from_base_urls() {
-        let s = with(&[("DESKIE_PUBLIC_URL", "https://deskie.example/"), ("DESKIE_CHATRA_API_URL", "http://127.0.0.1:9/api/")])
-            .expect("valid");
+        let s = with(&[
+            ("DESKIE_PUBLIC_URL", "https://deskie.example/"),
+            ("DESKIE_CHATRA_API_URL", "http://127.0.0.1:9/api/"),
+        ])
+        .expect("valid");
         assert_eq!(s.public_url, "https://deskie.example");
         assert_eq!(s.chatra_api_url, "http://127.0.0.1:9/api");
     }

@@ -28,7 +28,10 @@ fn chat_started_with_prechat_form_keeps_contact_data_and_fields_in_order() {
     assert_eq!(w.client.email.as_deref(), Some("maria.lopez@example.com"));
     assert_eq!(w.client.phone.as_deref(), Some("+34 600 123 456"));
     let keys: Vec<&str> = w.client.fields.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, ["Customer tier", "Account ID", "Order number", "Topic"]);
+    assert_eq!(
+        keys,
+        ["Customer tier", "Account ID", "Order number", "Topic"]
+    );
     assert!(w.agent_ids.is_empty());
     assert_eq!(w.messages.len(), 1);
     assert_eq!(w.messages[0].author, MessageAuthor::Client);
@@ -46,7 +49,10 @@ fn fragment_keeps_agent_messages_and_the_received_from_tag() {
     assert_eq!(julia.agent_id.as_deref(), Some("Zx8Cv2Bn4Mq6Lk1Jh"));
     assert_eq!(julia.agent_name.as_deref(), Some("Julia"));
     assert_eq!(julia.received_from, None);
-    assert_eq!(w.messages[1].received_from.as_deref(), Some("acme-helpdesk"));
+    assert_eq!(
+        w.messages[1].received_from.as_deref(),
+        Some("acme-helpdesk")
+    );
     assert_eq!(w.messages[2].text, "Great, thank you!");
 }
 
@@ -60,12 +66,18 @@ fn transcript_maps_attachment_metadata() {
     assert_eq!(file.size, Some(184_233));
     assert!(file.is_image);
     assert_eq!((file.width, file.height), (Some(1280), Some(960)));
-    assert!(file.preview_url.as_deref().unwrap_or("").ends_with("_preview.jpg"));
+    assert!(
+        file.preview_url
+            .as_deref()
+            .unwrap_or("")
+            .ends_with("_preview.jpg")
+    );
 }
 
 #[test]
 fn text_may_come_under_message_and_group_id_in_either_place() {
-    let body = br#"{"eventName":"chatFragment","client":{"id":"c1","chatId":"h1","groupId":"g-in-client"},
+    let body =
+        br#"{"eventName":"chatFragment","client":{"id":"c1","chatId":"h1","groupId":"g-in-client"},
         "messages":[{"id":"m1","type":"client","message":"hola"}]}"#;
     let w = known(body);
     assert_eq!(w.messages[0].text, "hola");
@@ -94,21 +106,32 @@ fn unknown_event_names_are_reported_not_refused() {
     let parsed = parse_webhook(br#"{"eventName":"chatRated","whatever":[1,2]}"#);
     assert_eq!(
         parsed,
-        Ok(ParsedWebhook::UnknownEvent { event_name: "chatRated".into() })
+        Ok(ParsedWebhook::UnknownEvent {
+            event_name: "chatRated".into()
+        })
     );
 }
 
 #[test]
 fn bad_bodies_get_an_error_that_names_the_problem() {
-    assert!(matches!(parse_webhook(b"{not json"), Err(WebhookParseError::InvalidJson(_))));
+    assert!(matches!(
+        parse_webhook(b"{not json"),
+        Err(WebhookParseError::InvalidJson(_))
+    ));
     assert_eq!(parse_webhook(b"[1]"), Err(WebhookParseError::NotAnObject));
-    assert_eq!(parse_webhook(b"{}"), Err(WebhookParseError::MissingEventName));
+    assert_eq!(
+        parse_webhook(b"{}"),
+        Err(WebhookParseError::MissingEventName)
+    );
     assert_eq!(
         parse_webhook(br#"{"eventName":"chatFragment","client":{"chatId":"x"}}"#),
         Err(WebhookParseError::MissingField("client.id"))
     );
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    assert!(matches!(parse_webhook(deep.as_bytes()), Err(WebhookParseError::InvalidJson(_))));
+    assert!(matches!(
+        parse_webhook(deep.as_bytes()),
+        Err(WebhookParseError::InvalidJson(_))
+    ));
 }
 
 fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
@@ -117,7 +140,8 @@ fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         prop_oneof![
             ".*",
             Just("chatStarted".to_owned()),

@@ -30,7 +30,9 @@ impl Extractor for ActixHeaders<'_> {
 
 impl RootSpanBuilder for RedactedRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
         let span = tracing::info_span!(
             "http_request",
             otel.name = %format!("{} {}", request.method(), route),
@@ -42,7 +44,9 @@ impl RootSpanBuilder for RedactedRootSpan {
             exception.message = tracing::field::Empty,
             exception.details = tracing::field::Empty,
         );
-        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&ActixHeaders(request.headers())));
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&ActixHeaders(request.headers()))
+        });
         let _ = span.set_parent(parent);
         span
     }

@@ -41,7 +41,8 @@ impl Drop for TelemetryGuard {
 pub fn init(service: &str, otlp_endpoint: Option<&str>) -> Result<TelemetryGuard, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = || {
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,async_nats=warn"))
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,async_nats=warn"))
     };
     let fmt = tracing_subscriber::fmt::layer()
         .json()
@@ -70,7 +71,10 @@ pub fn init(service: &str, otlp_endpoint: Option<&str>) -> Result<TelemetryGuard
     let otel = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(service.to_owned()))
         .with_filter(filter());
-    let _ = tracing_subscriber::registry().with(fmt).with(otel).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .try_init();
     opentelemetry::global::set_tracer_provider(provider.clone());
     Ok(TelemetryGuard {
         provider: Some(provider),

@@ -55,7 +55,9 @@ impl Drop for TestDb {
         crate::block_on_cleanup(async move {
             if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
                 let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                    .execute(&mut admin)
+                    .await;
                 let _ = admin.close().await;
             }
         });

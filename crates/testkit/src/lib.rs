@@ -27,7 +27,10 @@ where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     let _ = std::thread::spawn(move || {
-        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             runtime.block_on(cleanup);
         }
     })

@@ -13,7 +13,8 @@ impl TestNats {
     /// A new prefix `t<random>` on `DESKIE_TEST_NATS_URL`.
     pub fn new() -> Self {
         Self::on(
-            std::env::var("DESKIE_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+            std::env::var("DESKIE_TEST_NATS_URL")
+                .unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
         )
     }
 

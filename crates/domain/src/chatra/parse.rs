@@ -33,8 +33,8 @@ const LAST_VISIT_KEYS: &[&str] = &["lastVisit", "lastSeen", "lastVisitAt"];
 
 /// Parses a webhook body. Unknown `eventName`s come back as [`ParsedWebhook::UnknownEvent`].
 pub fn parse_webhook(body: &[u8]) -> Result<ParsedWebhook, WebhookParseError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| WebhookParseError::InvalidJson(e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| WebhookParseError::InvalidJson(e.to_string()))?;
     let root = value.as_object().ok_or(WebhookParseError::NotAnObject)?;
     let event_name = root
         .get("eventName")
@@ -159,7 +159,10 @@ fn parse_file(file: &Map<String, Value>) -> ChatraFile {
     ChatraFile {
         filename: text_of(file.get("filename")).unwrap_or_default(),
         size: file.get("size").and_then(Value::as_u64),
-        is_image: file.get("isImage").and_then(Value::as_bool).unwrap_or(false),
+        is_image: file
+            .get("isImage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         url: text_of(file.get("url")),
         preview_url: image.and_then(|i| text_of(i.get("previewUrl"))),
         width: dimension("width"),

@@ -1,0 +1,241 @@
+//! The append-only event store.
+//!
+//! Every write to a stream happens inside a [`StreamTx`], whose first statement is
+//! `pg_advisory_xact_lock` on the stream. That lock assigns no transaction id, so the id is
+//! taken only after the previous writer of the stream committed: per stream, `tx_id` order
+//! is version order, which is what lets the relay publish each stream in order
+//! (`reference/scale-out.md` §2.3 — without the lock, v2 was published before v1).
+
+use chrono::Utc;
+use deskie_proto::events::{Envelope, Event};
+use deskie_proto::{Message, Timestamp};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use crate::{Store, StoreError};
+
+/// Identifies one stream: a case, an integration, a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamKey {
+    /// "case", "integration", "group".
+    pub stream_type: &'static str,
+    /// The stream's id.
+    pub stream_id: Uuid,
+}
+
+impl StreamKey {
+    /// A stream key.
+    pub fn new(stream_type: &'static str, stream_id: Uuid) -> Self {
+        Self {
+            stream_type,
+            stream_id,
+        }
+    }
+}
+
+/// An event decided but not yet stored; the store assigns its version.
+#[derive(Debug, Clone)]
+pub struct EventDraft {
+    /// The event.
+    pub event: Event,
+    /// What caused it (a webhook's `Nats-Msg-Id`, a request id, an event id).
+    pub causation_id: String,
+    /// The id shared by everything that follows from one outside request.
+    pub correlation_id: String,
+    /// The deciding service.
+    pub emitted_by: &'static str,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Global insertion order (not commit order).
+    pub seq: i64,
+    /// The envelope, as published.
+    pub envelope: Envelope,
+}
+
+/// A transaction holding one stream's lock: load, decide, append, commit.
+#[derive(Debug)]
+pub struct StreamTx {
+    tx: Transaction<'static, Postgres>,
+    key: StreamKey,
+    version: u64,
+}
+
+impl Store {
+    /// Begins a transaction on `key`: takes the stream's advisory lock (first statement),
+    /// then reads the stream's current version.
+    pub async fn begin_stream(&self, key: StreamKey) -> Result<StreamTx, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key.stream_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let version: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1")
+                .bind(key.stream_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        Ok(StreamTx {
+            tx,
+            key,
+            version: u64::try_from(version).unwrap_or(0),
+        })
+    }
+
+    /// Every event of a stream, oldest first.
+    pub async fn load_stream(&self, stream_id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
+        self.stream_events_after(stream_id, 0).await
+    }
+
+    /// The events of a stream with a version above `after`, oldest first (to fill a gap).
+    pub async fn stream_events_after(
+        &self,
+        stream_id: Uuid,
+        after: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        load(&mut conn, stream_id, after).await
+    }
+}
+
+impl StreamTx {
+    /// The stream.
+    pub fn key(&self) -> &StreamKey {
+        &self.key
+    }
+
+    /// The stream's version when the lock was taken plus what this transaction appended.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Every stored event of the stream, oldest first.
+    pub async fn history(&mut self) -> Result<Vec<StoredEvent>, StoreError> {
+        load(&mut self.tx, self.key.stream_id, 0).await
+    }
+
+    /// Records that `consumer` processed `message_id`; `false` when it already had.
+    pub async fn record_processed(
+        &mut self,
+        consumer: &str,
+        message_id: &str,
+    ) -> Result<bool, StoreError> {
+        crate::inbox::record_processed(&mut self.tx, consumer, message_id).await
+    }
+
+    /// Appends `drafts` after `expected_version`; returns the stored envelopes.
+    ///
+    /// Fails with [`StoreError::VersionConflict`] when the stream moved on since the caller
+    /// decided (the `UNIQUE (stream_id, version)` constraint backs this up for any writer
+    /// that bypassed the lock).
+    pub async fn append(
+        &mut self,
+        expected_version: u64,
+        drafts: Vec<EventDraft>,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        if expected_version != self.version {
+            return Err(StoreError::VersionConflict {
+                stream_id: self.key.stream_id,
+                expected: expected_version,
+                actual: self.version,
+            });
+        }
+        let trace_context = serde_json::Value::Object(
+            deskie_telemetry::nats::current_context_pairs()
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
+        );
+        let mut stored = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let event_id = Uuid::now_v7();
+            let version = self.version + 1;
+            let now = Utc::now();
+            let event_type = draft.event.type_name();
+            let envelope = Envelope {
+                event_id: event_id.to_string(),
+                stream_type: self.key.stream_type.to_owned(),
+                stream_id: self.key.stream_id.to_string(),
+                version,
+                occurred_at: Some(Timestamp {
+                    seconds: now.timestamp(),
+                    nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
+                }),
+                causation_id: draft.causation_id,
+                correlation_id: draft.correlation_id,
+                emitted_by: draft.emitted_by.to_owned(),
+                event: Some(draft.event),
+            };
+            let inserted = sqlx::query(
+                "INSERT INTO events (event_id, stream_type, stream_id, version, event_type, payload, trace_context, recorded_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(event_id)
+            .bind(self.key.stream_type)
+            .bind(self.key.stream_id)
+            .bind(i64::try_from(version).unwrap_or(i64::MAX))
+            .bind(event_type)
+            .bind(envelope.encode_to_vec())
+            .bind(&trace_context)
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e))
+                    if e.constraint() == Some("events_stream_version") =>
+                {
+                    return Err(StoreError::VersionConflict {
+                        stream_id: self.key.stream_id,
+                        expected: self.version,
+                        actual: version,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.version = version;
+            stored.push(envelope);
+        }
+        Ok(stored)
+    }
+
+    /// The transaction's connection, to update read models in the same transaction.
+    pub fn connection(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// Commits: the inbox record, the events and any read-model change become visible together.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn load(
+    conn: &mut PgConnection,
+    stream_id: Uuid,
+    after: u64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = sqlx::query("SELECT seq, event_id, payload FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version")
+        .bind(stream_id)
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let event_id: Uuid = row.try_get("event_id")?;
+            let payload: Vec<u8> = row.try_get("payload")?;
+            let envelope =
+                Envelope::decode(payload.as_slice()).map_err(|e| StoreError::Corrupt {
+                    event_id,
+                    reason: e.to_string(),
+                })?;
+            Ok(StoredEvent {
+                seq: row.try_get("seq")?,
+                envelope,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,18 @@
+//! PostgreSQL, the system of record (BRIEF §2).
+//!
+//! - [`event_store`]: append-only events with a version per stream; every transaction that
+//!   appends takes the stream's advisory lock first ([`Store::begin_stream`]).
+//! - [`inbox`]: what each consumer already processed, written in the same transaction.
+//! - [`outbox`]: intents of outside effects, unique per key.
+//! - [`relay`]: publishes committed events to JetStream in per-stream order.
+//! - [`read_models`]: the shared projections other services read.
+
+pub mod event_store;
+pub mod inbox;
+pub mod outbox;
+pub mod read_models;
+pub mod relay;
+mod store;
+
+pub use event_store::{EventDraft, StoredEvent, StreamKey, StreamTx};
+pub use store::{Store, StoreError};

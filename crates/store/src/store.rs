@@ -1,0 +1,129 @@
+//! The connection pool, database creation and migrations.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+
+/// Errors of the store. Domain refusals (a version conflict) are kept apart from
+/// infrastructure failures, so callers can retry the one and report the other.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else appended to the stream first.
+    #[error("stream {stream_id} is at version {actual}, expected {expected}")]
+    VersionConflict {
+        /// The stream.
+        stream_id: uuid::Uuid,
+        /// What the caller decided against.
+        expected: u64,
+        /// What is stored.
+        actual: u64,
+    },
+    /// A stored payload cannot be decoded (corruption or an incompatible writer).
+    #[error("stored event {event_id} cannot be decoded: {reason}")]
+    Corrupt {
+        /// The event.
+        event_id: uuid::Uuid,
+        /// Why.
+        reason: String,
+    },
+    /// The database URL is unusable.
+    #[error("invalid database URL: {0}")]
+    BadUrl(String),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// PostgreSQL failed or is unreachable.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed (the database was unreachable or busy).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Protocol(_)
+            ) | Self::VersionConflict { .. }
+        )
+    }
+}
+
+/// The PostgreSQL system of record.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+    url: String,
+}
+
+impl Store {
+    /// Connects to `url` (without creating the database).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| StoreError::BadUrl(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options.log_statements(tracing::log::LevelFilter::Trace));
+        Ok(Self {
+            pool,
+            url: url.to_owned(),
+        })
+    }
+
+    /// Creates the database named in `url` when it does not exist yet.
+    pub async fn create_database_if_missing(url: &str) -> Result<bool, StoreError> {
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| StoreError::BadUrl(e.to_string()))?;
+        let name = options
+            .get_database()
+            .ok_or_else(|| StoreError::BadUrl("no database name".into()))?
+            .to_owned();
+        let mut admin = PgConnection::connect_with(&options.clone().database("postgres")).await?;
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                .bind(&name)
+                .fetch_optional(&mut admin)
+                .await?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+            .execute(&mut admin)
+            .await;
+        match created {
+            Ok(_) => Ok(true),
+            // Another process created it meanwhile.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Applies the embedded migrations (idempotent; safe to race).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations").run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The pool, for read models and adapters.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The URL, for components that need a dedicated session (the relay's leader lock).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
