@@ -17,6 +17,47 @@ pub mod webhooks {
     tonic::include_proto!("deskie.webhooks.v1");
 }
 
+/// The body of a [`webhooks::ChatraWebhookReceived`]: compressed when large, so a body at
+/// ingest's 1 MiB limit still fits in one NATS message.
+pub mod webhook_body {
+    /// Bodies above this size travel gzip-compressed, so a body at the 1 MiB limit still fits in
+    /// one NATS message (the server's default `max_payload` is 1 MB).
+    const COMPRESS_ABOVE: usize = 512 * 1024;
+
+    /// Encodes a webhook body for [`crate::webhooks::ChatraWebhookReceived`]: `(body_encoding, bytes)`.
+    pub fn encode(body: &[u8]) -> (&'static str, Vec<u8>) {
+        use std::io::Write;
+        if body.len() <= COMPRESS_ABOVE {
+            return ("", body.to_vec());
+        }
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(body.len() / 4),
+            flate2::Compression::fast(),
+        );
+        match encoder.write_all(body).and_then(|()| encoder.finish()) {
+            Ok(compressed) => ("gzip", compressed),
+            Err(_) => ("", body.to_vec()),
+        }
+    }
+
+    /// The webhook's JSON body as received, undoing ingest's compression.
+    pub fn decode(message: &crate::webhooks::ChatraWebhookReceived) -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        match message.body_encoding.as_str() {
+            "" => Ok(message.body.clone()),
+            "gzip" => {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(message.body.as_slice()).read_to_end(&mut out)?;
+                Ok(out)
+            }
+            other => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("unknown body encoding {other:?}"),
+            )),
+        }
+    }
+}
+
 pub use prost::Message;
 pub use prost_types::Timestamp;
 
@@ -74,5 +115,31 @@ impl events::Event {
             IntegrationDisconnected(_) => "integration_disconnected",
             IntegrationKeysChecked(_) => "integration_keys_checked",
         }
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    #[test]
+    fn large_bodies_are_compressed_and_decode_to_the_original() {
+        let small = br#"{"eventName":"chatStarted"}"#.to_vec();
+        let large = format!(
+            r#"{{"eventName":"chatFragment","pad":"{}"}}"#,
+            "x".repeat(700 * 1024)
+        )
+        .into_bytes();
+        for body in [small, large] {
+            let (encoding, bytes) = webhook_body::encode(&body);
+            let message = webhooks::ChatraWebhookReceived {
+                body: bytes,
+                body_encoding: encoding.to_owned(),
+                ..Default::default()
+            };
+            assert_eq!(webhook_body::decode(&message).expect("decodes"), body);
+        }
+        let (encoding, _) = webhook_body::encode(&vec![b'a'; 600 * 1024]);
+        assert_eq!(encoding, "gzip");
     }
 }

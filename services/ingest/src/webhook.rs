@@ -1,0 +1,257 @@
+//! `POST /webhooks/chatra/{integration_id}`: from request to durable message.
+//!
+//! The order of the checks is the contract: token present, integration known, token right
+//! (constant time), then content type and size, and only then is the body parsed.
+
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use async_nats::HeaderMap as NatsHeaders;
+use bytes::{Bytes, BytesMut};
+use deskie_bus::BusError;
+use deskie_domain::chatra::{ParsedWebhook, WebhookParseError, parse_webhook};
+use deskie_proto::Message;
+use deskie_proto::webhooks::ChatraWebhookReceived;
+use futures::StreamExt;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::credentials::Lookup;
+use crate::startup::State;
+
+/// Header that may carry the token instead of the query string.
+pub const TOKEN_HEADER: &str = "X-Deskie-Token";
+
+/// Why a webhook was not accepted; each maps to one status code.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WebhookError {
+    #[error("missing webhook token")]
+    MissingToken,
+    #[error("wrong webhook token")]
+    WrongToken,
+    #[error("unknown integration")]
+    UnknownIntegration,
+    #[error("content type must be application/json")]
+    UnsupportedMediaType,
+    #[error("body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("body could not be read: {0}")]
+    BodyRead(String),
+    #[error(transparent)]
+    Malformed(#[from] WebhookParseError),
+    #[error("the event bus is unavailable; retry later")]
+    BusUnavailable(#[source] BusError),
+    #[error("the integration store is unavailable; retry later")]
+    StoreUnavailable,
+}
+
+impl WebhookError {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::MissingToken | Self::WrongToken => "unauthorized",
+            Self::UnknownIntegration => "unknown_integration",
+            Self::UnsupportedMediaType | Self::BodyRead(_) | Self::Malformed(_) => "bad_request",
+            Self::TooLarge(_) => "too_large",
+            Self::BusUnavailable(_) | Self::StoreUnavailable => "unavailable",
+        }
+    }
+}
+
+impl ResponseError for WebhookError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MissingToken | Self::WrongToken => StatusCode::UNAUTHORIZED,
+            Self::UnknownIntegration => StatusCode::NOT_FOUND,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyRead(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::BusUnavailable(_) | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        response.json(serde_json::json!({ "error": self.to_string() }))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Hex SHA-256 of `integration id ‖ 0x00 ‖ body`: the `Nats-Msg-Id` of a webhook, so the
+/// same body redelivered for the same integration is stored once.
+pub fn dedupe_key(integration_id: &Uuid, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(integration_id.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(body);
+    hex::encode(hasher.finalize())
+}
+
+pub(crate) async fn receive(
+    state: web::Data<State>,
+    path: web::Path<String>,
+    query: web::Query<TokenQuery>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, WebhookError> {
+    let result = accept(&state, &path, query.into_inner(), &request, payload).await;
+    match &result {
+        Ok((_, outcome)) => state.metrics.count(outcome),
+        Err(error) => {
+            state.metrics.count(error.outcome());
+            if error.status_code().is_server_error() {
+                tracing::warn!(%error, "webhook not accepted");
+            } else {
+                tracing::info!(%error, "webhook refused");
+            }
+        }
+    }
+    result.map(|(response, _)| response)
+}
+
+async fn accept(
+    state: &State,
+    integration: &str,
+    query: TokenQuery,
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(HttpResponse, &'static str), WebhookError> {
+    let presented = query
+        .token
+        .or_else(|| header_text(request.headers(), TOKEN_HEADER))
+        .ok_or(WebhookError::MissingToken)?;
+    let integration_id: Uuid = integration
+        .parse()
+        .map_err(|_| WebhookError::UnknownIntegration)?;
+    let credentials = match state.credentials.lookup(integration_id).await {
+        Lookup::Known(credentials) => credentials,
+        Lookup::Unknown => return Err(WebhookError::UnknownIntegration),
+        Lookup::Unavailable => return Err(WebhookError::StoreUnavailable),
+    };
+    // Both sides are SHA-256 digests of equal length, compared in constant time.
+    let presented_digest = Sha256::digest(presented.as_bytes());
+    if !bool::from(presented_digest.as_slice().ct_eq(&credentials.token_sha256)) {
+        return Err(WebhookError::WrongToken);
+    }
+    check_content_type(request.headers())?;
+    let body = read_body(request.headers(), payload, state.max_body_bytes).await?;
+    let webhook = match parse_webhook(&body)? {
+        ParsedWebhook::Known(webhook) => webhook,
+        ParsedWebhook::UnknownEvent { event_name } => {
+            tracing::info!(event_name = %event_name.chars().take(64).collect::<String>(), "unknown eventName ignored");
+            return Ok((
+                HttpResponse::Ok().json(serde_json::json!({ "status": "ignored" })),
+                "ignored",
+            ));
+        }
+    };
+    let event_name = webhook.kind.event_name();
+    let key = dedupe_key(&integration_id, &body);
+    let (body_encoding, encoded_body) = deskie_proto::webhook_body::encode(&body);
+    let message = ChatraWebhookReceived {
+        integration_id: integration_id.to_string(),
+        event_name: event_name.to_owned(),
+        body: encoded_body,
+        body_encoding: body_encoding.to_owned(),
+        received_at: Some(deskie_proto::timestamp_from_millis(
+            chrono::Utc::now().timestamp_millis(),
+        )),
+        dedupe_key: key.clone(),
+    };
+    let mut headers = NatsHeaders::new();
+    deskie_telemetry::nats::inject_current_context(&mut headers);
+    let subject = state
+        .bus
+        .topology()
+        .webhook_subject(&integration_id.to_string(), event_name);
+    let started = Instant::now();
+    let outcome = state
+        .bus
+        .publish_durable(subject, &key, headers, Bytes::from(message.encode_to_vec()))
+        .await
+        .map_err(WebhookError::BusUnavailable)?;
+    state
+        .metrics
+        .publish_seconds
+        .observe(started.elapsed().as_secs_f64());
+    tracing::info!(
+        integration_id = %integration_id,
+        event_name,
+        messages = webhook.messages.len(),
+        duplicate = outcome.duplicate,
+        sequence = outcome.sequence,
+        "webhook accepted"
+    );
+    let label = if outcome.duplicate {
+        "duplicate"
+    } else {
+        "accepted"
+    };
+    Ok((
+        HttpResponse::Ok()
+            .json(serde_json::json!({ "status": "accepted", "duplicate": outcome.duplicate })),
+        label,
+    ))
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// No content type is tolerated (Chatra's is undocumented); any other than JSON is refused.
+fn check_content_type(headers: &HeaderMap) -> Result<(), WebhookError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        Ok(())
+    } else {
+        Err(WebhookError::UnsupportedMediaType)
+    }
+}
+
+/// Reads the body, refusing it as soon as it is known to exceed `limit`: from
+/// `Content-Length` before reading anything, else while streaming (chunked bodies).
+async fn read_body(
+    headers: &HeaderMap,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, WebhookError> {
+    let declared =
+        header_text(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(WebhookError::TooLarge(limit));
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| WebhookError::BodyRead(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(WebhookError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
