@@ -88,6 +88,13 @@ impl Bus {
             .connect(url)
             .await
             .map_err(|e| BusError::Other(e.to_string()))?;
+        // Give the first connection a moment, so a healthy start does not begin "unavailable".
+        for _ in 0..40 {
+            if client.connection_state() == State::Connected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let jetstream = jetstream::ContextBuilder::new()
             .timeout(PUBLISH_ACK_TIMEOUT)
             .max_ack_inflight(4096)

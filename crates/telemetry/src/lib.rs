@@ -13,4 +13,27 @@ pub mod metrics;
 pub mod nats;
 mod subscriber;
 
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (`docker stop`), whichever comes first.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 pub use subscriber::{TelemetryError, TelemetryGuard, init};

@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        deskie_telemetry::shutdown_signal().await;
         on_signal.cancel();
     });
     app.run_until_stopped(shutdown).await?;

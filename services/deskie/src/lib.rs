@@ -1,0 +1,8 @@
+//! `deskie`: every service in one process, for a single machine, plus the admin commands.
+
+pub mod dead_letters;
+mod first_start;
+mod suite;
+
+pub use first_start::{DataDir, fill_generated_secrets};
+pub use suite::{RunningSuite, start_suite};

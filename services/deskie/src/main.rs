@@ -1,0 +1,114 @@
+//! The `deskie` command.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use deskie::{DataDir, fill_generated_secrets, start_suite};
+use deskie_bus::{Bus, Topology};
+use deskie_config::Settings;
+use deskie_store::Store;
+use deskie_store::relay::{Relay, RelayConfig};
+use tokio_util::sync::CancellationToken;
+
+/// deskie-chatra: Chatra live chat for the Deskie helpdesk.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every service in this process (creates the database and secrets on first start).
+    Run,
+    /// Create the database if missing and apply migrations, then exit.
+    Migrate,
+    /// Run only the relay that publishes committed events to JetStream.
+    Relay,
+    /// Inspect dead letters.
+    DeadLetters {
+        /// How many to list.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::from_env()?;
+    let _telemetry = deskie_telemetry::init("deskie", settings.otlp_endpoint.as_deref())?;
+    match cli.command {
+        Command::Run => {
+            for note in fill_generated_secrets(&mut settings, &DataDir::from_env())? {
+                println!("deskie: {note}");
+            }
+            let shutdown = CancellationToken::new();
+            let suite = start_suite(&settings, shutdown.clone()).await?;
+            println!(
+                "deskie: webhooks on http://{}:{} (public base {}), API on http://{}:{}",
+                settings.ingest_addr.ip(),
+                suite.ingest_port,
+                settings.public_url,
+                settings.api_addr.ip(),
+                suite.api_port
+            );
+            deskie_telemetry::shutdown_signal().await;
+            println!("deskie: stopping");
+            shutdown.cancel();
+            suite.wait().await;
+        }
+        Command::Migrate => {
+            let created = Store::create_database_if_missing(&settings.database_url)
+                .await
+                .context("DESKIE_DATABASE_URL: cannot reach PostgreSQL")?;
+            Store::connect(&settings.database_url)
+                .await?
+                .migrate()
+                .await?;
+            println!(
+                "deskie: database {}; migrations applied",
+                if created { "created" } else { "present" }
+            );
+        }
+        Command::Relay => {
+            let store = Store::connect(&settings.database_url).await?;
+            let bus = Bus::connect(
+                &settings.nats_url,
+                Topology::new(&settings.nats_prefix),
+                "deskie-relay",
+            )
+            .await?;
+            let shutdown = CancellationToken::new();
+            let relay = tokio::spawn(
+                Relay::new(store.url(), bus, RelayConfig::default()).run(shutdown.clone()),
+            );
+            deskie_telemetry::shutdown_signal().await;
+            shutdown.cancel();
+            relay.await?;
+        }
+        Command::DeadLetters { limit } => {
+            let bus = Bus::connect(
+                &settings.nats_url,
+                Topology::new(&settings.nats_prefix),
+                "deskie-admin",
+            )
+            .await?;
+            let letters = deskie::dead_letters::list(&bus, limit).await?;
+            if letters.is_empty() {
+                println!("no dead letters");
+            }
+            for letter in letters {
+                println!(
+                    "#{} consumer={} subject={} deliveries={} reason={}",
+                    letter.sequence,
+                    letter.consumer,
+                    letter.subject,
+                    letter.deliveries,
+                    letter.reason
+                );
+            }
+        }
+    }
+    Ok(())
+}

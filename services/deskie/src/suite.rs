@@ -1,0 +1,96 @@
+//! Every service in one process.
+
+use anyhow::Context;
+use deskie_api::{ApiConfig, Application as Api};
+use deskie_bus::{Bus, Topology};
+use deskie_config::Settings;
+use deskie_ingest::{Application as Ingest, IngestConfig};
+use deskie_store::Store;
+use deskie_store::relay::{Relay, RelayConfig};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The services started by [`start_suite`].
+#[derive(Debug)]
+pub struct RunningSuite {
+    /// Port ingest listens on.
+    pub ingest_port: u16,
+    /// Port the API listens on.
+    pub api_port: u16,
+    /// The store, for tests and admin commands.
+    pub store: Store,
+    /// The bus.
+    pub bus: Bus,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl RunningSuite {
+    /// Waits for every service to stop (after the shutdown token was cancelled).
+    pub async fn wait(self) {
+        for (name, task) in self.tasks {
+            if let Err(error) = task.await {
+                tracing::error!(service = name, %error, "service ended abnormally");
+            }
+        }
+    }
+}
+
+/// Creates the database when missing, migrates, connects to NATS, then starts ingest, the
+/// API and the relay, all stopping when `shutdown` is cancelled.
+pub async fn start_suite(
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningSuite> {
+    if Store::create_database_if_missing(&settings.database_url)
+        .await
+        .context("DESKIE_DATABASE_URL: cannot reach PostgreSQL")?
+    {
+        tracing::info!("created the database");
+    }
+    let store = Store::connect(&settings.database_url).await?;
+    store.migrate().await.context("running migrations")?;
+    let bus = Bus::connect(
+        &settings.nats_url,
+        Topology::new(&settings.nats_prefix),
+        "deskie",
+    )
+    .await?;
+
+    let ingest = Ingest::build(
+        IngestConfig::from_settings(settings),
+        store.clone(),
+        bus.clone(),
+    )
+    .await?;
+    let api = Api::build(ApiConfig::from_settings(settings)?, store.clone()).await?;
+    let (ingest_port, api_port) = (ingest.port(), api.port());
+    let relay = Relay::new(store.url(), bus.clone(), RelayConfig::default());
+
+    let mut tasks = Vec::new();
+    let token = shutdown.clone();
+    tasks.push((
+        "ingest",
+        tokio::spawn(async move {
+            if let Err(error) = ingest.run_until_stopped(token).await {
+                tracing::error!(%error, "ingest stopped");
+            }
+        }),
+    ));
+    let token = shutdown.clone();
+    tasks.push((
+        "api",
+        tokio::spawn(async move {
+            if let Err(error) = api.run_until_stopped(token).await {
+                tracing::error!(%error, "api stopped");
+            }
+        }),
+    ));
+    tasks.push(("relay", tokio::spawn(relay.run(shutdown.clone()))));
+    Ok(RunningSuite {
+        ingest_port,
+        api_port,
+        store,
+        bus,
+        tasks,
+    })
+}
