@@ -104,6 +104,27 @@ pub async fn webhook_credentials(
     Ok(hash.map(|token_sha256| WebhookCredentials { token_sha256 }))
 }
 
+/// Connected integrations whose API keys are due for a check: never checked since their
+/// settings last changed (`pending`), or `unreachable` at a check before `unreachable_before`.
+/// At most `limit`, those waiting longest first.
+pub async fn due_for_key_check(
+    pool: &PgPool,
+    unreachable_before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM integrations
+          WHERE disconnected_at IS NULL
+            AND (status = 'pending' OR (status = 'unreachable' AND status_checked_at < $1))
+          ORDER BY COALESCE(status_checked_at, updated_at), id
+          LIMIT $2",
+    )
+    .bind(unreachable_before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
 pub(super) async fn apply(conn: &mut PgConnection, envelope: &Envelope) -> Result<(), StoreError> {
     let id = stream_uuid(envelope)?;
     let at = occurred_at(envelope);

@@ -1,0 +1,62 @@
+//! What the api needs from the environment.
+
+use std::net::SocketAddr;
+
+use deskie_config::{Cipher, ConfigError, Settings};
+use secrecy::SecretString;
+
+/// The api's configuration, taken from [`Settings`] (tests build it directly).
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Where to listen (`DESKIE_API_ADDR`); port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Base of the webhook URLs shown to admins (`DESKIE_PUBLIC_URL`), no trailing slash.
+    pub public_url: String,
+    /// The admin's bearer token (`DESKIE_ADMIN_TOKEN`).
+    pub admin_token: SecretString,
+    /// Encrypts Chatra secret keys and webhook tokens at rest (`DESKIE_ENCRYPTION_KEY`).
+    pub cipher: Cipher,
+    /// Chatra's REST API base (`DESKIE_CHATRA_API_URL`), no trailing slash.
+    pub chatra_api_url: String,
+}
+
+impl ApiConfig {
+    /// Picks the api's part of `settings`; the admin token and the encryption key are required.
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        Ok(Self {
+            addr: settings.api_addr,
+            public_url: settings.public_url.trim_end_matches('/').to_owned(),
+            admin_token: settings.require_admin_token()?.clone(),
+            cipher: settings.require_cipher()?.clone(),
+            chatra_api_url: settings.chatra_api_url.trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_token_and_the_encryption_key_are_required() {
+        let key = Cipher::generate_encoded_key();
+        let settings = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Settings::from_lookup(move |name| {
+                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            })
+        };
+        let token = ("DESKIE_ADMIN_TOKEN", "an-admin-token-of-some-length");
+        let no_key = settings(&[token]).map(|s| ApiConfig::from_settings(&s).is_err());
+        assert!(matches!(no_key, Ok(true)));
+        let no_token = settings(&[("DESKIE_ENCRYPTION_KEY", &key)])
+            .map(|s| ApiConfig::from_settings(&s).is_err());
+        assert!(matches!(no_token, Ok(true)));
+        let both = settings(&[token, ("DESKIE_ENCRYPTION_KEY", &key)])
+            .map(|s| ApiConfig::from_settings(&s).map(|c| c.addr.port()).ok());
+        assert!(matches!(both, Ok(Some(8081))));
+    }
+}

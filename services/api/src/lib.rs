@@ -1,0 +1,22 @@
+//! The deskie HTTP API (BRIEF §3): groups and Chatra integrations for the admin.
+//!
+//! A library with a thin `main.rs`, so `deskie run` can start it in-process:
+//! [`ApiConfig`] → [`Application::build`] → [`Application::run_until_stopped`].
+//!
+//! - Writes append configuration events to the event store and update the read models in
+//!   the same transaction ([`commands`]); reads come from the read models.
+//! - [`key_check`] checks each integration's API keys against Chatra in the background.
+
+pub mod auth;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod key_check;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+pub mod webhook_token;
+
+pub use config::ApiConfig;
+pub use error::ApiError;
+pub use startup::{ApiStartError, Application};

@@ -1,0 +1,57 @@
+//! An integration as the admin sees it: settings, webhook URL and key status, never the
+//! secret key.
+
+use chrono::{DateTime, Utc};
+use deskie_config::Cipher;
+use deskie_store::read_models::integrations::{GroupMapping, Integration};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::webhook_token::WebhookToken;
+
+/// The JSON shape of an integration.
+#[derive(Debug, Serialize)]
+pub struct IntegrationView {
+    id: Uuid,
+    public_key: String,
+    default_group_id: Uuid,
+    panel: String,
+    group_mappings: Vec<GroupMapping>,
+    /// `null` only when the stored token cannot be decrypted (wrong encryption key).
+    webhook_url: Option<String>,
+    webhook_token: Option<String>,
+    status: String,
+    status_checked_at: Option<DateTime<Utc>>,
+    status_detail: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl IntegrationView {
+    /// Decrypts the webhook token to show it with its URL.
+    pub fn new(integration: Integration, cipher: &Cipher, public_url: &str) -> Self {
+        let token = match cipher.decrypt_string(&integration.webhook_token_encrypted) {
+            Ok(token) => Some(WebhookToken::from_plaintext(token)),
+            Err(error) => {
+                tracing::warn!(integration_id = %integration.id, %error, "webhook token cannot be shown");
+                None
+            }
+        };
+        Self {
+            id: integration.id,
+            webhook_url: token
+                .as_ref()
+                .map(|t| t.webhook_url(public_url, integration.id)),
+            webhook_token: token.map(|t| t.expose().to_owned()),
+            public_key: integration.public_key,
+            default_group_id: integration.default_group_id,
+            panel: integration.panel,
+            group_mappings: integration.group_mappings,
+            status: integration.status,
+            status_checked_at: integration.status_checked_at,
+            status_detail: integration.status_detail,
+            created_at: integration.created_at,
+            updated_at: integration.updated_at,
+        }
+    }
+}

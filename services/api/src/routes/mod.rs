@@ -1,0 +1,100 @@
+//! HTTP routes: health and metrics, then the admin's `/api/v1`.
+
+mod body;
+pub mod groups;
+pub mod health;
+pub mod integrations;
+
+use actix_web::error::JsonPayloadError;
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, HttpResponse, web};
+use deskie_config::Cipher;
+use deskie_store::Store;
+use uuid::Uuid;
+
+use crate::ApiError;
+use crate::auth::require_admin;
+use crate::key_check::KeyCheckRequests;
+
+/// The largest JSON body accepted (64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    /// The system of record.
+    pub store: Store,
+    /// Encrypts and decrypts secrets at rest.
+    pub cipher: Cipher,
+    /// Base of webhook URLs.
+    pub public_url: String,
+    /// Where connects and updates request a key check.
+    pub key_checks: KeyCheckRequests,
+}
+
+/// Mounts every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .service(
+            web::scope("/api/v1")
+                .wrap(from_fn(require_admin))
+                .service(
+                    web::resource("/groups")
+                        .get(groups::list)
+                        .post(groups::create),
+                )
+                .service(
+                    web::resource("/groups/{id}")
+                        .get(groups::get)
+                        .patch(groups::rename),
+                )
+                .service(
+                    web::resource("/integrations/chatra")
+                        .get(integrations::list)
+                        .post(integrations::connect),
+                )
+                .service(
+                    web::resource("/integrations/chatra/{id}")
+                        .get(integrations::get)
+                        .patch(integrations::update)
+                        .delete(integrations::disconnect),
+                ),
+        );
+}
+
+/// JSON bodies: at most [`MAX_BODY_BYTES`], and every refusal in the api's error shape.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_BODY_BYTES)
+        .error_handler(json_error)
+}
+
+fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web::Error {
+    let refusal = match &error {
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::TooLarge { limit: *limit }
+        }
+        JsonPayloadError::ContentType => ApiError::invalid(
+            "body",
+            "the body must be JSON (Content-Type: application/json)",
+        ),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::invalid("body", format!("the body is not valid JSON: {e}"))
+        }
+        other => ApiError::invalid("body", format!("the body cannot be read: {other}")),
+    };
+    refusal.into()
+}
+
+/// Unknown routes.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+/// An id from the path; anything that is not a UUID names no resource.
+pub(crate) fn path_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
