@@ -1,0 +1,218 @@
+//! Gateway benchmark: webhooks per second and p50/p99 latency at saturation, next to the
+//! raw JetStream publish-with-ack rate of the same machine, measured in the same run.
+//!
+//! `cargo run --release -p deskie-bench --bin bench-gateway -- [webhooks] [concurrency]`
+//!
+//! Uses the machine's PostgreSQL and NATS (a throw-away database and NATS prefix, removed
+//! afterwards). Every request is bounded in count and sent only to 127.0.0.1.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use deskie_bench::{Figures, latency_histogram};
+use deskie_bus::{Bus, Topology};
+use deskie_ingest::{Application, IngestConfig};
+use deskie_proto::events::{Event, IntegrationConnected, IntegrationSettings};
+use deskie_store::{EventDraft, Store, StreamKey};
+use deskie_testkit::{TestDb, TestNats};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const TOKEN: &str = "bench-webhook-token-0123456789abcdef";
+
+/// A Chatra fragment of realistic size (~1 KiB) with unique ids, so nothing dedupes.
+fn webhook_body(n: u64) -> Vec<u8> {
+    format!(
+        r#"{{"eventName":"chatFragment","client":{{"id":"bench-client-{c}","chatId":"bench-chat-{c}","displayedName":"Visitor {c}",
+"info":{{"name":"Visitor {c}","email":"visitor{c}@example.com","Order number":"A-{n}"}}}},"agents":[{{"id":"Zx8Cv2Bn4Mq6Lk1Jh"}}],
+"messages":[{{"id":"bench-msg-{n}","type":"client","text":"Hello, this is message {n}. My parcel still has not arrived and I would like to know when it will be delivered, please.","createdAt":1732608000123}},
+{{"id":"bench-msg-{n}-a","type":"agent","text":"Sorry about that. Let me check with the courier right away and come back to you.","agentId":"Zx8Cv2Bn4Mq6Lk1Jh","agentName":"Julia","createdAt":1732608041500}}]}}"#,
+        c = n % 500,
+        n = n
+    )
+    .into_bytes()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let total: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
+    println!(
+        "deskie gateway benchmark: {total} webhooks, {concurrency} concurrent clients, ~{} B bodies",
+        webhook_body(0).len()
+    );
+
+    let db = TestDb::create().await;
+    let nats = TestNats::new();
+    let store = Store::connect(db.url()).await?;
+    store.migrate().await?;
+    let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "bench").await?;
+    bus.provision().await?;
+
+    let raw = raw_jetstream(&bus, total, concurrency).await?;
+    println!("{}", raw.line());
+
+    let integration = connect_integration(&store).await?;
+    let shutdown = CancellationToken::new();
+    let app = Application::build(
+        IngestConfig {
+            addr: "127.0.0.1:0".parse()?,
+            max_body_bytes: 1024 * 1024,
+        },
+        store.clone(),
+        bus.clone(),
+    )
+    .await?;
+    let url = format!(
+        "http://127.0.0.1:{}/webhooks/chatra/{integration}?token={TOKEN}",
+        app.port()
+    );
+    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let gateway = gateway(&url, total, concurrency).await?;
+    println!("{}", gateway.line());
+    println!(
+        "gateway throughput = {:.0}% of raw JetStream publish-with-ack",
+        100.0 * gateway.rate() / raw.rate()
+    );
+    shutdown.cancel();
+    Ok(())
+}
+
+/// Publish-with-ack straight to JetStream, `concurrency` publishers awaiting each PubAck.
+async fn raw_jetstream(bus: &Bus, total: u64, concurrency: usize) -> anyhow::Result<Figures> {
+    let subject = bus.topology().webhook_subject("raw", "chatFragment");
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let workers = (0..concurrency).map(|_| {
+        let (bus, subject, next) = (bus.clone(), subject.clone(), next.clone());
+        tokio::spawn(async move {
+            let mut histogram = latency_histogram();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return histogram;
+                }
+                let body = webhook_body(n);
+                let id = format!("raw-{n}");
+                let t = Instant::now();
+                if bus
+                    .publish_durable(subject.clone(), &id, HeaderMap::new(), Bytes::from(body))
+                    .await
+                    .is_ok()
+                {
+                    let _ = histogram.record(t.elapsed().as_micros() as u64);
+                }
+                if n > 0 && n % 5000 == 0 {
+                    eprintln!("  raw JetStream: {n}/{total}");
+                }
+            }
+        })
+    });
+    collect("raw JetStream publish-with-ack", workers, started).await
+}
+
+/// Webhooks through ingest over HTTP keep-alive connections.
+async fn gateway(url: &str, total: u64, concurrency: usize) -> anyhow::Result<Figures> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let next = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let workers = (0..concurrency).map(|_| {
+        let (http, url, next, failures) =
+            (http.clone(), url.to_owned(), next.clone(), failures.clone());
+        tokio::spawn(async move {
+            let mut histogram = latency_histogram();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return histogram;
+                }
+                let t = Instant::now();
+                let response = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(webhook_body(1_000_000_000 + n))
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status() == 200 => {
+                        let _ = histogram.record(t.elapsed().as_micros() as u64);
+                    }
+                    _ => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if n > 0 && n % 5000 == 0 {
+                    eprintln!("  gateway: {n}/{total}");
+                }
+            }
+        })
+    });
+    let figures = collect("ingest gateway (HTTP → PubAck → 200)", workers, started).await?;
+    let failed = failures.load(Ordering::Relaxed);
+    if failed > 0 {
+        println!("  ({failed} requests did not get a 200)");
+    }
+    Ok(figures)
+}
+
+async fn collect(
+    name: &str,
+    workers: impl Iterator<Item = tokio::task::JoinHandle<hdrhistogram::Histogram<u64>>>,
+    started: Instant,
+) -> anyhow::Result<Figures> {
+    let mut latency = latency_histogram();
+    let mut results = futures::stream::iter(workers).buffer_unordered(usize::MAX);
+    while let Some(histogram) = results.next().await {
+        latency.add(histogram?)?;
+    }
+    Ok(Figures {
+        name: name.to_owned(),
+        count: latency.len(),
+        elapsed: started.elapsed(),
+        latency_us: latency,
+    })
+}
+
+async fn connect_integration(store: &Store) -> anyhow::Result<Uuid> {
+    let id = Uuid::new_v4();
+    let settings = IntegrationSettings {
+        public_key: "bench".into(),
+        secret_key_encrypted: vec![0],
+        default_group_id: Uuid::new_v4().to_string(),
+        panel: "separate".into(),
+        group_mappings: vec![],
+        webhook_token_encrypted: vec![0],
+        webhook_token_sha256: Sha256::digest(TOKEN.as_bytes()).to_vec(),
+    };
+    let mut tx = store
+        .begin_stream(StreamKey::new("integration", id))
+        .await?;
+    let stored = tx
+        .append(
+            0,
+            vec![EventDraft {
+                event: Event::IntegrationConnected(IntegrationConnected {
+                    settings: Some(settings),
+                }),
+                causation_id: "bench".into(),
+                correlation_id: "bench".into(),
+                emitted_by: "bench",
+            }],
+        )
+        .await?;
+    for envelope in &stored {
+        deskie_store::read_models::apply_config_event(tx.connection(), envelope).await?;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
