@@ -14,11 +14,14 @@ use deskie_testkit::TestNats;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+/// Each payload's deliveries: (delivery count, when).
+type CallLog = Arc<Mutex<HashMap<String, Vec<(i64, Instant)>>>>;
+
 /// Fails each payload as its text says: "ok", "retry-N" (N transient failures first),
 /// "poison", "always-retry".
 #[derive(Clone, Default)]
 struct ScriptedHandler {
-    calls: Arc<Mutex<HashMap<String, Vec<(i64, Instant)>>>>,
+    calls: CallLog,
 }
 
 impl Handler for ScriptedHandler {

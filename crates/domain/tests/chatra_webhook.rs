@@ -13,7 +13,7 @@ fn fixture(name: &str) -> Vec<u8> {
 
 fn known(body: &[u8]) -> ChatraWebhook {
     match parse_webhook(body) {
-        Ok(ParsedWebhook::Known(w)) => w,
+        Ok(ParsedWebhook::Known(w)) => *w,
         other => panic!("expected a known webhook, got {other:?}"),
     }
 }

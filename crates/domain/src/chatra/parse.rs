@@ -58,13 +58,13 @@ pub fn parse_webhook(body: &[u8]) -> Result<ParsedWebhook, WebhookParseError> {
         .filter_map(Value::as_object)
         .filter_map(parse_message)
         .collect();
-    Ok(ParsedWebhook::Known(ChatraWebhook {
+    Ok(ParsedWebhook::Known(Box::new(ChatraWebhook {
         kind,
         client,
         group_id,
         agent_ids,
         messages,
-    }))
+    })))
 }
 
 fn parse_client(client: &Map<String, Value>) -> Result<ChatraClient, WebhookParseError> {

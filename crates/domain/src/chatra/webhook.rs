@@ -36,7 +36,7 @@ impl ChatraEventKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParsedWebhook {
     /// One of the three events we act on.
-    Known(ChatraWebhook),
+    Known(Box<ChatraWebhook>),
     /// A well-formed body with an `eventName` we do not know: accepted and ignored.
     UnknownEvent {
         /// The name Chatra sent.

@@ -15,7 +15,7 @@ pub async fn store() -> (TestDb, Store) {
 
 /// A draft of a small event.
 pub fn draft(n: usize) -> EventDraft {
-    let event = if n % 2 == 0 {
+    let event = if n.is_multiple_of(2) {
         Event::ChatEnded(ChatEnded {})
     } else {
         Event::GroupCreated(GroupCreated {
