@@ -110,11 +110,7 @@ async fn an_integration_created_through_the_api_receives_webhooks_at_once() {
         "chat-fragment-agent-from-chatra-ui.json",
         "chat-transcript.json",
     ] {
-        let body = std::fs::read(format!(
-            "{}/../../shared/fixtures/chatra/{fixture}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .expect("fixture");
+        let body = deskie_testkit::chatra_fixture(env!("CARGO_MANIFEST_DIR"), fixture);
         let response = http
             .post(&webhook_url)
             .header("content-type", "application/json")

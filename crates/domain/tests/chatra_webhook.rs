@@ -4,11 +4,7 @@ use deskie_domain::chatra::*;
 use proptest::prelude::*;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../../../shared/fixtures/chatra/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+    deskie_testkit::chatra_fixture(env!("CARGO_MANIFEST_DIR"), name)
 }
 
 fn known(body: &[u8]) -> ChatraWebhook {

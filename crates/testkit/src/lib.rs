@@ -9,10 +9,12 @@
 //! `DESKIE_TEST_NATS_URL` (default `nats://127.0.0.1:4222`) point elsewhere when needed.
 
 mod db;
+mod fixtures;
 mod nats;
 mod server;
 
 pub use db::TestDb;
+pub use fixtures::chatra_fixture;
 pub use nats::TestNats;
 pub use server::NatsServer;
 

@@ -170,9 +170,5 @@ impl TestIngest {
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../../../shared/fixtures/chatra/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+    deskie_testkit::chatra_fixture(env!("CARGO_MANIFEST_DIR"), name)
 }
