@@ -16,9 +16,12 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 
+/// Per consumed event: the consume span's trace id and the `traceparent` header.
+type SeenTraces = Arc<Mutex<Vec<(TraceId, Option<String>)>>>;
+
 #[derive(Clone, Default)]
 struct RecordTrace {
-    seen: Arc<Mutex<Vec<(TraceId, Option<String>)>>>,
+    seen: SeenTraces,
 }
 
 impl Handler for RecordTrace {
