@@ -2,12 +2,10 @@
 //! webhook URL it gets back works at once; configuration events reach JetStream.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_nats::jetstream::consumer::{AckPolicy, pull};
 use deskie_config::Settings;
 use deskie_testkit::{TestDb, TestNats};
-use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -26,30 +24,11 @@ async fn stream_payloads(
     stream: String,
     at_least: usize,
 ) -> Vec<(String, Vec<u8>)> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let mut handle = bus.jetstream().get_stream(&stream).await.expect("stream");
-        let count = handle.info().await.expect("info").state.messages as usize;
-        if count >= at_least || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let handle = bus.jetstream().get_stream(&stream).await.expect("stream");
-    let consumer = handle
-        .create_consumer(pull::Config {
-            ack_policy: AckPolicy::None,
-            ..Default::default()
-        })
+    deskie_testkit::read_stream(bus.jetstream(), &stream, at_least, Duration::from_secs(15))
         .await
-        .expect("consumer");
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut out = Vec::new();
-    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(1), messages.next()).await
-    {
-        out.push((m.subject.to_string(), m.payload.to_vec()));
-    }
-    out
+        .into_iter()
+        .map(|m| (m.subject.to_string(), m.payload.to_vec()))
+        .collect()
 }
 
 #[tokio::test]

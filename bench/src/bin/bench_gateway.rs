@@ -16,7 +16,7 @@ use deskie_bench::{Figures, latency_histogram};
 use deskie_bus::{Bus, Topology};
 use deskie_ingest::{Application, IngestConfig};
 use deskie_proto::events::{Event, IntegrationConnected, IntegrationSettings};
-use deskie_store::{EventDraft, Store, StreamKey};
+use deskie_store::{Store, StreamKey};
 use deskie_testkit::{TestDb, TestNats};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -194,25 +194,15 @@ async fn connect_integration(store: &Store) -> anyhow::Result<Uuid> {
         webhook_token_encrypted: vec![0],
         webhook_token_sha256: Sha256::digest(TOKEN.as_bytes()).to_vec(),
     };
-    let mut tx = store
-        .begin_stream(StreamKey::new("integration", id))
-        .await?;
-    let stored = tx
-        .append(
-            0,
-            vec![EventDraft {
-                event: Event::IntegrationConnected(IntegrationConnected {
-                    settings: Some(settings),
-                }),
-                causation_id: "bench".into(),
-                correlation_id: "bench".into(),
-                emitted_by: "bench",
-            }],
+    store
+        .record_config_event(
+            StreamKey::new("integration", id),
+            Event::IntegrationConnected(IntegrationConnected {
+                settings: Some(settings),
+            }),
+            "bench",
+            "bench",
         )
         .await?;
-    for envelope in &stored {
-        deskie_store::read_models::apply_config_event(tx.connection(), envelope).await?;
-    }
-    tx.commit().await?;
     Ok(id)
 }

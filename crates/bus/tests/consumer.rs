@@ -5,13 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::consumer::{AckPolicy, pull};
 use bytes::Bytes;
 use deskie_bus::consumer::{self, ConsumerSpec, Delivery, Handler, HandlerError};
 use deskie_bus::dead_letter::headers;
 use deskie_bus::{Bus, Topology};
 use deskie_testkit::TestNats;
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 /// Each payload's deliveries: (delivery count, when).
@@ -101,32 +99,19 @@ async fn publish(bus: &Bus, text: &str) {
 }
 
 async fn dead_letters(bus: &Bus, expected: usize) -> Vec<async_nats::jetstream::Message> {
-    let stream = bus
-        .jetstream()
-        .get_stream(bus.topology().dead_letter_stream())
-        .await
-        .expect("stream");
-    let consumer = stream
-        .create_consumer(pull::Config {
-            ack_policy: AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .expect("consumer");
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut out = Vec::new();
-    while out.len() < expected {
-        match tokio::time::timeout(Duration::from_secs(10), messages.next()).await {
-            Ok(Some(Ok(m))) => out.push(m),
-            _ => break,
-        }
-    }
-    // Nothing more than expected arrives.
-    if let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(500), messages.next()).await
-    {
-        out.push(m);
-    }
-    out
+    // Wait for the expected letters, then a moment more: nothing beyond them may arrive.
+    let stream = bus.topology().dead_letter_stream();
+    let letters =
+        deskie_testkit::read_stream(bus.jetstream(), &stream, expected, Duration::from_secs(10))
+            .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = deskie_testkit::read_stream(bus.jetstream(), &stream, 0, Duration::ZERO).await;
+    assert_eq!(
+        letters.len(),
+        again.len(),
+        "more dead letters arrived than expected"
+    );
+    letters
 }
 
 async fn wait_for<F: Fn() -> bool>(condition: F) {

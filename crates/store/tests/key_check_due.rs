@@ -8,34 +8,15 @@ use deskie_proto::events::{
     Event, IntegrationConnected, IntegrationDisconnected, IntegrationKeysChecked,
     IntegrationSettings,
 };
-use deskie_store::read_models::{apply_config_event, integrations};
-use deskie_store::{EventDraft, Store, StreamKey};
+use deskie_store::read_models::integrations;
+use deskie_store::{Store, StreamKey};
 use uuid::Uuid;
 
 async fn append(store: &Store, id: Uuid, event: Event) {
-    let mut tx = store
-        .begin_stream(StreamKey::new("integration", id))
-        .await
-        .expect("begin");
-    let version = tx.version();
-    let stored = tx
-        .append(
-            version,
-            vec![EventDraft {
-                event,
-                causation_id: "test".into(),
-                correlation_id: "test".into(),
-                emitted_by: "test",
-            }],
-        )
+    store
+        .record_config_event(StreamKey::new("integration", id), event, "test", "test")
         .await
         .expect("append");
-    for envelope in &stored {
-        apply_config_event(tx.connection(), envelope)
-            .await
-            .expect("apply");
-    }
-    tx.commit().await.expect("commit");
 }
 
 async fn connected(store: &Store) -> Uuid {

@@ -4,14 +4,12 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use deskie_bus::{Bus, Topology};
 use deskie_store::relay::{Relay, RelayConfig};
 use deskie_store::{Store, StreamKey};
 use deskie_testkit::TestNats;
-use futures::StreamExt;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -45,56 +43,19 @@ fn start_relay(store: &Store, bus: &Bus) -> (CancellationToken, tokio::task::Joi
 
 /// Every message in the events stream, in stream order: (msg id, stream id, version).
 async fn published(bus: &Bus, expected: usize, timeout: Duration) -> Vec<(String, String, u64)> {
-    let stream_name = bus.topology().events_stream();
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut stream = bus
-            .jetstream()
-            .get_stream(&stream_name)
-            .await
-            .expect("stream");
-        let count = stream.info().await.expect("info").state.messages as usize;
-        if count >= expected || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let stream = bus
-        .jetstream()
-        .get_stream(&stream_name)
+    let stream = bus.topology().events_stream();
+    deskie_testkit::read_stream(bus.jetstream(), &stream, expected, timeout)
         .await
-        .expect("stream");
-    let consumer = stream
-        .create_consumer(pull::Config {
-            ack_policy: AckPolicy::None,
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
+        .iter()
+        .map(|m| {
+            let id = deskie_testkit::header(m, "Nats-Msg-Id");
+            let version = deskie_testkit::header(m, deskie_bus::STREAM_VERSION_HEADER)
+                .parse()
+                .unwrap_or(0);
+            let stream_id = m.subject.split('.').nth(4).unwrap_or_default().to_owned();
+            (id, stream_id, version)
         })
-        .await
-        .expect("consumer");
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut out = Vec::new();
-    while let Ok(Some(Ok(message))) =
-        tokio::time::timeout(Duration::from_secs(2), messages.next()).await
-    {
-        let headers = message.headers.clone().unwrap_or_default();
-        let id = headers
-            .get(async_nats::header::NATS_MESSAGE_ID)
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default();
-        let version = headers
-            .get(deskie_bus::STREAM_VERSION_HEADER)
-            .and_then(|v| v.as_str().parse().ok())
-            .unwrap_or(0);
-        let stream_id = message
-            .subject
-            .split('.')
-            .nth(4)
-            .unwrap_or_default()
-            .to_owned();
-        out.push((id, stream_id, version));
-    }
-    out
+        .collect()
 }
 
 fn assert_exactly_once_and_in_order(

@@ -12,11 +12,13 @@ mod db;
 mod fixtures;
 mod nats;
 mod server;
+mod streams;
 
 pub use db::TestDb;
 pub use fixtures::chatra_fixture;
 pub use nats::TestNats;
 pub use server::NatsServer;
+pub use streams::{header, read_stream};
 
 /// A short random token for names (databases, prefixes).
 pub fn unique_suffix() -> String {

@@ -48,3 +48,45 @@ pub(crate) fn occurred_at(envelope: &Envelope) -> chrono::DateTime<chrono::Utc> 
         })
         .unwrap_or_else(chrono::Utc::now)
 }
+
+impl crate::StreamTx {
+    /// Appends one configuration event at the stream's current version and projects it into
+    /// its read model in this same transaction. `cause` serves as causation and correlation
+    /// id: a configuration write starts a chain of its own.
+    pub async fn append_config_event(
+        &mut self,
+        event: Event,
+        cause: &str,
+        emitted_by: &'static str,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let expected = self.version();
+        let draft = crate::EventDraft {
+            event,
+            causation_id: cause.to_owned(),
+            correlation_id: cause.to_owned(),
+            emitted_by,
+        };
+        let stored = self.append(expected, vec![draft]).await?;
+        for envelope in &stored {
+            apply_config_event(self.connection(), envelope).await?;
+        }
+        Ok(stored)
+    }
+}
+
+impl crate::Store {
+    /// Appends one configuration event to `key` in a transaction of its own (see
+    /// [`crate::StreamTx::append_config_event`]).
+    pub async fn record_config_event(
+        &self,
+        key: crate::StreamKey,
+        event: Event,
+        cause: &str,
+        emitted_by: &'static str,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let mut tx = self.begin_stream(key).await?;
+        let stored = tx.append_config_event(event, cause, emitted_by).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+}

@@ -5,8 +5,7 @@ pub mod groups;
 pub mod integrations;
 
 use deskie_proto::events::Event;
-use deskie_store::read_models::apply_config_event;
-use deskie_store::{EventDraft, StoreError, StreamTx};
+use deskie_store::{StoreError, StreamTx};
 
 /// Who decides the events this crate appends.
 pub const EMITTED_BY: &str = "api";
@@ -20,20 +19,7 @@ pub(crate) async fn append_and_project(
     event: Event,
     cause: &str,
 ) -> Result<(), StoreError> {
-    let expected = tx.version();
-    let stored = tx
-        .append(
-            expected,
-            vec![EventDraft {
-                event,
-                causation_id: cause.to_owned(),
-                correlation_id: cause.to_owned(),
-                emitted_by: EMITTED_BY,
-            }],
-        )
-        .await?;
-    for envelope in &stored {
-        apply_config_event(tx.connection(), envelope).await?;
-    }
-    Ok(())
+    tx.append_config_event(event, cause, EMITTED_BY)
+        .await
+        .map(|_| ())
 }

@@ -8,7 +8,7 @@ use deskie_ingest::{Application, IngestConfig};
 use deskie_proto::events::{
     Event, IntegrationConnected, IntegrationDisconnected, IntegrationSettings,
 };
-use deskie_store::{EventDraft, Store, StreamKey};
+use deskie_store::{Store, StreamKey};
 use deskie_testkit::{TestDb, TestNats};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -102,29 +102,10 @@ pub async fn disconnect_integration(store: &Store, id: Uuid) {
 }
 
 async fn append(store: &Store, id: Uuid, event: Event) {
-    let mut tx = store
-        .begin_stream(StreamKey::new("integration", id))
-        .await
-        .expect("begin");
-    let version = tx.version();
-    let stored = tx
-        .append(
-            version,
-            vec![EventDraft {
-                event,
-                causation_id: "test".into(),
-                correlation_id: "test".into(),
-                emitted_by: "test",
-            }],
-        )
+    store
+        .record_config_event(StreamKey::new("integration", id), event, "test", "test")
         .await
         .expect("append");
-    for envelope in &stored {
-        deskie_store::read_models::apply_config_event(tx.connection(), envelope)
-            .await
-            .expect("apply");
-    }
-    tx.commit().await.expect("commit");
 }
 
 impl TestIngest {
