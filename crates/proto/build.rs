@@ -7,10 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "deskie/webhooks/v1/webhooks.proto",
     ];
     let descriptors = protox::compile(files, [&root])?;
-    tonic_prost_build::configure()
-        .build_server(true)
-        .build_client(true)
-        .compile_fds(descriptors)?;
+    // Messages only: gRPC services will get a crate of their own, so this one (and the pure
+    // domain that uses it) stays free of any runtime.
+    prost_build::Config::new().compile_fds(descriptors)?;
     println!("cargo:rerun-if-changed={}", root.display());
     Ok(())
 }

@@ -3,4 +3,5 @@
 //! Nothing here touches a socket, a database or a clock: adapters (ingest, routing, store)
 //! call into it and are tested separately.
 
+pub mod case;
 pub mod chatra;

@@ -5,7 +5,7 @@
 /// Case and configuration events, wrapped in [`events::Envelope`].
 pub mod events {
     #![allow(missing_docs, clippy::all)]
-    tonic::include_proto!("deskie.events.v1");
+    include!(concat!(env!("OUT_DIR"), "/deskie.events.v1.rs"));
 
     /// The event inside an envelope.
     pub use envelope::Event;
@@ -14,7 +14,7 @@ pub mod events {
 /// What ingest publishes for each accepted webhook.
 pub mod webhooks {
     #![allow(missing_docs, clippy::all)]
-    tonic::include_proto!("deskie.webhooks.v1");
+    include!(concat!(env!("OUT_DIR"), "/deskie.webhooks.v1.rs"));
 }
 
 /// The body of a [`webhooks::ChatraWebhookReceived`]: compressed when large, so a body at
@@ -114,6 +114,10 @@ impl events::Event {
             IntegrationUpdated(_) => "integration_updated",
             IntegrationDisconnected(_) => "integration_disconnected",
             IntegrationKeysChecked(_) => "integration_keys_checked",
+            AgentCreated(_) => "agent_created",
+            AgentUpdated(_) => "agent_updated",
+            AgentDisabled(_) => "agent_disabled",
+            AgentTokenRotated(_) => "agent_token_rotated",
         }
     }
 }

@@ -1,0 +1,185 @@
+//! A case folded from its events (evolve).
+
+use std::collections::HashSet;
+
+use deskie_proto::events::{CustomerDetails, Event};
+
+/// Where a case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaseStatus {
+    /// Needs an answer.
+    #[default]
+    Open,
+    /// Waiting on the customer or a third party.
+    Pending,
+    /// Done.
+    Closed,
+}
+
+impl CaseStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Pending => "pending",
+            Self::Closed => "closed",
+        }
+    }
+
+    /// From the wire name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "open" => Some(Self::Open),
+            "pending" => Some(Self::Pending),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// A reply we asked to send, as far as the case knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyState {
+    /// The text sent.
+    pub text: String,
+    /// Chatra's id once delivered.
+    pub chatra_message_id: Option<String>,
+}
+
+/// The customer's data.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CustomerState {
+    /// Name.
+    pub name: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Which of name, email, phone an agent set by hand (Chatra then only fills them when empty).
+    pub hand_edited: HandEdited,
+    /// Contact-form and integration fields, in order.
+    pub fields: Vec<(String, String)>,
+    /// Technical details.
+    pub details: CustomerDetails,
+}
+
+/// Fields an agent edited by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HandEdited {
+    /// Name.
+    pub name: bool,
+    /// Email.
+    pub email: bool,
+    /// Phone.
+    pub phone: bool,
+}
+
+/// Everything decisions about a case need, folded from its events.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CaseState {
+    /// Events applied.
+    pub version: u64,
+    /// Whether `CaseOpened` happened.
+    pub opened: bool,
+    /// Status.
+    pub status: CaseStatus,
+    /// Whether Chatra said the chat is over (transcript) and the customer has not written since.
+    pub chat_ended: bool,
+    /// Group.
+    pub group_id: String,
+    /// Assignee.
+    pub assignee_id: Option<String>,
+    /// Chatra message ids already in the case (customer, mirrored agent, delivered replies).
+    pub chatra_message_ids: HashSet<String>,
+    /// Our replies by message id, in request order.
+    pub replies: Vec<(String, ReplyState)>,
+    /// Customer data.
+    pub customer: CustomerState,
+}
+
+impl CaseState {
+    /// Folds a history.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
+        let mut state = Self::default();
+        for event in events {
+            state.apply(event);
+        }
+        state
+    }
+
+    /// Applies one event (evolve). Unknown combinations change nothing but the version.
+    pub fn apply(&mut self, event: &Event) {
+        self.version += 1;
+        match event {
+            Event::CaseOpened(e) => {
+                self.opened = true;
+                self.group_id = e.group_id.clone();
+            }
+            Event::CustomerMessageReceived(e) => {
+                self.chatra_message_ids.insert(e.chatra_message_id.clone());
+            }
+            Event::AgentMessageMirrored(e) => {
+                self.chatra_message_ids.insert(e.chatra_message_id.clone());
+            }
+            Event::ReplyRequested(e) => self.replies.push((
+                e.message_id.clone(),
+                ReplyState {
+                    text: e.text.clone(),
+                    chatra_message_id: None,
+                },
+            )),
+            Event::ReplyDelivered(e) => {
+                self.chatra_message_ids.insert(e.chatra_message_id.clone());
+                if let Some((_, reply)) =
+                    self.replies.iter_mut().find(|(id, _)| *id == e.message_id)
+                {
+                    reply.chatra_message_id = Some(e.chatra_message_id.clone());
+                }
+            }
+            Event::CustomerDataChanged(e) => {
+                let agent = e.source == "agent";
+                let customer = &mut self.customer;
+                if let Some(name) = &e.name {
+                    customer.name = name.value.clone();
+                    customer.hand_edited.name |= agent;
+                }
+                if let Some(email) = &e.email {
+                    customer.email = email.value.clone();
+                    customer.hand_edited.email |= agent;
+                }
+                if let Some(phone) = &e.phone {
+                    customer.phone = phone.value.clone();
+                    customer.hand_edited.phone |= agent;
+                }
+                if e.fields_changed {
+                    customer.fields = e
+                        .fields
+                        .iter()
+                        .map(|f| (f.key.clone(), f.value.clone()))
+                        .collect();
+                }
+                if let Some(details) = &e.details {
+                    customer.details = details.clone();
+                }
+            }
+            Event::CaseAssigned(e) => self.assignee_id = e.assignee_id.clone(),
+            Event::CaseGroupChanged(e) => self.group_id = e.group_id.clone(),
+            Event::CaseStatusChanged(e) => {
+                if let Some(status) = CaseStatus::parse(&e.to) {
+                    self.status = status;
+                }
+            }
+            Event::CaseResumed(_) => self.chat_ended = false,
+            Event::ChatEnded(_) => self.chat_ended = true,
+            _ => {}
+        }
+    }
+
+    /// Replies not yet matched to a Chatra message, oldest first.
+    pub fn undelivered_replies(&self) -> impl Iterator<Item = (&str, &ReplyState)> {
+        self.replies
+            .iter()
+            .filter(|(_, r)| r.chatra_message_id.is_none())
+            .map(|(id, r)| (id.as_str(), r))
+    }
+}
