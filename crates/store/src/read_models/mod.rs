@@ -1,8 +1,10 @@
 //! Read models: projections of the event store that other services read through this crate.
 //!
 //! Each `apply` is idempotent (it applies only versions newer than the stored one), so the
-//! same function serves the writer's own transaction, redelivery, and a rebuild.
+//! same function serves the writer's own transaction, redelivery, and a rebuild. Case streams
+//! go through [`cases::catch_up`], which also fills gaps from the event store.
 
+pub mod cases;
 pub mod groups;
 pub mod integrations;
 

@@ -1,0 +1,461 @@
+//! Case events into the `cases` and `case_messages` tables, in version order.
+//!
+//! The fence is the `version` column of the case row. Every event other than `CaseOpened`
+//! first moves it from v−1 to v (`advance`); that UPDATE both checks the order and locks
+//! the row, so two transactions projecting the same case serialise on it, and the second
+//! one finds the version moved and applies nothing.
+
+use chrono::{DateTime, Utc};
+use deskie_proto::Message;
+use deskie_proto::events::{
+    AgentMessageMirrored, Attachment, CaseOpened, CustomerDataChanged, CustomerMessageReceived,
+    Envelope, Event, ReplyRequested,
+};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use super::views::{DetailsView, FieldView};
+use crate::StoreError;
+use crate::read_models::{occurred_at, stream_uuid};
+
+/// Rounds [`catch_up`] tries when it loses the race to create a brand-new case row.
+const ROUNDS: usize = 3;
+
+/// Brings the case read model up to the event store for `case_id`, inside the caller's
+/// transaction: locks the case row (`SELECT … FOR UPDATE`), reads its stored version (0 when
+/// absent), loads the events above it in version order and applies each. Returns how many
+/// were applied.
+///
+/// Writers call it right after appending (they hold the stream's advisory lock; this takes
+/// only the row lock, so the projector, which takes no advisory lock, never deadlocks with
+/// them). Events are read on the caller's connection, so its own uncommitted appends count.
+pub async fn catch_up(conn: &mut PgConnection, case_id: Uuid) -> Result<u64, StoreError> {
+    let mut applied = 0;
+    let mut stuck: Option<Envelope> = None;
+    // A row that does not exist yet cannot be locked: two transactions may both try to
+    // create it. The loser's INSERT waits for the winner's commit and changes nothing; it
+    // then locks the row the winner made and goes on from that version.
+    for _ in 0..ROUNDS {
+        let stored = lock_version(conn, case_id).await?;
+        stuck = None;
+        for envelope in events_after(conn, case_id, stored).await? {
+            if apply_case_event(conn, &envelope).await? {
+                applied += 1;
+            } else {
+                stuck = Some(envelope);
+                break;
+            }
+        }
+        if stuck.is_none() {
+            return Ok(applied);
+        }
+    }
+    let envelope = stuck.unwrap_or_default();
+    Err(StoreError::Corrupt {
+        event_id: envelope.event_id.parse().unwrap_or_default(),
+        reason: format!(
+            "case {case_id}: version {} ({}) cannot follow the stored case (a case stream starts with case_opened)",
+            envelope.version,
+            envelope
+                .event
+                .as_ref()
+                .map_or("unknown event", |e| e.type_name()),
+        ),
+    })
+}
+
+/// Applies one case event if it is the next version of its case (stored version + 1);
+/// returns `false`, changing nothing, otherwise. [`catch_up`] is how consumers call it.
+pub async fn apply_case_event(
+    conn: &mut PgConnection,
+    envelope: &Envelope,
+) -> Result<bool, StoreError> {
+    let case_id = stream_uuid(envelope)?;
+    let version = i64::try_from(envelope.version).unwrap_or(i64::MAX);
+    let at = occurred_at(envelope);
+    if let Some(Event::CaseOpened(opened)) = &envelope.event {
+        return open(conn, envelope, case_id, version, at, opened).await;
+    }
+    if !advance(conn, case_id, version, at).await? {
+        return Ok(false);
+    }
+    let Some(event) = &envelope.event else {
+        // An event this build does not know: only the version moves.
+        return Ok(true);
+    };
+    match event {
+        Event::CustomerMessageReceived(e) => customer_message(conn, envelope, case_id, e).await?,
+        Event::AgentMessageMirrored(e) => agent_message(conn, envelope, case_id, e).await?,
+        Event::ReplyRequested(e) => reply_requested(conn, envelope, case_id, e).await?,
+        Event::ReplyDelivered(e) => {
+            sqlx::query(
+                "UPDATE case_messages SET delivery = 'sent', chatra_message_id = $3,
+                        chatra_agent_id = COALESCE($4, chatra_agent_id)
+                  WHERE id = $1 AND case_id = $2",
+            )
+            .bind(message_id(envelope, &e.message_id)?)
+            .bind(case_id)
+            .bind(&e.chatra_message_id)
+            .bind(non_empty(&e.chatra_agent_id))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Event::ReplyFailed(e) => {
+            set_delivery(conn, envelope, case_id, &e.message_id, "failed").await?
+        }
+        Event::ReplyOutcomeUnknown(e) => {
+            set_delivery(conn, envelope, case_id, &e.message_id, "unknown").await?
+        }
+        Event::CustomerDataChanged(e) => customer_data(conn, case_id, e).await?,
+        Event::CaseAssigned(e) => {
+            let assignee = optional_id(envelope, "assignee_id", &e.assignee_id)?;
+            set_case(conn, "assignee_id = $2", case_id, assignee).await?;
+        }
+        Event::CaseGroupChanged(e) => {
+            let group = required_id(envelope, "group_id", &e.group_id)?;
+            set_case(conn, "group_id = $2", case_id, group).await?;
+        }
+        Event::CaseStatusChanged(e) => set_case(conn, "status = $2", case_id, &e.to).await?,
+        Event::ChatEnded(_) => set_case(conn, "chat_ended = $2", case_id, true).await?,
+        Event::CaseResumed(_) => set_case(conn, "chat_ended = $2", case_id, false).await?,
+        // RuleFired, NotificationRequested and anything else: only the version moves.
+        _ => {}
+    }
+    Ok(true)
+}
+
+/// Locks the case row and returns its version, 0 when there is no row yet.
+async fn lock_version(conn: &mut PgConnection, case_id: Uuid) -> Result<u64, StoreError> {
+    let version: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM cases WHERE id = $1 FOR UPDATE")
+            .bind(case_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(version.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+}
+
+/// The case's events above `after`, oldest first, from the event store.
+async fn events_after(
+    conn: &mut PgConnection,
+    case_id: Uuid,
+    after: u64,
+) -> Result<Vec<Envelope>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT event_id, payload FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version",
+    )
+    .bind(case_id)
+    .bind(i64::try_from(after).unwrap_or(i64::MAX))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let event_id: Uuid = row.try_get("event_id")?;
+            let payload: &[u8] = row.try_get("payload")?;
+            Envelope::decode(payload).map_err(|e| StoreError::Corrupt {
+                event_id,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Moves the case from `version - 1` to `version`; `false` when it is not there.
+async fn advance(
+    conn: &mut PgConnection,
+    case_id: Uuid,
+    version: i64,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE cases SET version = $2, updated_at = $3 WHERE id = $1 AND version = $2 - 1",
+    )
+    .bind(case_id)
+    .bind(version)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Creates the case row (or, for a repeated `CaseOpened` in a stream, only moves the version).
+async fn open(
+    conn: &mut PgConnection,
+    envelope: &Envelope,
+    case_id: Uuid,
+    version: i64,
+    at: DateTime<Utc>,
+    e: &CaseOpened,
+) -> Result<bool, StoreError> {
+    let integration_id = required_id(envelope, "integration_id", &e.integration_id)?;
+    let group_id = required_id(envelope, "group_id", &e.group_id)?;
+    let details = sqlx::types::Json(DetailsView::default());
+    let inserted = sqlx::query(
+        "INSERT INTO cases (id, version, integration_id, channel, status, group_id, panel,
+                            chatra_client_id, chatra_chat_id, chatra_group_id, customer_details,
+                            created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11, $11)
+         ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+         WHERE cases.version = EXCLUDED.version - 1",
+    )
+    .bind(case_id)
+    .bind(version)
+    .bind(integration_id)
+    .bind(&e.channel)
+    .bind(group_id)
+    .bind(&e.panel)
+    .bind(&e.chatra_client_id)
+    .bind(&e.chatra_chat_id)
+    .bind(non_empty(&e.chatra_group_id))
+    .bind(details)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// A new message row; `position` is the version of the event that adds it.
+struct NewMessage<'a> {
+    id: Uuid,
+    author: &'a str,
+    agent_id: Option<Uuid>,
+    chatra_agent_id: Option<&'a str>,
+    chatra_message_id: Option<&'a str>,
+    text: &'a str,
+    source: &'a str,
+    created_at: DateTime<Utc>,
+    delivery: &'a str,
+    attachments: serde_json::Value,
+}
+
+async fn insert_message(
+    conn: &mut PgConnection,
+    envelope: &Envelope,
+    case_id: Uuid,
+    m: NewMessage<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO case_messages (id, case_id, position, author, agent_id, chatra_agent_id, chatra_message_id,
+                                    text, source, created_at, delivery, attachments)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(m.id)
+    .bind(case_id)
+    .bind(i64::try_from(envelope.version).unwrap_or(i64::MAX))
+    .bind(m.author)
+    .bind(m.agent_id)
+    .bind(m.chatra_agent_id)
+    .bind(m.chatra_message_id)
+    .bind(m.text)
+    .bind(m.source)
+    .bind(m.created_at)
+    .bind(m.delivery)
+    .bind(m.attachments)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn customer_message(
+    conn: &mut PgConnection,
+    envelope: &Envelope,
+    case_id: Uuid,
+    e: &CustomerMessageReceived,
+) -> Result<(), StoreError> {
+    let message = NewMessage {
+        id: message_id(envelope, &e.message_id)?,
+        author: "customer",
+        agent_id: None,
+        chatra_agent_id: None,
+        chatra_message_id: Some(e.chatra_message_id.as_str()).filter(|s| !s.is_empty()),
+        text: &e.text,
+        source: "chatra",
+        created_at: timestamp(e.created_at.as_ref()).unwrap_or_else(|| occurred_at(envelope)),
+        delivery: "received",
+        attachments: attachments(&e.attachments),
+    };
+    insert_message(conn, envelope, case_id, message).await
+}
+
+async fn agent_message(
+    conn: &mut PgConnection,
+    envelope: &Envelope,
+    case_id: Uuid,
+    e: &AgentMessageMirrored,
+) -> Result<(), StoreError> {
+    let message = NewMessage {
+        id: message_id(envelope, &e.message_id)?,
+        author: "agent",
+        agent_id: optional_id(envelope, "agent_id", &e.agent_id)?,
+        chatra_agent_id: Some(e.chatra_agent_id.as_str()).filter(|s| !s.is_empty()),
+        chatra_message_id: Some(e.chatra_message_id.as_str()).filter(|s| !s.is_empty()),
+        text: &e.text,
+        source: "chatra",
+        created_at: timestamp(e.created_at.as_ref()).unwrap_or_else(|| occurred_at(envelope)),
+        delivery: "received",
+        attachments: attachments(&e.attachments),
+    };
+    insert_message(conn, envelope, case_id, message).await
+}
+
+async fn reply_requested(
+    conn: &mut PgConnection,
+    envelope: &Envelope,
+    case_id: Uuid,
+    e: &ReplyRequested,
+) -> Result<(), StoreError> {
+    let message = NewMessage {
+        id: message_id(envelope, &e.message_id)?,
+        // An auto-reply of a rule is the system's; a reply typed in Deskie is the agent's.
+        author: if e.source == "rule" {
+            "system"
+        } else {
+            "agent"
+        },
+        agent_id: optional_id(envelope, "agent_id", &e.agent_id)?,
+        chatra_agent_id: None,
+        chatra_message_id: None,
+        text: &e.text,
+        source: &e.source,
+        created_at: occurred_at(envelope),
+        delivery: "pending",
+        attachments: serde_json::Value::Array(Vec::new()),
+    };
+    insert_message(conn, envelope, case_id, message).await
+}
+
+async fn set_delivery(
+    conn: &mut PgConnection,
+    envelope: &Envelope,
+    case_id: Uuid,
+    id: &str,
+    delivery: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE case_messages SET delivery = $3 WHERE id = $1 AND case_id = $2")
+        .bind(message_id(envelope, id)?)
+        .bind(case_id)
+        .bind(delivery)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Only what the event carries changes: a present `OptionalText` sets its column (no inner
+/// value clears it), `fields_changed` replaces the form fields, `details` replaces them all.
+async fn customer_data(
+    conn: &mut PgConnection,
+    case_id: Uuid,
+    e: &CustomerDataChanged,
+) -> Result<(), StoreError> {
+    let text = |t: &Option<deskie_proto::events::OptionalText>| {
+        (t.is_some(), t.as_ref().and_then(|t| t.value.clone()))
+    };
+    let (set_name, name) = text(&e.name);
+    let (set_email, email) = text(&e.email);
+    let (set_phone, phone) = text(&e.phone);
+    let fields: Vec<FieldView> = e
+        .fields
+        .iter()
+        .map(|f| FieldView {
+            key: f.key.clone(),
+            value: f.value.clone(),
+        })
+        .collect();
+    let details = e.details.as_ref().map(|d| DetailsView {
+        ip: d.ip.clone(),
+        browser: d.browser.clone(),
+        os: d.os.clone(),
+        language: d.language.clone(),
+        location: d.location.clone(),
+        last_visit: timestamp(d.last_visit.as_ref()),
+    });
+    sqlx::query(
+        "UPDATE cases SET
+             customer_name = CASE WHEN $2 THEN $3 ELSE customer_name END,
+             customer_email = CASE WHEN $4 THEN $5 ELSE customer_email END,
+             customer_phone = CASE WHEN $6 THEN $7 ELSE customer_phone END,
+             customer_fields = CASE WHEN $8 THEN $9 ELSE customer_fields END,
+             customer_details = CASE WHEN $10 THEN $11 ELSE customer_details END
+         WHERE id = $1",
+    )
+    .bind(case_id)
+    .bind(set_name)
+    .bind(name)
+    .bind(set_email)
+    .bind(email)
+    .bind(set_phone)
+    .bind(phone)
+    .bind(e.fields_changed)
+    .bind(sqlx::types::Json(fields))
+    .bind(details.is_some())
+    .bind(sqlx::types::Json(details.unwrap_or_default()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// `UPDATE cases SET {assignment} WHERE id = $1`, with `value` as `$2`.
+async fn set_case<'v, T>(
+    conn: &mut PgConnection,
+    assignment: &'static str,
+    case_id: Uuid,
+    value: T,
+) -> Result<(), StoreError>
+where
+    T: sqlx::Encode<'v, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + 'v,
+{
+    let sql = format!("UPDATE cases SET {assignment} WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(case_id)
+        .bind(value)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn attachments(attachments: &[Attachment]) -> serde_json::Value {
+    attachments
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "filename": a.filename,
+                "size": a.size,
+                "is_image": a.is_image,
+                "url": a.url,
+                "preview_url": a.preview_url,
+                "width": a.width,
+                "height": a.height,
+            })
+        })
+        .collect()
+}
+
+fn timestamp(ts: Option<&deskie_proto::Timestamp>) -> Option<DateTime<Utc>> {
+    ts.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+}
+
+/// `Some` only for a non-empty string.
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+fn message_id(envelope: &Envelope, id: &str) -> Result<Uuid, StoreError> {
+    required_id(envelope, "message_id", id)
+}
+
+fn required_id(envelope: &Envelope, field: &str, id: &str) -> Result<Uuid, StoreError> {
+    id.parse().map_err(|_| StoreError::Corrupt {
+        event_id: envelope.event_id.parse().unwrap_or_default(),
+        reason: format!("{field} {id:?} is not a UUID"),
+    })
+}
+
+fn optional_id(
+    envelope: &Envelope,
+    field: &str,
+    id: &Option<String>,
+) -> Result<Option<Uuid>, StoreError> {
+    non_empty(id)
+        .map(|id| required_id(envelope, field, id))
+        .transpose()
+}
