@@ -176,6 +176,9 @@ pub async fn run<H: Handler>(
             Ok(consumer) => consumer,
             Err(error) => {
                 tracing::warn!(consumer = %spec.durable_name, %error, "consumer not ready; retrying");
+                // The stream may simply not exist yet (first start, or a server that lost
+                // its store): provisioning is idempotent.
+                let _ = bus.provision().await;
                 wait_or_shutdown(&shutdown, Duration::from_secs(1)).await;
                 continue;
             }

@@ -36,7 +36,7 @@ impl RunningSuite {
 }
 
 /// Creates the database when missing, migrates, connects to NATS, then starts ingest, the
-/// API and the relay, all stopping when `shutdown` is cancelled.
+/// API, the relay and routing, all stopping when `shutdown` is cancelled.
 pub async fn start_suite(
     settings: &Settings,
     shutdown: CancellationToken,
@@ -86,6 +86,18 @@ pub async fn start_suite(
         }),
     ));
     tasks.push(("relay", tokio::spawn(relay.run(shutdown.clone()))));
+    let routing = deskie_routing::RoutingConfig {
+        received_from: settings.chatra_received_from.clone(),
+    };
+    tasks.push((
+        "routing",
+        tokio::spawn(deskie_routing::run(
+            routing,
+            store.clone(),
+            bus.clone(),
+            shutdown.clone(),
+        )),
+    ));
     Ok(RunningSuite {
         ingest_port,
         api_port,

@@ -233,3 +233,16 @@ async fn upsert_settings(
     .await?;
     Ok(())
 }
+
+/// An integration whether or not it was disconnected since: a webhook accepted before the
+/// disconnect is still routed with the settings it came in under.
+pub async fn get_including_disconnected(
+    conn: impl sqlx::PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<Integration>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM integrations WHERE id = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}

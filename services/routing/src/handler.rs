@@ -1,0 +1,123 @@
+//! One webhook, one transaction.
+
+use deskie_bus::consumer::{Delivery, Handler, HandlerError};
+use deskie_domain::case::{CaseState, RoutingContext, case_id_for, decide_webhook};
+use deskie_domain::chatra::{ParsedWebhook, parse_webhook};
+use deskie_proto::Message;
+use deskie_proto::webhooks::ChatraWebhookReceived;
+use deskie_store::read_models::integrations;
+use deskie_store::{EventDraft, Store, StoreError, StreamKey};
+use uuid::Uuid;
+
+/// Inbox name of routing.
+pub const ROUTING_CONSUMER: &str = "routing";
+
+/// The handler: decode, find the case, decide, append.
+#[derive(Debug, Clone)]
+pub struct RouteWebhook {
+    store: Store,
+    received_from: String,
+}
+
+impl RouteWebhook {
+    /// A handler writing to `store`, recognising our echoes by `received_from`.
+    pub fn new(store: Store, received_from: String) -> Self {
+        Self {
+            store,
+            received_from,
+        }
+    }
+}
+
+fn poison(reason: impl Into<String>) -> HandlerError {
+    HandlerError::Poison {
+        reason: reason.into(),
+    }
+}
+
+fn store_error(error: StoreError) -> HandlerError {
+    match error {
+        StoreError::Corrupt { .. } => poison(error.to_string()),
+        other => HandlerError::Retry {
+            reason: other.to_string(),
+            after: None,
+        },
+    }
+}
+
+impl Handler for RouteWebhook {
+    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
+        let received = ChatraWebhookReceived::decode(delivery.payload.as_ref())
+            .map_err(|e| poison(format!("not a ChatraWebhookReceived: {e}")))?;
+        let body = deskie_proto::webhook_body::decode(&received)
+            .map_err(|e| poison(format!("body: {e}")))?;
+        let webhook = match parse_webhook(&body) {
+            Ok(ParsedWebhook::Known(webhook)) => *webhook,
+            Ok(ParsedWebhook::UnknownEvent { .. }) => return Ok(()),
+            Err(e) => return Err(poison(format!("webhook body: {e}"))),
+        };
+        let integration_id: Uuid = received
+            .integration_id
+            .parse()
+            .map_err(|_| poison("integration id is not a UUID"))?;
+        let integration =
+            integrations::get_including_disconnected(self.store.pool(), integration_id)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| poison(format!("unknown integration {integration_id}")))?;
+        let inbox_key = delivery
+            .message_id()
+            .unwrap_or(&received.dedupe_key)
+            .to_owned();
+        let case_id = case_id_for(integration_id, &webhook.client.id, &webhook.client.chat_id);
+        let mappings: Vec<(String, Uuid)> = integration
+            .group_mappings
+            .iter()
+            .map(|m| (m.chatra_group_id.clone(), m.group_id))
+            .collect();
+        let context = RoutingContext {
+            case_id,
+            integration_id,
+            default_group_id: integration.default_group_id,
+            group_mappings: &mappings,
+            panel: &integration.panel,
+            received_from: &self.received_from,
+        };
+
+        let mut tx = self
+            .store
+            .begin_stream(StreamKey::new("case", case_id))
+            .await
+            .map_err(store_error)?;
+        if !tx
+            .record_processed(ROUTING_CONSUMER, &inbox_key)
+            .await
+            .map_err(store_error)?
+        {
+            tracing::debug!(%case_id, "webhook already routed");
+            tx.commit().await.map_err(store_error)?;
+            return Ok(());
+        }
+        let history = tx.history().await.map_err(store_error)?;
+        let state =
+            CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
+        let events = decide_webhook(&state, &webhook, &context);
+        let decided = events.len();
+        if !events.is_empty() {
+            let drafts = events
+                .into_iter()
+                .map(|event| EventDraft {
+                    event,
+                    causation_id: inbox_key.clone(),
+                    correlation_id: inbox_key.clone(),
+                    emitted_by: "routing",
+                })
+                .collect();
+            let expected = tx.version();
+            tx.append(expected, drafts).await.map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        tracing::info!(%case_id, event_name = webhook.kind.event_name(), decided, "webhook routed");
+        Ok(())
+    }
+}
