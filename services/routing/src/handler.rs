@@ -5,7 +5,7 @@ use deskie_domain::case::{CaseState, RoutingContext, case_id_for, decide_webhook
 use deskie_domain::chatra::{ParsedWebhook, parse_webhook};
 use deskie_proto::Message;
 use deskie_proto::webhooks::ChatraWebhookReceived;
-use deskie_store::read_models::integrations;
+use deskie_store::read_models::{cases, integrations};
 use deskie_store::{EventDraft, Store, StoreError, StreamKey};
 use uuid::Uuid;
 
@@ -115,6 +115,11 @@ impl Handler for RouteWebhook {
                 .collect();
             let expected = tx.version();
             tx.append(expected, drafts).await.map_err(store_error)?;
+            // The case read model moves in the same transaction: once the webhook is routed,
+            // the API shows it (the projector finds nothing left to do for this case).
+            cases::catch_up(tx.connection(), case_id)
+                .await
+                .map_err(store_error)?;
         }
         tx.commit().await.map_err(store_error)?;
         tracing::info!(%case_id, event_name = webhook.kind.event_name(), decided, "webhook routed");
