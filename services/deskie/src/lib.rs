@@ -2,6 +2,7 @@
 
 pub mod dead_letters;
 mod first_start;
+pub mod replay;
 mod suite;
 
 pub use first_start::{DataDir, fill_generated_secrets};

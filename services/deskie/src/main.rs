@@ -25,6 +25,8 @@ enum Command {
     Migrate,
     /// Run only the relay that publishes committed events to JetStream.
     Relay,
+    /// Rebuild every read model from the event store (one transaction), showing progress.
+    Replay,
     /// Inspect dead letters.
     DeadLetters {
         /// How many to list.
@@ -86,6 +88,11 @@ async fn main() -> anyhow::Result<()> {
             deskie_telemetry::shutdown_signal().await;
             shutdown.cancel();
             relay.await?;
+        }
+        Command::Replay => {
+            let store = Store::connect(&settings.database_url).await?;
+            store.migrate().await.context("running migrations")?;
+            deskie::replay::run_with_progress(&store).await?;
         }
         Command::DeadLetters { limit } => {
             let bus = Bus::connect(

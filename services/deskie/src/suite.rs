@@ -5,6 +5,7 @@ use deskie_api::{ApiConfig, Application as Api};
 use deskie_bus::{Bus, Topology};
 use deskie_config::Settings;
 use deskie_ingest::{Application as Ingest, IngestConfig};
+use deskie_projector::{Application as Projector, ProjectorConfig};
 use deskie_store::Store;
 use deskie_store::relay::{Relay, RelayConfig};
 use tokio::task::JoinHandle;
@@ -36,7 +37,7 @@ impl RunningSuite {
 }
 
 /// Creates the database when missing, migrates, connects to NATS, then starts ingest, the
-/// API, the relay and routing, all stopping when `shutdown` is cancelled.
+/// API, the relay, routing and the projector, all stopping when `shutdown` is cancelled.
 pub async fn start_suite(
     settings: &Settings,
     shutdown: CancellationToken,
@@ -97,6 +98,18 @@ pub async fn start_suite(
             bus.clone(),
             shutdown.clone(),
         )),
+    ));
+    // No HTTP port of its own here: one process, one set of ports.
+    let projector =
+        Projector::build(ProjectorConfig::default(), store.clone(), bus.clone()).await?;
+    let token = shutdown.clone();
+    tasks.push((
+        "projector",
+        tokio::spawn(async move {
+            if let Err(error) = projector.run_until_stopped(token).await {
+                tracing::error!(%error, "projector stopped");
+            }
+        }),
     ));
     Ok(RunningSuite {
         ingest_port,

@@ -1,0 +1,126 @@
+//! Building and running the projector: the consumer and, optionally, its HTTP endpoints.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::{App, HttpServer, web};
+use deskie_bus::Bus;
+use deskie_bus::consumer::{self, ConsumerSpec};
+use deskie_store::Store;
+use tokio_util::sync::CancellationToken;
+use tracing_actix_web::TracingLogger;
+
+use crate::http::{self, HttpState};
+use crate::{ProjectCases, ProjectorConfig, ProjectorMetrics, SERVICE};
+
+/// Why the projector cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorStartError {
+    /// The HTTP address is taken or not ours.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A metric was refused by the registry.
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[source] prometheus::Error),
+}
+
+/// A projector ready to run.
+pub struct Application {
+    store: Store,
+    bus: Bus,
+    metrics: ProjectorMetrics,
+    listener: Option<(TcpListener, u16)>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Binds the HTTP address when one is configured (port 0 picks a free port); nothing is
+    /// consumed until [`Application::run_until_stopped`].
+    pub async fn build(
+        config: ProjectorConfig,
+        store: Store,
+        bus: Bus,
+    ) -> Result<Self, ProjectorStartError> {
+        let listener = match config.http_addr {
+            None => None,
+            Some(addr) => {
+                let bind_error = |source| ProjectorStartError::Bind { addr, source };
+                let listener = TcpListener::bind(addr).map_err(bind_error)?;
+                let port = listener.local_addr().map_err(bind_error)?.port();
+                Some((listener, port))
+            }
+        };
+        Ok(Self {
+            store,
+            bus,
+            metrics: ProjectorMetrics::new().map_err(ProjectorStartError::Metrics)?,
+            listener,
+        })
+    }
+
+    /// The bound HTTP port, if the projector serves HTTP.
+    pub fn port(&self) -> Option<u16> {
+        self.listener.as_ref().map(|(_, port)| *port)
+    }
+
+    /// The metrics, to read or to mount elsewhere (`deskie run` serves no projector port).
+    pub fn metrics(&self) -> &ProjectorMetrics {
+        &self.metrics
+    }
+
+    /// Consumes case events until `shutdown` is cancelled.
+    ///
+    /// On shutdown the consumer finishes the event in hand (its transaction and its ack
+    /// belong together) and the HTTP server, if any, stops after its in-flight requests.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        // Idempotent; if NATS is not up yet the consumer runner keeps retrying by itself.
+        if let Err(error) = self.bus.provision().await {
+            tracing::warn!(%error, "streams not provisioned yet; the consumer will retry");
+        }
+        let topology = self.bus.topology();
+        let spec = ConsumerSpec::new(
+            topology.events_stream(),
+            topology.consumer_name(SERVICE),
+            topology.events_of_type("case"),
+        );
+        let handler = ProjectCases::new(self.store.clone(), self.metrics.clone());
+        let consume = consumer::run(self.bus.clone(), spec, handler, shutdown.clone());
+        let Some((listener, _)) = self.listener else {
+            consume.await;
+            return Ok(());
+        };
+        let state = web::Data::new(HttpState {
+            bus: self.bus,
+            store: self.store,
+            metrics: self.metrics,
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::<deskie_telemetry::http::RedactedRootSpan>::new())
+                .app_data(state.clone())
+                .configure(http::configure)
+        })
+        .disable_signals()
+        .workers(1)
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        let stop_http = async move {
+            shutdown.cancelled().await;
+            handle.stop(true).await;
+        };
+        let (served, (), ()) = tokio::join!(server, consume, stop_http);
+        served
+    }
+}
