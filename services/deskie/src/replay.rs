@@ -98,15 +98,19 @@ pub async fn rebuild(
 /// `deskie replay`: [`rebuild`] with a progress line on stderr about every second, and a
 /// summary on stdout at the end.
 pub async fn run_with_progress(store: &Store) -> Result<ReplayReport, StoreError> {
-    let mut last_line: Option<Instant> = None;
+    let mut last_line: Option<(Instant, u64, u64)> = None;
     let report = rebuild(store, |done, total| {
-        if last_line.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+        if last_line.is_none_or(|(at, _, _)| at.elapsed() >= Duration::from_secs(1)) {
             eprintln!("{}", progress_line(done, total));
-            last_line = Some(Instant::now());
+            last_line = Some((Instant::now(), done, total));
         }
     })
     .await?;
-    eprintln!("{}", progress_line(report.events, report.events));
+    // The last batch is always shown, once.
+    let end = (report.events, report.events);
+    if last_line.map(|(_, done, total)| (done, total)) != Some(end) {
+        eprintln!("{}", progress_line(end.0, end.1));
+    }
     println!(
         "deskie: rebuilt {} from {} events in {:.1?}: {} cases{}",
         report.tables.join(", "),
