@@ -1,18 +1,23 @@
-//! Bearer-token authentication of the admin.
+//! Bearer-token authentication: the admin token, or an enabled agent's token.
 //!
-//! Agents' tokens (BRIEF §3) will extend this into a caller that is either the admin or an
-//! agent; today every `/api/v1` route is the admin's.
+//! [`authenticate`] runs on every `/api/v1` request, before any body is read, and leaves the
+//! caller as a [`Principal`] in the request's extensions; [`admin_only`] guards the admin's
+//! resources. An agent's token is looked up in the `agents` read model on every request, so
+//! disabling an agent (or rotating its token) takes effect at once.
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use deskie_store::read_models::agents;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::ApiError;
+use crate::routes::AppState;
+use crate::routes::agents::AgentView;
 
 /// The admin token, kept only as its SHA-256 so comparing hides its length and content.
 #[derive(Clone)]
@@ -41,6 +46,45 @@ impl AdminToken {
     }
 }
 
+/// Who is calling: the admin, or an enabled agent (as the read model had it at the start of
+/// the request).
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// The holder of `DESKIE_ADMIN_TOKEN`: may do everything.
+    Admin,
+    /// An agent, acting as itself.
+    Agent(AgentView),
+}
+
+impl Principal {
+    /// Whether the caller may see and act on cases of `channel` (the admin may on all).
+    pub fn may_access(&self, channel: &str) -> bool {
+        match self {
+            Self::Admin => true,
+            Self::Agent(agent) => agent.channel_access.iter().any(|c| c == channel),
+        }
+    }
+
+    /// The acting agent's id; `None` for the admin.
+    pub fn agent_id(&self) -> Option<uuid::Uuid> {
+        match self {
+            Self::Admin => None,
+            Self::Agent(agent) => Some(agent.id),
+        }
+    }
+}
+
+/// Handlers take the caller as an argument; it is always there behind [`authenticate`].
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let principal = request.extensions().get::<Principal>().cloned();
+        std::future::ready(principal.ok_or(ApiError::Unauthorized))
+    }
+}
+
 /// The token of an `Authorization: Bearer {token}` header (scheme case-insensitive).
 fn bearer_token(request: &ServiceRequest) -> Option<&str> {
     let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
@@ -51,18 +95,46 @@ fn bearer_token(request: &ServiceRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Middleware for the `/api/v1` scope: refuses with 401 before any body is read.
-pub async fn require_admin(
+/// Middleware for the `/api/v1` scope: identifies the caller or refuses with 401, before
+/// any body is read.
+pub async fn authenticate(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let principal = identify(&request).await?;
+    request.extensions_mut().insert(principal);
+    next.call(request).await
+}
+
+async fn identify(request: &ServiceRequest) -> Result<Principal, ApiError> {
+    let token = bearer_token(request).ok_or(ApiError::Unauthorized)?;
     let admin = request.app_data::<web::Data<AdminToken>>();
-    let allowed = match (admin, bearer_token(&request)) {
-        (Some(admin), Some(token)) => admin.matches(token),
-        _ => false,
-    };
-    if !allowed {
-        return Err(ApiError::Unauthorized.into());
+    if admin.is_some_and(|admin| admin.matches(token)) {
+        return Ok(Principal::Admin);
+    }
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .ok_or(ApiError::Unauthorized)?;
+    // Agents' tokens are 256 random bits, so their SHA-256 can be looked up by index: the
+    // timing of the lookup reveals nothing usable about any token.
+    let sha256 = Sha256::digest(token.as_bytes());
+    let agent = agents::by_token_sha256(state.store.pool(), sha256.as_slice()).await?;
+    agent
+        .map(|agent| Principal::Agent(AgentView::from(agent)))
+        .ok_or(ApiError::Unauthorized)
+}
+
+/// Middleware for the admin's resources (groups, integrations, agents): 403 for agents.
+pub async fn admin_only(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let is_admin = matches!(
+        request.extensions().get::<Principal>(),
+        Some(Principal::Admin)
+    );
+    if !is_admin {
+        return Err(ApiError::Forbidden("admin only").into());
     }
     next.call(request).await
 }

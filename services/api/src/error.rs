@@ -6,12 +6,18 @@ use deskie_config::CipherError;
 use deskie_store::StoreError;
 use serde::Serialize;
 
+use crate::commands::agents::AgentCommandError;
+
 /// Why a request failed. Messages never carry a secret or a submitted value.
 #[derive(thiserror::Error)]
 pub enum ApiError {
-    /// No bearer token, or not the admin's.
-    #[error("missing or invalid admin token")]
+    /// No bearer token, or neither the admin's nor an enabled agent's.
+    #[error("missing or invalid token")]
     Unauthorized,
+    /// The caller is known but may not do this (an agent on an admin route, or on a case of
+    /// a channel it has no access to).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// The request body or one of its fields is unacceptable.
     #[error("{message}")]
     Invalid {
@@ -26,6 +32,18 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// A field's value is already taken (an enabled agent's email).
+    #[error("{message}")]
+    Taken {
+        /// The field whose value is taken.
+        field: String,
+        /// What is taken, naming the field.
+        message: String,
+    },
+    /// The resource is in a state that refuses this (a disabled agent cannot be enabled
+    /// again or get a new token).
+    #[error("{0}")]
+    WrongState(&'static str),
     /// No such resource (including ids that are not UUIDs).
     #[error("not found")]
     NotFound,
@@ -63,6 +81,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<AgentCommandError> for ApiError {
+    fn from(error: AgentCommandError) -> Self {
+        match error {
+            AgentCommandError::NotFound => Self::NotFound,
+            AgentCommandError::EmailTaken => Self::Taken {
+                field: "email".into(),
+                message: "email is already used by another enabled agent".into(),
+            },
+            AgentCommandError::Disabled => Self::WrongState("the agent is disabled"),
+            AgentCommandError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<CipherError> for ApiError {
     fn from(error: CipherError) -> Self {
         Self::Secret(error)
@@ -93,10 +125,11 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Invalid { .. } => StatusCode::BAD_REQUEST,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::Taken { .. } | Self::WrongState(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) | Self::Secret(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -105,7 +138,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let message = self.to_string();
         let field = match self {
-            Self::Invalid { field, .. } => Some(field.as_str()),
+            Self::Invalid { field, .. } | Self::Taken { field, .. } => Some(field.as_str()),
             Self::TooLarge { .. } => Some("body"),
             _ => None,
         };

@@ -7,7 +7,9 @@
 //!   the same transaction ([`commands`]); reads come from the read models.
 //! - [`key_check`] checks each integration's API keys against Chatra in the background.
 
+pub mod agent_token;
 pub mod auth;
+pub mod channels;
 pub mod commands;
 pub mod config;
 pub mod error;

@@ -4,6 +4,7 @@
 //! same function serves the writer's own transaction, redelivery, and a rebuild. Case streams
 //! go through [`cases::catch_up`], which also fills gaps from the event store.
 
+pub mod agents;
 pub mod cases;
 pub mod groups;
 pub mod integrations;
@@ -13,7 +14,7 @@ use sqlx::PgConnection;
 
 use crate::StoreError;
 
-/// Applies a configuration event (group or integration) to its read model.
+/// Applies a configuration event (group, integration or agent) to its read model.
 pub async fn apply_config_event(
     conn: &mut PgConnection,
     envelope: &Envelope,
@@ -28,6 +29,12 @@ pub async fn apply_config_event(
             | Event::IntegrationDisconnected(_)
             | Event::IntegrationKeysChecked(_),
         ) => integrations::apply(conn, envelope).await,
+        Some(
+            Event::AgentCreated(_)
+            | Event::AgentUpdated(_)
+            | Event::AgentDisabled(_)
+            | Event::AgentTokenRotated(_),
+        ) => agents::apply(conn, envelope).await,
         _ => Ok(()),
     }
 }

@@ -1,6 +1,7 @@
 //! Configuration writes: each decides under its stream's lock, appends the events, and
 //! updates the read models in the same transaction, so a response after commit shows them.
 
+pub mod agents;
 pub mod groups;
 pub mod integrations;
 

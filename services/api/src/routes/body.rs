@@ -84,6 +84,29 @@ impl Fields {
         Ok(Some(text.to_owned()))
     }
 
+    /// A required email field.
+    pub fn required_email(&self, field: &str) -> Result<String, ApiError> {
+        self.email(field)?.ok_or_else(|| {
+            let name = self.name(field);
+            ApiError::invalid(&name, format!("{name} is required"))
+        })
+    }
+
+    /// An optional email field: when present, a text field that [`is_email`].
+    pub fn email(&self, field: &str) -> Result<Option<String>, ApiError> {
+        let Some(email) = self.text(field)? else {
+            return Ok(None);
+        };
+        if !is_email(&email) {
+            let name = self.name(field);
+            return Err(ApiError::invalid(
+                &name,
+                format!("{name} must be an email address"),
+            ));
+        }
+        Ok(Some(email))
+    }
+
     /// A required UUID field.
     pub fn required_uuid(&self, field: &str) -> Result<Uuid, ApiError> {
         self.uuid(field)?.ok_or_else(|| {
@@ -126,6 +149,67 @@ impl Fields {
             None => Ok(None),
             Some(Value::Array(items)) => Ok(Some(items)),
             Some(_) => Err(ApiError::invalid(&name, format!("{name} must be an array"))),
+        }
+    }
+}
+
+/// Whether `text` looks like an email address: `local@domain`, no whitespace or control
+/// characters, a dot-separated domain of at least two non-empty labels made of letters,
+/// digits and inner hyphens. Deliverability is not checked.
+pub fn is_email(text: &str) -> bool {
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && !local.contains('@')
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && !local
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "\"(),:;<>[\\]".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    local_ok && domain_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_addresses_are_told_from_other_text() {
+        for good in [
+            "ann@example.com",
+            "Ann.Lee+support@mail.example.co.uk",
+            "j_o-e@xn--bcher-kva.example",
+            "анна@пример.рф",
+        ] {
+            assert!(is_email(good), "{good}");
+        }
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "ann@@example.com",
+            "ann@exa mple.com",
+            "an n@example.com",
+            ".ann@example.com",
+            "ann..lee@example.com",
+            "ann@-example.com",
+            "ann@example..com",
+            "ann@example.com.",
+            "<ann>@example.com",
+        ] {
+            assert!(!is_email(bad), "{bad}");
         }
     }
 }

@@ -1,5 +1,6 @@
-//! HTTP routes: health and metrics, then the admin's `/api/v1`.
+//! HTTP routes: health and metrics, then `/api/v1` for the admin and agents.
 
+pub mod agents;
 mod body;
 pub mod groups;
 pub mod health;
@@ -13,7 +14,7 @@ use deskie_store::Store;
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::auth::require_admin;
+use crate::auth::{admin_only, authenticate};
 use crate::key_check::KeyCheckRequests;
 
 /// The largest JSON body accepted (64 KiB).
@@ -32,34 +33,56 @@ pub struct AppState {
     pub key_checks: KeyCheckRequests,
 }
 
-/// Mounts every route.
+/// Mounts every route. `/api/v1` identifies the caller first ([`authenticate`]); the admin's
+/// resources are wrapped in [`admin_only`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .service(
             web::scope("/api/v1")
-                .wrap(from_fn(require_admin))
+                .wrap(from_fn(authenticate))
                 .service(
                     web::resource("/groups")
+                        .wrap(from_fn(admin_only))
                         .get(groups::list)
                         .post(groups::create),
                 )
                 .service(
                     web::resource("/groups/{id}")
+                        .wrap(from_fn(admin_only))
                         .get(groups::get)
                         .patch(groups::rename),
                 )
                 .service(
                     web::resource("/integrations/chatra")
+                        .wrap(from_fn(admin_only))
                         .get(integrations::list)
                         .post(integrations::connect),
                 )
                 .service(
                     web::resource("/integrations/chatra/{id}")
+                        .wrap(from_fn(admin_only))
                         .get(integrations::get)
                         .patch(integrations::update)
                         .delete(integrations::disconnect),
+                )
+                .service(
+                    web::resource("/agents")
+                        .wrap(from_fn(admin_only))
+                        .get(agents::list)
+                        .post(agents::create),
+                )
+                .service(
+                    web::resource("/agents/{id}")
+                        .wrap(from_fn(admin_only))
+                        .get(agents::get)
+                        .patch(agents::update),
+                )
+                .service(
+                    web::resource("/agents/{id}/token")
+                        .wrap(from_fn(admin_only))
+                        .post(agents::rotate_token),
                 ),
         );
 }

@@ -91,6 +91,26 @@ impl TestApp {
             .bearer_auth(ADMIN_TOKEN)
     }
 
+    /// A request to `path` with `token` as the bearer.
+    pub fn with_token(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(token)
+    }
+
+    /// Adds an agent; the 201 body (with its `token`).
+    pub async fn create_agent(&self, email: &str, channel_access: &[&str]) -> Value {
+        let body = json!({"email": email, "name": email, "channel_access": channel_access});
+        let response = self.post("/api/v1/agents", &body).await;
+        assert_eq!(response.status(), 201);
+        response.json().await.expect("json")
+    }
+
     /// `GET path` as the admin.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.admin(reqwest::Method::GET, path)

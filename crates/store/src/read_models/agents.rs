@@ -1,0 +1,153 @@
+//! Agents: who may use the api with a token of their own, and which channels they serve.
+
+use chrono::{DateTime, Utc};
+use deskie_proto::events::{Envelope, Event};
+use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{occurred_at, stream_uuid};
+use crate::StoreError;
+
+/// The unique index that keeps one enabled agent per email (case-insensitive).
+pub const EMAIL_UNIQUE_CONSTRAINT: &str = "agents_email_enabled";
+
+/// An agent as stored (the token only as its SHA-256).
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct Agent {
+    /// Id.
+    pub id: Uuid,
+    /// Stream version last applied.
+    pub version: i64,
+    /// Email, as entered; unique among enabled agents, compared case-insensitively.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Channels whose cases the agent may see and answer, e.g. `live_chat`.
+    pub channel_access: Vec<String>,
+    /// SHA-256 of the agent's API token.
+    pub token_sha256: Vec<u8>,
+    /// When the agent was disabled (then its token no longer works).
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// `online` or `offline`.
+    pub status: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Agent {
+    /// Whether the agent may see and act on cases of `channel`.
+    pub fn has_access(&self, channel: &str) -> bool {
+        self.channel_access.iter().any(|c| c == channel)
+    }
+}
+
+const COLUMNS: &str = "id, version, email, name, channel_access, token_sha256, disabled_at, status, created_at, updated_at";
+
+/// Every agent, disabled ones included, oldest first.
+pub async fn list(pool: &PgPool) -> Result<Vec<Agent>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM agents ORDER BY created_at, id");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?)
+}
+
+/// One agent, disabled or not.
+pub async fn get(conn: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<Agent>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM agents WHERE id = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// The enabled agent whose token has this SHA-256, if any.
+pub async fn by_token_sha256(
+    conn: impl sqlx::PgExecutor<'_>,
+    token_sha256: &[u8],
+) -> Result<Option<Agent>, StoreError> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM agents WHERE token_sha256 = $1 AND disabled_at IS NULL");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(token_sha256)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// The enabled agent with this email, compared case-insensitively, if any.
+pub async fn enabled_by_email(
+    conn: impl sqlx::PgExecutor<'_>,
+    email: &str,
+) -> Result<Option<Agent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM agents WHERE lower(email) = lower($1) AND disabled_at IS NULL"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(email)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Applies an agent event; versions not newer than the stored one are ignored.
+pub(super) async fn apply(conn: &mut PgConnection, envelope: &Envelope) -> Result<(), StoreError> {
+    let id = stream_uuid(envelope)?;
+    let at = occurred_at(envelope);
+    let version = i64::try_from(envelope.version).unwrap_or(i64::MAX);
+    let query = match &envelope.event {
+        Some(Event::AgentCreated(e)) => sqlx::query(
+            "INSERT INTO agents (id, version, email, name, channel_access, token_sha256, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+             ON CONFLICT (id) DO UPDATE SET
+                 version = EXCLUDED.version, email = EXCLUDED.email, name = EXCLUDED.name,
+                 channel_access = EXCLUDED.channel_access, token_sha256 = EXCLUDED.token_sha256,
+                 updated_at = EXCLUDED.updated_at
+             WHERE agents.version < EXCLUDED.version",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(&e.email)
+        .bind(&e.name)
+        .bind(&e.channel_access)
+        .bind(&e.token_sha256)
+        .bind(at),
+        Some(Event::AgentUpdated(e)) => sqlx::query(
+            "UPDATE agents SET version = $2, email = $3, name = $4, channel_access = $5, updated_at = $6
+              WHERE id = $1 AND version < $2",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(&e.email)
+        .bind(&e.name)
+        .bind(&e.channel_access)
+        .bind(at),
+        Some(Event::AgentDisabled(_)) => sqlx::query(
+            "UPDATE agents SET version = $2, disabled_at = $3, status = 'offline', updated_at = $3
+              WHERE id = $1 AND version < $2",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(at),
+        Some(Event::AgentTokenRotated(e)) => sqlx::query(
+            "UPDATE agents SET version = $2, token_sha256 = $3, updated_at = $4
+              WHERE id = $1 AND version < $2",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(&e.token_sha256)
+        .bind(at),
+        _ => return Ok(()),
+    };
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// Whether `error` is the refusal of a second enabled agent with the same email (two
+/// writers raced past the api's check).
+pub fn is_email_taken(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Database(sqlx::Error::Database(e))
+            if e.constraint() == Some(EMAIL_UNIQUE_CONSTRAINT)
+    )
+}

@@ -1,0 +1,177 @@
+//! AgentCreated, AgentUpdated, AgentDisabled and AgentTokenRotated.
+
+use deskie_proto::events::{AgentCreated, AgentDisabled, AgentTokenRotated, AgentUpdated, Event};
+use deskie_store::read_models::agents::{self, Agent};
+use deskie_store::{Store, StoreError, StreamKey, StreamTx};
+use uuid::Uuid;
+
+use super::append_and_project;
+use crate::agent_token::AgentToken;
+
+/// The stream type of agents.
+pub const STREAM_TYPE: &str = "agent";
+
+/// A validated request to add an agent.
+#[derive(Debug)]
+pub struct NewAgent {
+    /// Email (trimmed, syntactically valid).
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Known channels, each once.
+    pub channel_access: Vec<String>,
+}
+
+/// A validated partial update; `None` keeps the current value.
+#[derive(Debug, Default)]
+pub struct AgentPatch {
+    /// New email.
+    pub email: Option<String>,
+    /// New name.
+    pub name: Option<String>,
+    /// New channel access (the whole list).
+    pub channel_access: Option<Vec<String>>,
+    /// `Some(true)` disables the agent; `Some(false)` is accepted only for an enabled one.
+    pub disabled: Option<bool>,
+}
+
+/// Why an agent command was refused, apart from store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentCommandError {
+    /// No agent with this id.
+    #[error("no such agent")]
+    NotFound,
+    /// Another enabled agent has this email (compared case-insensitively).
+    #[error("another agent already has this email")]
+    EmailTaken,
+    /// The agent is disabled: it cannot be enabled again, nor get a new token.
+    #[error("the agent is disabled")]
+    Disabled,
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for AgentCommandError {
+    fn from(error: StoreError) -> Self {
+        if agents::is_email_taken(&error) {
+            Self::EmailTaken
+        } else {
+            Self::Store(error)
+        }
+    }
+}
+
+/// Adds an agent with a fresh token; the token is returned once and only its hash stored.
+pub async fn create(
+    store: &Store,
+    new: NewAgent,
+    cause: &str,
+) -> Result<(Agent, AgentToken), AgentCommandError> {
+    let id = Uuid::now_v7();
+    let token = AgentToken::generate();
+    let mut tx = store.begin_stream(StreamKey::new(STREAM_TYPE, id)).await?;
+    ensure_email_free(&mut tx, &new.email, id).await?;
+    let event = Event::AgentCreated(AgentCreated {
+        email: new.email,
+        name: new.name,
+        channel_access: new.channel_access,
+        token_sha256: token.sha256(),
+    });
+    append_and_project(&mut tx, event, cause).await?;
+    let agent = projected(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok((agent, token))
+}
+
+/// Applies `patch` to agent `id`: the new profile as one `AgentUpdated` (when it changed),
+/// then `AgentDisabled` (when asked and not yet disabled). A patch that changes nothing
+/// appends nothing.
+pub async fn update(
+    store: &Store,
+    id: Uuid,
+    patch: AgentPatch,
+    cause: &str,
+) -> Result<Agent, AgentCommandError> {
+    let mut tx = store.begin_stream(StreamKey::new(STREAM_TYPE, id)).await?;
+    let current = agents::get(tx.connection(), id)
+        .await?
+        .ok_or(AgentCommandError::NotFound)?;
+    let disabled = current.disabled_at.is_some();
+    if disabled && patch.disabled == Some(false) {
+        return Err(AgentCommandError::Disabled);
+    }
+    let profile = AgentUpdated {
+        email: patch.email.unwrap_or_else(|| current.email.clone()),
+        name: patch.name.unwrap_or_else(|| current.name.clone()),
+        channel_access: patch
+            .channel_access
+            .unwrap_or_else(|| current.channel_access.clone()),
+    };
+    let mut changed = false;
+    if profile.email != current.email
+        || profile.name != current.name
+        || profile.channel_access != current.channel_access
+    {
+        if !disabled && profile.email != current.email {
+            ensure_email_free(&mut tx, &profile.email, id).await?;
+        }
+        append_and_project(&mut tx, Event::AgentUpdated(profile), cause).await?;
+        changed = true;
+    }
+    if patch.disabled == Some(true) && !disabled {
+        append_and_project(&mut tx, Event::AgentDisabled(AgentDisabled {}), cause).await?;
+        changed = true;
+    }
+    if !changed {
+        return Ok(current);
+    }
+    let agent = projected(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(agent)
+}
+
+/// Issues agent `id` a new token; the old one stops working when this commits.
+pub async fn rotate_token(
+    store: &Store,
+    id: Uuid,
+    cause: &str,
+) -> Result<(Agent, AgentToken), AgentCommandError> {
+    let mut tx = store.begin_stream(StreamKey::new(STREAM_TYPE, id)).await?;
+    let current = agents::get(tx.connection(), id)
+        .await?
+        .ok_or(AgentCommandError::NotFound)?;
+    if current.disabled_at.is_some() {
+        return Err(AgentCommandError::Disabled);
+    }
+    let token = AgentToken::generate();
+    let event = Event::AgentTokenRotated(AgentTokenRotated {
+        token_sha256: token.sha256(),
+    });
+    append_and_project(&mut tx, event, cause).await?;
+    let agent = projected(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok((agent, token))
+}
+
+/// Refuses an email another enabled agent has. The unique index backs this up for two
+/// requests racing with the same email (see [`AgentCommandError::from`]).
+async fn ensure_email_free(
+    tx: &mut StreamTx,
+    email: &str,
+    id: Uuid,
+) -> Result<(), AgentCommandError> {
+    match agents::enabled_by_email(tx.connection(), email).await? {
+        Some(other) if other.id != id => Err(AgentCommandError::EmailTaken),
+        _ => Ok(()),
+    }
+}
+
+async fn projected(tx: &mut StreamTx, id: Uuid) -> Result<Agent, StoreError> {
+    agents::get(tx.connection(), id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt {
+            event_id: Uuid::nil(),
+            reason: format!("agent {id} is missing from its read model right after its event"),
+        })
+}

@@ -1,0 +1,117 @@
+//! Validation of agent requests: every refusal names its field.
+
+use serde_json::Value;
+
+use crate::ApiError;
+use crate::channels;
+use crate::commands::agents::{AgentPatch, NewAgent};
+use crate::routes::body::Fields;
+
+/// The body of `POST /api/v1/agents`; `channel_access` defaults to none.
+pub fn new_agent(body: Value) -> Result<NewAgent, ApiError> {
+    let fields = Fields::of_body(body)?;
+    Ok(NewAgent {
+        email: fields.required_email("email")?,
+        name: fields.required_text("name")?,
+        channel_access: channel_access(&fields)?.unwrap_or_default(),
+    })
+}
+
+/// The body of `PATCH /api/v1/agents/{id}`.
+pub fn agent_patch(body: Value) -> Result<AgentPatch, ApiError> {
+    let fields = Fields::of_body(body)?;
+    Ok(AgentPatch {
+        email: fields.email("email")?,
+        name: fields.text("name")?,
+        channel_access: channel_access(&fields)?,
+        disabled: fields.bool("disabled")?,
+    })
+}
+
+/// Known channel names; a repeated one counts once.
+fn channel_access(fields: &Fields) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(items) = fields.array("channel_access")? else {
+        return Ok(None);
+    };
+    let mut channels = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let known = item
+            .as_str()
+            .and_then(|name| channels::KNOWN.iter().find(|known| **known == name));
+        let Some(known) = known else {
+            let name = format!("channel_access[{i}]");
+            return Err(ApiError::invalid(
+                &name,
+                format!(
+                    "{name} must be one of the known channels: {}",
+                    channels::KNOWN.join(", ")
+                ),
+            ));
+        };
+        if !channels.iter().any(|c| c == known) {
+            channels.push((*known).to_owned());
+        }
+    }
+    Ok(Some(channels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field_of(result: Result<NewAgent, ApiError>) -> String {
+        match result {
+            Err(ApiError::Invalid { field, message }) => {
+                assert!(message.contains(&field), "{message} does not name {field}");
+                field
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_body_is_trimmed_and_repeated_channels_count_once() {
+        let new = new_agent(json!({
+            "email": " ann@example.com ",
+            "name": " Ann ",
+            "channel_access": ["live_chat", "live_chat"],
+        }))
+        .expect("valid");
+        assert_eq!(new.email, "ann@example.com");
+        assert_eq!(new.name, "Ann");
+        assert_eq!(new.channel_access, ["live_chat"]);
+        let none = new_agent(json!({"email": "a@b.co", "name": "A"})).expect("valid");
+        assert!(none.channel_access.is_empty());
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let valid = json!({"email": "ann@example.com", "name": "Ann", "channel_access": []});
+        let with = |field: &str, value: Value| {
+            let mut body = valid.clone();
+            body[field] = value;
+            body
+        };
+        for (body, field) in [
+            (json!("ann"), "body"),
+            (with("email", json!("ann")), "email"),
+            (with("email", json!(7)), "email"),
+            (with("email", Value::Null), "email"),
+            (with("name", json!(" ")), "name"),
+            (with("name", json!("n".repeat(201))), "name"),
+            (with("channel_access", json!("live_chat")), "channel_access"),
+            (
+                with("channel_access", json!(["email"])),
+                "channel_access[0]",
+            ),
+            (
+                with("channel_access", json!(["live_chat", 3])),
+                "channel_access[1]",
+            ),
+        ] {
+            assert_eq!(field_of(new_agent(body)), field);
+        }
+        assert!(agent_patch(json!({"disabled": "yes"})).is_err());
+    }
+}

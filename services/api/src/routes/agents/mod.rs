@@ -1,0 +1,74 @@
+//! `/api/v1/agents`: the admin adds, edits and disables agents and issues their tokens.
+
+mod input;
+mod view;
+
+use actix_web::{HttpResponse, web};
+use deskie_store::read_models::agents;
+use serde_json::Value;
+use tracing_actix_web::RequestId;
+
+pub use view::{AgentView, IssuedAgentView};
+
+use super::{AppState, path_id};
+use crate::ApiError;
+use crate::commands::agents as commands;
+
+/// `POST /api/v1/agents` → 201 with the agent's token, shown this once.
+pub async fn create(
+    state: web::Data<AppState>,
+    request_id: RequestId,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let new = input::new_agent(body.into_inner())?;
+    let (agent, token) = commands::create(&state.store, new, &request_id.to_string()).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/agents/{}", agent.id)))
+        .json(IssuedAgentView::new(agent, &token)))
+}
+
+/// `GET /api/v1/agents`: every agent, disabled ones included, oldest first.
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let views: Vec<AgentView> = agents::list(state.store.pool())
+        .await?
+        .into_iter()
+        .map(AgentView::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// `GET /api/v1/agents/{id}`.
+pub async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id)?;
+    let agent = agents::get(state.store.pool(), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(AgentView::from(agent)))
+}
+
+/// `PATCH /api/v1/agents/{id}`: edits the profile; `"disabled": true` disables for good.
+pub async fn update(
+    state: web::Data<AppState>,
+    request_id: RequestId,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id)?;
+    let patch = input::agent_patch(body.into_inner())?;
+    let agent = commands::update(&state.store, id, patch, &request_id.to_string()).await?;
+    Ok(HttpResponse::Ok().json(AgentView::from(agent)))
+}
+
+/// `POST /api/v1/agents/{id}/token` → 200 with a new token; the old one stops working.
+pub async fn rotate_token(
+    state: web::Data<AppState>,
+    request_id: RequestId,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&id)?;
+    let (agent, token) = commands::rotate_token(&state.store, id, &request_id.to_string()).await?;
+    Ok(HttpResponse::Ok().json(IssuedAgentView::new(agent, &token)))
+}
