@@ -15,9 +15,10 @@ CREATE TABLE agents (
     updated_at     timestamptz NOT NULL
 );
 
--- One enabled agent per email, compared case-insensitively. The api checks first (for a
--- clear 409); this index settles two requests racing for the same email.
-CREATE UNIQUE INDEX agents_email_enabled ON agents (lower(email)) WHERE disabled_at IS NULL;
+-- One enabled agent per email, compared case-insensitively: the api checks under an advisory
+-- lock on the email (agents::lock_email). Not a UNIQUE index: a rebuild applies one stream
+-- after another, and an earlier agent's final email may be a later agent's former one.
+CREATE INDEX agents_email_enabled ON agents (lower(email)) WHERE disabled_at IS NULL;
 
 -- Every authenticated request of an agent looks its token up here.
 CREATE INDEX agents_token_sha256 ON agents (token_sha256) WHERE disabled_at IS NULL;

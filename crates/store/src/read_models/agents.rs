@@ -8,9 +8,6 @@ use uuid::Uuid;
 use super::{occurred_at, stream_uuid};
 use crate::StoreError;
 
-/// The unique index that keeps one enabled agent per email (case-insensitive).
-pub const EMAIL_UNIQUE_CONSTRAINT: &str = "agents_email_enabled";
-
 /// An agent as stored (the token only as its SHA-256).
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct Agent {
@@ -73,6 +70,17 @@ pub async fn by_token_sha256(
         .bind(token_sha256)
         .fetch_optional(conn)
         .await?)
+}
+
+/// Takes a transaction-scoped lock on `email` (case-insensitive), so two writers giving
+/// agents the same email check and write one after the other. Take it after the stream's
+/// lock and hold at most one per transaction: then no two writers can wait on each other.
+pub async fn lock_email(conn: &mut PgConnection, email: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('agent-email:' || lower($1), 0))")
+        .bind(email)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// The enabled agent with this email, compared case-insensitively, if any.
@@ -140,14 +148,4 @@ pub(super) async fn apply(conn: &mut PgConnection, envelope: &Envelope) -> Resul
     };
     query.execute(conn).await?;
     Ok(())
-}
-
-/// Whether `error` is the refusal of a second enabled agent with the same email (two
-/// writers raced past the api's check).
-pub fn is_email_taken(error: &StoreError) -> bool {
-    matches!(
-        error,
-        StoreError::Database(sqlx::Error::Database(e))
-            if e.constraint() == Some(EMAIL_UNIQUE_CONSTRAINT)
-    )
 }

@@ -49,17 +49,7 @@ pub enum AgentCommandError {
     Disabled,
     /// The store failed.
     #[error(transparent)]
-    Store(StoreError),
-}
-
-impl From<StoreError> for AgentCommandError {
-    fn from(error: StoreError) -> Self {
-        if agents::is_email_taken(&error) {
-            Self::EmailTaken
-        } else {
-            Self::Store(error)
-        }
-    }
+    Store(#[from] StoreError),
 }
 
 /// Adds an agent with a fresh token; the token is returned once and only its hash stored.
@@ -154,13 +144,14 @@ pub async fn rotate_token(
     Ok((agent, token))
 }
 
-/// Refuses an email another enabled agent has. The unique index backs this up for two
-/// requests racing with the same email (see [`AgentCommandError::from`]).
+/// Refuses an email another enabled agent has. The email's lock, held until commit, makes
+/// a second request with the same email wait and then see this one's agent.
 async fn ensure_email_free(
     tx: &mut StreamTx,
     email: &str,
     id: Uuid,
 ) -> Result<(), AgentCommandError> {
+    agents::lock_email(tx.connection(), email).await?;
     match agents::enabled_by_email(tx.connection(), email).await? {
         Some(other) if other.id != id => Err(AgentCommandError::EmailTaken),
         _ => Ok(()),
