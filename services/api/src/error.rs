@@ -7,6 +7,7 @@ use deskie_store::StoreError;
 use serde::Serialize;
 
 use crate::commands::agents::AgentCommandError;
+use crate::commands::cases::CaseCommandError;
 
 /// Why a request failed. Messages never carry a secret or a submitted value.
 #[derive(thiserror::Error)]
@@ -91,6 +92,17 @@ impl From<AgentCommandError> for ApiError {
             },
             AgentCommandError::Disabled => Self::WrongState("the agent is disabled"),
             AgentCommandError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CaseCommandError> for ApiError {
+    fn from(error: CaseCommandError) -> Self {
+        match error {
+            CaseCommandError::NotFound => Self::NotFound,
+            CaseCommandError::Forbidden => Self::Forbidden("no access to this case's channel"),
+            CaseCommandError::Invalid { field, message } => Self::invalid(field, message),
+            CaseCommandError::Store(e) => e.into(),
         }
     }
 }

@@ -1,7 +1,8 @@
-//! Configuration writes: each decides under its stream's lock, appends the events, and
-//! updates the read models in the same transaction, so a response after commit shows them.
+//! Writes: each decides under its stream's lock, appends the events, and updates the read
+//! models in the same transaction, so a response after commit shows them.
 
 pub mod agents;
+pub mod cases;
 pub mod groups;
 pub mod integrations;
 

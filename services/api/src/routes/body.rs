@@ -107,6 +107,46 @@ impl Fields {
         Ok(Some(email))
     }
 
+    /// A text field that may be cleared: `None` when absent, `Some(None)` when `null` or
+    /// blank, else the trimmed text (at most [`MAX_TEXT_CHARS`]).
+    pub fn clearable_text(&self, field: &str) -> Result<Option<Option<String>>, ApiError> {
+        let name = self.name(field);
+        match self.map.get(field) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::String(text)) if text.trim().is_empty() => Ok(Some(None)),
+            Some(Value::String(_)) => self.text(field).map(Some),
+            Some(_) => Err(ApiError::invalid(
+                &name,
+                format!("{name} must be a string or null"),
+            )),
+        }
+    }
+
+    /// An email that may be cleared, as [`Fields::clearable_text`].
+    pub fn clearable_email(&self, field: &str) -> Result<Option<Option<String>>, ApiError> {
+        let value = self.clearable_text(field)?;
+        if let Some(Some(email)) = &value
+            && !is_email(email)
+        {
+            let name = self.name(field);
+            return Err(ApiError::invalid(
+                &name,
+                format!("{name} must be an email address or null"),
+            ));
+        }
+        Ok(value)
+    }
+
+    /// A UUID that may be cleared: `None` when absent, `Some(None)` when `null`.
+    pub fn clearable_uuid(&self, field: &str) -> Result<Option<Option<Uuid>>, ApiError> {
+        match self.map.get(field) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(_) => self.uuid(field).map(Some),
+        }
+    }
+
     /// A required UUID field.
     pub fn required_uuid(&self, field: &str) -> Result<Uuid, ApiError> {
         self.uuid(field)?.ok_or_else(|| {

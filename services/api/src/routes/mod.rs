@@ -2,6 +2,7 @@
 
 pub mod agents;
 mod body;
+pub mod cases;
 pub mod groups;
 pub mod health;
 pub mod integrations;
@@ -83,7 +84,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::resource("/agents/{id}/token")
                         .wrap(from_fn(admin_only))
                         .post(agents::rotate_token),
-                ),
+                )
+                .service(web::resource("/cases").get(cases::list))
+                .service(
+                    web::resource("/cases/{id}")
+                        .get(cases::get)
+                        .patch(cases::change),
+                )
+                .service(web::resource("/cases/{id}/events").get(cases::events))
+                .service(web::resource("/cases/{id}/customer").put(cases::edit_customer)),
         );
 }
 

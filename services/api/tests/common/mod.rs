@@ -1,6 +1,7 @@
 //! Shared set-up: the api on port 0 over a fresh database, and a Chatra stand-in.
 #![allow(dead_code, unused_imports)]
 
+mod cases;
 mod chatra;
 
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub use cases::*;
 pub use chatra::{ChatraStandIn, GOOD_PUBLIC_KEY, GOOD_SECRET_KEY, closed_port_url};
 
 /// The admin token every test app is configured with.
