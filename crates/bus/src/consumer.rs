@@ -17,7 +17,7 @@ use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy};
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -36,8 +36,11 @@ pub struct ConsumerSpec {
     pub ack_wait: Duration,
     /// Deliveries before the message is dead-lettered.
     pub max_deliver: i64,
-    /// Unacknowledged messages JetStream hands out at once (1 keeps strict order).
+    /// Unacknowledged messages JetStream hands out at once.
     pub max_ack_pending: i64,
+    /// Messages handled at once by one runner. 1 keeps delivery order; more is for handlers
+    /// that serialise what must be serialised themselves (routing: the case stream lock).
+    pub concurrency: usize,
     /// First retry delay; doubled per delivery up to `max_retry_delay`.
     pub first_retry_delay: Duration,
     /// Upper bound of the retry delay.
@@ -54,6 +57,7 @@ impl ConsumerSpec {
             ack_wait: Duration::from_secs(30),
             max_deliver: 7,
             max_ack_pending: 64,
+            concurrency: 1,
             first_retry_delay: Duration::from_secs(1),
             max_retry_delay: Duration::from_secs(60),
         }
@@ -116,6 +120,12 @@ pub enum HandlerError {
 pub trait Handler: Send + Sync {
     /// Handles one delivery.
     fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Deliveries with the same lane are handled one after the other, in delivery order,
+    /// even when the runner handles several at once. `None`: no ordering constraint.
+    fn lane(&self, _message: &async_nats::jetstream::Message) -> Option<String> {
+        None
+    }
 }
 
 /// What happened to one delivery, for logs, metrics and tests.
@@ -190,7 +200,7 @@ pub async fn run<H: Handler>(
             .expires(Duration::from_secs(10))
             .messages()
             .await;
-        let mut messages = match messages {
+        let messages = match messages {
             Ok(messages) => messages,
             Err(error) => {
                 tracing::warn!(consumer = %spec.durable_name, %error, "cannot pull; retrying");
@@ -198,23 +208,34 @@ pub async fn run<H: Handler>(
                 continue;
             }
         };
-        loop {
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                next = messages.next() => next,
-            };
-            match next {
-                None => break,
-                Some(Err(error)) => {
-                    tracing::warn!(consumer = %spec.durable_name, %error, "pull interrupted");
-                    break;
+        // Up to `concurrency` messages are handled at once, each acknowledged when its own
+        // handler finishes. On shutdown no new message is taken, but the ones in hand are
+        // finished: a message's transaction and its ack belong together. A pull error ends
+        // this round; the outer loop sets the consumer up again.
+        let lanes = Lanes::default();
+        let outcome = messages
+            .take_until(shutdown.cancelled())
+            // Sequential: a message whose lane is busy waits here, in delivery order, while
+            // the messages already in hand keep being polled below.
+            .and_then(|message| {
+                let lane = handler.lane(&message);
+                let lanes = lanes.clone();
+                async move {
+                    let guard = match lane {
+                        Some(lane) => Some(lanes.enter(lane).await),
+                        None => None,
+                    };
+                    Ok((message, guard))
                 }
-                // The current message is finished even if shutdown is requested meanwhile:
-                // its transaction and ack belong together.
-                Some(Ok(message)) => {
-                    process(&bus, &spec, &handler, message).await;
-                }
-            }
+            })
+            .try_for_each_concurrent(spec.concurrency.max(1), |(message, guard)| async {
+                process(&bus, &spec, &handler, message).await;
+                drop(guard);
+                Ok(())
+            })
+            .await;
+        if let Err(error) = outcome {
+            tracing::warn!(consumer = %spec.durable_name, %error, "pull interrupted");
         }
         wait_or_shutdown(&shutdown, Duration::from_millis(200)).await;
     }
@@ -287,6 +308,49 @@ pub async fn process<H: Handler>(
     }
     .instrument(span)
     .await
+}
+
+/// One async mutex per busy lane; a lane's entry goes away with its last user.
+#[derive(Clone, Default)]
+struct Lanes {
+    busy: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    >,
+}
+
+/// Held while a message of a lane is handled.
+struct LaneGuard {
+    lanes: Lanes,
+    lane: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Lanes {
+    async fn enter(&self, lane: String) -> LaneGuard {
+        let mutex = match self.busy.lock() {
+            Ok(mut busy) => busy.entry(lane.clone()).or_default().clone(),
+            Err(_) => std::sync::Arc::new(tokio::sync::Mutex::new(())),
+        };
+        let guard = mutex.lock_owned().await;
+        LaneGuard {
+            lanes: self.clone(),
+            lane,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl Drop for LaneGuard {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        if let Ok(mut busy) = self.lanes.busy.lock()
+            && busy
+                .get(&self.lane)
+                .is_some_and(|m| std::sync::Arc::strong_count(m) == 1)
+        {
+            busy.remove(&self.lane);
+        }
+    }
 }
 
 async fn wait_or_shutdown(shutdown: &CancellationToken, delay: Duration) {

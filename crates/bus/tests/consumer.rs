@@ -225,3 +225,66 @@ async fn poison_and_exhausted_messages_become_dead_letters_with_the_reason() {
     assert_eq!(calls["poison"].len(), 1);
     assert_eq!(calls["ok"].len(), 1, "other messages keep flowing");
 }
+
+/// Records the order messages of each lane are handled in, and how many run at once.
+#[derive(Clone, Default)]
+struct LaneRecorder {
+    order: Arc<Mutex<Vec<String>>>,
+    running: Arc<std::sync::atomic::AtomicUsize>,
+    peak: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Handler for LaneRecorder {
+    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.peak.fetch_max(now, SeqCst);
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        self.order
+            .lock()
+            .expect("lock")
+            .push(String::from_utf8_lossy(&delivery.payload).to_string());
+        self.running.fetch_sub(1, SeqCst);
+        Ok(())
+    }
+
+    fn lane(&self, message: &async_nats::jetstream::Message) -> Option<String> {
+        // "a3" is in lane "a".
+        message.payload.first().map(|b| (*b as char).to_string())
+    }
+}
+
+#[tokio::test]
+async fn messages_of_one_lane_keep_their_order_while_lanes_run_in_parallel() {
+    let (_nats, bus, mut spec) = setup().await;
+    spec.concurrency = 8;
+    for n in 0..6 {
+        for lane in ["a", "b", "c"] {
+            publish(&bus, &format!("{lane}{n}")).await;
+        }
+    }
+    let handler = LaneRecorder::default();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(consumer::run(
+        bus.clone(),
+        spec,
+        handler.clone(),
+        shutdown.clone(),
+    ));
+    let order = handler.order.clone();
+    wait_for(|| order.lock().map(|o| o.len() == 18).unwrap_or(false)).await;
+    shutdown.cancel();
+    let order = handler.order.lock().expect("lock").clone();
+    for lane in ["a", "b", "c"] {
+        let seen: Vec<&String> = order.iter().filter(|m| m.starts_with(lane)).collect();
+        let expected: Vec<String> = (0..6).map(|n| format!("{lane}{n}")).collect();
+        assert_eq!(
+            seen,
+            expected.iter().collect::<Vec<_>>(),
+            "lane {lane} out of order"
+        );
+    }
+    let peak = handler.peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(peak >= 2, "lanes never ran in parallel (peak {peak})");
+    assert!(peak <= 3, "a lane ran two messages at once (peak {peak})");
+}

@@ -67,7 +67,7 @@ impl Store {
             .parse()
             .map_err(|e: sqlx::Error| StoreError::BadUrl(e.to_string()))?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(24)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(options.log_statements(tracing::log::LevelFilter::Trace));
         Ok(Self {

@@ -46,6 +46,15 @@ fn store_error(error: StoreError) -> HandlerError {
 }
 
 impl Handler for RouteWebhook {
+    /// Webhooks of one chat are routed in the order they were accepted.
+    fn lane(&self, message: &async_nats::jetstream::Message) -> Option<String> {
+        message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(deskie_bus::CHAT_LANE_HEADER))
+            .map(|v| v.as_str().to_owned())
+    }
+
     async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
         let received = ChatraWebhookReceived::decode(delivery.payload.as_ref())
             .map_err(|e| poison(format!("not a ChatraWebhookReceived: {e}")))?;

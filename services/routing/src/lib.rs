@@ -22,14 +22,22 @@ pub struct RoutingConfig {
     pub received_from: String,
 }
 
-/// The consumer settings routing runs with: in order, one message at a time.
+/// Webhooks routed at once. Safe because each webhook's transaction takes its case's
+/// stream lock first: webhooks of one chat still apply one after the other, while different
+/// chats proceed in parallel (and PostgreSQL flushes their commits together).
+pub const ROUTING_CONCURRENCY: usize = 16;
+
+/// The consumer settings routing runs with.
 pub fn consumer_spec(bus: &Bus) -> ConsumerSpec {
     let topology = bus.topology();
-    ConsumerSpec::new(
+    let mut spec = ConsumerSpec::new(
         topology.webhooks_stream(),
         topology.consumer_name(ROUTING_CONSUMER),
         topology.all_webhooks(),
-    )
+    );
+    spec.concurrency = ROUTING_CONCURRENCY;
+    spec.max_ack_pending = 256;
+    spec
 }
 
 /// Runs routing until `shutdown` is cancelled.
