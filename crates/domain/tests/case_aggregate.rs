@@ -147,7 +147,7 @@ fn a_fragment_without_chat_started_opens_the_case_and_mirrors_chatra_agents() {
 #[test]
 fn the_same_webhook_again_decides_nothing() {
     let fragment = fixture("chat-fragment-agent-from-chatra-ui.json");
-    let (history, _) = deliver(&[fragment.clone()]);
+    let (history, _) = deliver(std::slice::from_ref(&fragment));
     assert!(given(&history).when(&fragment).is_empty());
 }
 
@@ -262,7 +262,7 @@ fn a_customer_writing_after_the_chat_ended_or_the_case_closed_resumes_it() {
 #[test]
 fn hand_edited_data_is_kept_and_chatra_only_fills_what_is_empty() {
     let started = fixture("chat-started-prechat-form.json");
-    let (mut history, _) = deliver(&[started.clone()]);
+    let (mut history, _) = deliver(std::slice::from_ref(&started));
     history.push(Event::CustomerDataChanged(CustomerDataChanged {
         name: Some(OptionalText {
             value: Some("María López (VIP)".into()),
