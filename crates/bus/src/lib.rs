@@ -16,8 +16,8 @@ pub use topology::{EVENT_PARTITIONS, Topology, partition_of};
 
 /// Header carrying the event type on relayed events (e.g. `case_opened`).
 pub const EVENT_TYPE_HEADER: &str = "Deskie-Event-Type";
-/// Header on accepted webhooks naming their chat (a hash of Chatra's client and chat ids),
-/// so consumers can keep each chat's webhooks in order while handling chats in parallel.
+/// Header on accepted webhooks naming their chat (its case id), so consumers can keep each
+/// chat's webhooks in order while handling chats in parallel.
 pub const CHAT_LANE_HEADER: &str = "Deskie-Chat-Lane";
 /// Header carrying the stream version on relayed events.
 pub const STREAM_VERSION_HEADER: &str = "Deskie-Stream-Version";

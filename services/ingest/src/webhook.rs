@@ -170,10 +170,13 @@ async fn accept(
     };
     let mut headers = NatsHeaders::new();
     deskie_telemetry::nats::inject_current_context(&mut headers);
-    headers.insert(
-        deskie_bus::CHAT_LANE_HEADER,
-        chat_lane(&webhook.client.id, &webhook.client.chat_id).as_str(),
+    // The chat's lane is its case id: routing keeps each chat's webhooks in this order.
+    let lane = deskie_domain::case::case_id_for(
+        integration_id,
+        &webhook.client.id,
+        &webhook.client.chat_id,
     );
+    headers.insert(deskie_bus::CHAT_LANE_HEADER, lane.to_string().as_str());
     let subject = state
         .bus
         .topology()
@@ -206,15 +209,6 @@ async fn accept(
             .json(serde_json::json!({ "status": "accepted", "duplicate": outcome.duplicate })),
         label,
     ))
-}
-
-/// The chat's lane: a short hash of Chatra's client and chat ids (see `CHAT_LANE_HEADER`).
-fn chat_lane(client_id: &str, chat_id: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(client_id.as_bytes());
-    hasher.update([0u8]);
-    hasher.update(chat_id.as_bytes());
-    hex::encode(&hasher.finalize()[..16])
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -336,3 +336,31 @@ async fn nats_down_gives_503_and_ingest_recovers_by_itself_when_nats_returns() {
         "the first webhook survived the restart; the retried one is stored once"
     );
 }
+
+#[tokio::test]
+async fn accepted_webhooks_carry_their_chat_lane_for_ordered_routing() {
+    let ingest = common::spawn().await;
+    assert_eq!(
+        ingest
+            .post(common::fixture("chat-transcript.json"))
+            .await
+            .status(),
+        200
+    );
+    let messages = deskie_testkit::read_stream(
+        ingest.bus.jetstream(),
+        &ingest.bus.topology().webhooks_stream(),
+        1,
+        Duration::from_secs(5),
+    )
+    .await;
+    let expected = deskie_domain::case::case_id_for(
+        ingest.integration_id,
+        "k3v9q2m7x1p8r4t6w0z5y2n8b4c7d1f3h6j9l0s",
+        "Q7wErT5yUi9oPa3Sd",
+    );
+    assert_eq!(
+        deskie_testkit::header(&messages[0], deskie_bus::CHAT_LANE_HEADER),
+        expected.to_string()
+    );
+}

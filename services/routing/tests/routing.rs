@@ -105,13 +105,16 @@ impl Harness {
             .bus
             .topology()
             .webhook_subject(&self.integration.to_string(), &event_name);
+        // As ingest does: the chat's lane (its case id) keeps its webhooks in order.
+        let mut headers = async_nats::HeaderMap::new();
+        let lane = case_id_for(
+            self.integration,
+            json["client"]["id"].as_str().unwrap_or_default(),
+            json["client"]["chatId"].as_str().unwrap_or_default(),
+        );
+        headers.insert(deskie_bus::CHAT_LANE_HEADER, lane.to_string().as_str());
         self.bus
-            .publish_durable(
-                subject,
-                &key,
-                Default::default(),
-                Bytes::from(message.encode_to_vec()),
-            )
+            .publish_durable(subject, &key, headers, Bytes::from(message.encode_to_vec()))
             .await
             .expect("publish");
     }

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const ADMIN: &str = "admin-token-for-the-e2e-suite";
+pub const SECRET_KEY: &str = "chatra-secret-key-e2e-0123456789";
 
 pub struct Suite {
     pub api: String,
@@ -21,6 +22,8 @@ pub struct Suite {
     pub default_group: String,
     pub sales_group: String,
     pub store: deskie_store::Store,
+    pub bus: deskie_bus::Bus,
+    running: Option<deskie::RunningSuite>,
     shutdown: CancellationToken,
     _db: TestDb,
     _nats: TestNats,
@@ -65,6 +68,7 @@ pub async fn start() -> Suite {
         .expect("suite");
     let api = format!("http://127.0.0.1:{}/api/v1", running.api_port);
     let store = running.store.clone();
+    let bus = running.bus.clone();
     let http = reqwest::Client::new();
     let group = |name: &str| {
         let (http, api) = (http.clone(), api.clone());
@@ -89,7 +93,7 @@ pub async fn start() -> Suite {
         .post(format!("{api}/integrations/chatra"))
         .bearer_auth(ADMIN)
         .json(&json!({
-            "public_key": "pub", "secret_key": "secret", "default_group_id": default_group,
+            "public_key": "pub", "secret_key": SECRET_KEY, "default_group_id": default_group,
             "panel": "separate", "group_mappings": [{ "chatra_group_id": "chatra-sales", "group_id": sales_group }]
         }))
         .send()
@@ -113,6 +117,8 @@ pub async fn start() -> Suite {
         default_group,
         sales_group,
         store,
+        bus,
+        running: Some(running),
         shutdown,
         _db: db,
         _nats: nats,
@@ -120,6 +126,16 @@ pub async fn start() -> Suite {
 }
 
 impl Suite {
+    /// Stops every service and waits for them (a graceful stop must not hang).
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(running) = self.running.take() {
+            tokio::time::timeout(Duration::from_secs(15), running.wait())
+                .await
+                .expect("the suite stops within 15 s");
+        }
+    }
+
     /// Posts a webhook body to ingest; returns the status.
     pub async fn webhook(&self, body: impl Into<reqwest::Body>) -> u16 {
         self.http
