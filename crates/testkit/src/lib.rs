@@ -4,16 +4,19 @@
 //! - [`TestNats`]: a unique `DESKIE_NATS_PREFIX` on the shared server; its streams are
 //!   deleted afterwards.
 //! - [`NatsServer`]: a private `nats-server` on a free port, for tests that stop and restart it.
+//! - [`ChatraStandIn`]: a local Chatra REST API that records requests and fails on demand.
 //!
 //! `DESKIE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) and
 //! `DESKIE_TEST_NATS_URL` (default `nats://127.0.0.1:4222`) point elsewhere when needed.
 
+mod chatra_standin;
 mod db;
 mod fixtures;
 mod nats;
 mod server;
 mod streams;
 
+pub use chatra_standin::{ChatraStandIn, Fault, RecordedRequest};
 pub use db::TestDb;
 pub use fixtures::chatra_fixture;
 pub use nats::TestNats;

@@ -1,0 +1,271 @@
+//! A local HTTP server that speaks Chatra's REST protocol as documented in
+//! `chatra-api.md` §2–3, records every request and fails on demand.
+//!
+//! Routes (under `/api`, so [`ChatraStandIn::base_url`] is what `DESKIE_CHATRA_API_URL`
+//! would be): `POST /messages/`, `PUT /clients/{id}`, `POST` on the agent-online path
+//! (default `/agents/online`, the same guess as `deskie_chatra::DEFAULT_AGENT_ONLINE_PATH`).
+//! Only `Authorization: Chatra.Simple {public}:{secret}` for keys given to
+//! [`ChatraStandIn::accept_keys`] is let through; anything else gets 401.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::{Method, StatusCode};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+
+/// A failure injected into the next request; queued faults are used one per request, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status (and `Retry-After: secs` if given) without processing.
+    Status(u16, Option<u64>),
+    /// Wait this long, then answer normally.
+    Delay(Duration),
+    /// Never answer (until the server stops).
+    Hang,
+}
+
+/// One request as the stand-in received it.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The full path, e.g. `/api/messages/`.
+    pub path: String,
+    /// The `Authorization` header as sent.
+    pub authorization: Option<String>,
+    /// The body as JSON (`Null` when empty, a string when not JSON).
+    pub body: Value,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    keys: Vec<String>,
+    faults: VecDeque<Fault>,
+    requests: Vec<RecordedRequest>,
+    messages: HashMap<String, Value>,
+    chat_ids: HashMap<String, String>,
+    agent_online_path: String,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+/// The stand-in; stops when [`ChatraStandIn::stop`] is called or the test's runtime ends.
+pub struct ChatraStandIn {
+    base_url: String,
+    state: Shared,
+    handle: ServerHandle,
+}
+
+impl ChatraStandIn {
+    /// Starts on `127.0.0.1:0` with no accepted keys (every call gets 401 until
+    /// [`accept_keys`](Self::accept_keys)).
+    pub async fn start() -> Self {
+        let state: Shared = Arc::new(Mutex::new(State {
+            agent_online_path: "/agents/online".into(),
+            ..State::default()
+        }));
+        let data = web::Data::new(Arc::clone(&state));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the stand-in");
+        let port = listener.local_addr().expect("stand-in address").port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(1 << 20))
+                .default_service(web::to(answer))
+        })
+        .listen(listener)
+        .expect("listen")
+        .workers(1)
+        .disable_signals()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            base_url: format!("http://127.0.0.1:{port}/api"),
+            state,
+            handle,
+        }
+    }
+
+    /// The API base URL, e.g. `http://127.0.0.1:PORT/api`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Lets `Chatra.Simple {public}:{secret}` through.
+    pub fn accept_keys(&self, public: &str, secret: &str) -> &Self {
+        self.lock()
+            .keys
+            .push(format!("Chatra.Simple {public}:{secret}"));
+        self
+    }
+
+    /// Answers agent-online pings on `path` (relative to the base URL) instead of `/agents/online`.
+    pub fn set_agent_online_path(&self, path: &str) -> &Self {
+        self.lock().agent_online_path = format!("/{}", path.trim_start_matches('/'));
+        self
+    }
+
+    /// Queues `fault` for the next request not already claimed by an earlier fault.
+    pub fn fail_next(&self, fault: Fault) -> &Self {
+        self.lock().faults.push_back(fault);
+        self
+    }
+
+    /// Uses `chat_id` as `client.chatId` in echo webhooks for `client_id`
+    /// (default `chat-{client_id}`).
+    pub fn chat_id_for(&self, client_id: &str, chat_id: &str) -> &Self {
+        self.lock()
+            .chat_ids
+            .insert(client_id.to_owned(), chat_id.to_owned());
+        self
+    }
+
+    /// Every request received so far, in arrival order (including refused ones).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock().requests.clone()
+    }
+
+    /// The `chatFragment` webhook Chatra would send for a message sent through the stand-in,
+    /// carrying its `receivedFrom`; `None` for an id the stand-in never issued.
+    pub fn echo_webhook_for(&self, message_id: &str) -> Option<Value> {
+        let state = self.lock();
+        let message = state.messages.get(message_id)?;
+        let client_id = message["clientId"].as_str().unwrap_or_default().to_owned();
+        let chat_id = state
+            .chat_ids
+            .get(&client_id)
+            .cloned()
+            .unwrap_or_else(|| format!("chat-{client_id}"));
+        Some(json!({
+            "eventName": "chatFragment",
+            "client": { "id": client_id, "chatId": chat_id },
+            "agents": [ { "id": message["agentId"] } ],
+            "messages": [ {
+                "id": message["id"],
+                "type": "agent",
+                "text": message["text"],
+                "agentId": message["agentId"],
+                "agentName": message["agentName"],
+                "receivedFrom": message["receivedFrom"],
+                "createdAt": message["createdAt"],
+            } ],
+        }))
+    }
+
+    /// Stops the server; hanging requests are dropped.
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+}
+
+fn lock(state: &Shared) -> MutexGuard<'_, State> {
+    // A panicking test thread must not hide every later request.
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn answer(request: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
+    let authorization = request
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+    };
+    let fault = {
+        let mut state = lock(&state);
+        state.requests.push(RecordedRequest {
+            method: request.method().to_string(),
+            path: request.path().to_owned(),
+            authorization: authorization.clone(),
+            body: body.clone(),
+            at: Instant::now(),
+        });
+        state.faults.pop_front()
+    };
+    match fault {
+        Some(Fault::Status(code, retry_after)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = HttpResponse::build(status);
+            if let Some(secs) = retry_after {
+                response.insert_header(("Retry-After", secs.to_string()));
+            }
+            return response.json(json!({ "error": format!("injected {code}") }));
+        }
+        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::Hang) => std::future::pending::<()>().await,
+        None => {}
+    }
+    let authorized = authorization.is_some_and(|a| lock(&state).keys.contains(&a));
+    if !authorized {
+        return HttpResponse::Unauthorized().json(json!({ "error": "unauthorized" }));
+    }
+    let path = request
+        .path()
+        .strip_prefix("/api")
+        .unwrap_or(request.path());
+    let method = request.method();
+    let online_path = lock(&state).agent_online_path.clone();
+    if method == Method::POST && (path == "/messages/" || path == "/messages") {
+        send_message(&state, &body)
+    } else if method == Method::PUT && path.starts_with("/clients/") {
+        let id = path.trim_start_matches("/clients/");
+        let mut echo = body;
+        if let Value::Object(fields) = &mut echo {
+            fields.insert("id".into(), Value::String(id.to_owned()));
+        }
+        HttpResponse::Ok().json(echo)
+    } else if method == Method::POST && path == online_path {
+        HttpResponse::Ok().json(json!({ "ok": true }))
+    } else {
+        HttpResponse::NotFound().json(json!({ "error": "not found" }))
+    }
+}
+
+fn send_message(state: &Shared, body: &Value) -> HttpResponse {
+    let (Some(client_id), Some(text)) = (body["clientId"].as_str(), body["text"].as_str()) else {
+        return HttpResponse::BadRequest()
+            .json(json!({ "error": "clientId and text are required" }));
+    };
+    let agent_email = body["agentEmail"].as_str().unwrap_or_default();
+    let id = uuid::Uuid::new_v4().simple().to_string()[..17].to_owned();
+    let agent_id = body["agentId"].as_str().map_or_else(
+        || {
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, agent_email.as_bytes())
+                .simple()
+                .to_string()[..17]
+                .to_owned()
+        },
+        str::to_owned,
+    );
+    let created_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let message = json!({
+        "id": id,
+        "clientId": client_id,
+        "text": text,
+        "agentId": agent_id,
+        "agentName": body["agentName"],
+        "receivedFrom": body["receivedFrom"],
+        "type": "agent",
+        "createdAt": created_at,
+    });
+    lock(state).messages.insert(id, message.clone());
+    HttpResponse::Ok().json(message)
+}
