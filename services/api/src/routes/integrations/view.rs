@@ -41,7 +41,7 @@ impl IntegrationView {
             id: integration.id,
             webhook_url: token
                 .as_ref()
-                .map(|t| t.webhook_url(public_url, integration.id)),
+                .map(|t| crate::webhook_token::webhook_url(t, public_url, integration.id)),
             webhook_token: token.map(|t| t.expose().to_owned()),
             public_key: integration.public_key,
             default_group_id: integration.default_group_id,
