@@ -267,3 +267,23 @@ fn debug_of_the_credentials_hides_the_secret() {
     assert!(!text.contains(SECRET));
     assert!(text.contains(PUBLIC));
 }
+
+#[tokio::test]
+async fn a_connection_closed_after_the_request_left_leaves_the_outcome_unknown() {
+    let (chatra, client) = stand_in().await;
+    chatra.fail_next(Fault::CloseConnection);
+
+    let error = client
+        .send_message(&creds(), &reply())
+        .await
+        .expect_err("closed");
+
+    assert!(
+        matches!(error, ChatraError::OutcomeUnknown { .. }),
+        "{error:?}"
+    );
+    assert_eq!(chatra.requests().len(), 1);
+
+    // The stand-in keeps serving after the dropped connection.
+    client.send_message(&creds(), &reply()).await.expect("sent");
+}

@@ -25,6 +25,8 @@ pub enum Fault {
     Delay(Duration),
     /// Never answer (until the server stops).
     Hang,
+    /// Read the request, then drop the connection without answering.
+    CloseConnection,
 }
 
 /// One request as the stand-in received it.
@@ -209,6 +211,12 @@ async fn answer(request: HttpRequest, body: web::Bytes, state: web::Data<Shared>
         }
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::Hang) => std::future::pending::<()>().await,
+        // actix-web has no call to drop a connection, but a panicking handler does exactly
+        // that: the worker's runtime catches the panic in the connection's task and closes
+        // the socket with nothing written. The message lands in the test's captured stderr.
+        Some(Fault::CloseConnection) => {
+            panic!("Chatra stand-in: Fault::CloseConnection drops this connection on purpose")
+        }
         None => {}
     }
     let authorized = authorization.is_some_and(|a| lock(&state).keys.contains(&a));
