@@ -92,7 +92,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .patch(cases::change),
                 )
                 .service(web::resource("/cases/{id}/events").get(cases::events))
-                .service(web::resource("/cases/{id}/customer").put(cases::edit_customer)),
+                .service(web::resource("/cases/{id}/customer").put(cases::edit_customer))
+                .service(web::resource("/cases/{id}/replies").post(cases::reply)),
         );
 }
 

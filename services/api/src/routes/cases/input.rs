@@ -37,6 +37,39 @@ pub fn customer_edit(body: Value) -> Result<CustomerEdit, ApiError> {
     })
 }
 
+/// Longest reply accepted: the limit known for Chatra's `POST /messages/` text (its real
+/// limit is undocumented; `shared/chatra-api.md` §6).
+pub const MAX_REPLY_CHARS: usize = 5000;
+
+/// The body of `POST /api/v1/cases/{id}/replies`: `{text}`, non-empty, at most
+/// [`MAX_REPLY_CHARS`] characters. Surrounding whitespace is dropped; the rest is kept as typed.
+pub fn reply_text(body: Value) -> Result<String, ApiError> {
+    let fields = Fields::of_body(body)?;
+    let Some(value) = fields.get("text") else {
+        return Err(ApiError::invalid("text", "text is required".to_owned()));
+    };
+    let Value::String(text) = value else {
+        return Err(ApiError::invalid(
+            "text",
+            "text must be a string".to_owned(),
+        ));
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ApiError::invalid(
+            "text",
+            "text must not be empty".to_owned(),
+        ));
+    }
+    if text.chars().count() > MAX_REPLY_CHARS {
+        return Err(ApiError::invalid(
+            "text",
+            format!("text must be at most {MAX_REPLY_CHARS} characters"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -118,6 +118,23 @@ pub async fn edit_customer(
     Ok(detail(edited))
 }
 
+/// `POST /api/v1/cases/{id}/replies` `{text}` → 202 `{message_id}`: the reply is recorded
+/// (`delivery: "pending"`) and handed to the outbound delivery.
+pub async fn reply(
+    state: web::Data<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let case = visible_case(&state, &principal, &id).await?;
+    let text = input::reply_text(body.into_inner())?;
+    let cause = request_id.to_string();
+    let message_id =
+        commands::request_reply(&state.store, &principal, case.id, text, &cause).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "message_id": message_id })))
+}
+
 fn detail(case: CaseWithMessages) -> HttpResponse {
     HttpResponse::Ok().json(CaseJson::detail(case.case, case.messages))
 }
