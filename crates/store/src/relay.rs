@@ -268,16 +268,3 @@ impl Relay {
         Ok(updated.rows_affected() == 1)
     }
 }
-
-/// Events not yet relayed (for `/metrics` and tests).
-pub async fn backlog(pool: &sqlx::PgPool, relay: &str) -> Result<i64, StoreError> {
-    let count: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM events e
-          WHERE (e.tx_id, e.seq) > (SELECT COALESCE((SELECT last_tx FROM relay_checkpoint WHERE relay = $1), '0'::xid8),
-                                        COALESCE((SELECT last_seq FROM relay_checkpoint WHERE relay = $1), 0))",
-    )
-    .bind(relay)
-    .fetch_one(pool)
-    .await?;
-    Ok(count)
-}
