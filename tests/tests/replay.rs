@@ -236,6 +236,7 @@ async fn a_busy_history(store: &Store) {
                         message_id: reply_id.to_string(),
                         chatra_message_id: format!("echo-{n}"),
                         chatra_agent_id: Some("chatra-agent".into()),
+                        ..Default::default()
                     }),
                     Event::CaseAssigned(CaseAssigned {
                         assignee_id: Some(Uuid::now_v7().to_string()),

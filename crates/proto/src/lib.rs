@@ -118,6 +118,8 @@ impl events::Event {
             AgentUpdated(_) => "agent_updated",
             AgentDisabled(_) => "agent_disabled",
             AgentTokenRotated(_) => "agent_token_rotated",
+            AgentStatusChanged(_) => "agent_status_changed",
+            AgentChatraLinked(_) => "agent_chatra_linked",
         }
     }
 }

@@ -166,6 +166,7 @@ async fn replies_are_pending_until_delivered_failed_or_unknown() {
             message_id: sent.to_string(),
             chatra_message_id: "chatra-echo-1".into(),
             chatra_agent_id: Some("chatra-agent-9".into()),
+            ..Default::default()
         }),
         Event::ReplyFailed(ReplyFailed {
             message_id: failed.to_string(),
@@ -174,6 +175,7 @@ async fn replies_are_pending_until_delivered_failed_or_unknown() {
         Event::ReplyOutcomeUnknown(ReplyOutcomeUnknown {
             message_id: unknown.to_string(),
             reason: "timeout".into(),
+            ..Default::default()
         }),
     ])
     .await;

@@ -80,13 +80,15 @@ pub fn decide_webhook(
             continue;
         }
         if message.received_from.as_deref() == Some(ctx.received_from)
-            && let Some(reply_id) = matching_reply(&working, message)
+            && let Some((reply_id, agent_id)) = matching_reply(&working, message)
         {
             emit(
                 Event::ReplyDelivered(ReplyDelivered {
                     message_id: reply_id,
                     chatra_message_id: message.id.clone(),
                     chatra_agent_id: message.agent_id.clone(),
+                    agent_id,
+                    settled_by: "echo".into(),
                 }),
                 &mut working,
             );
@@ -157,12 +159,13 @@ pub fn decide_webhook(
     events
 }
 
-/// The reply an echo settles: the oldest undelivered reply with the same text.
-fn matching_reply(state: &CaseState, echo: &ChatraMessage) -> Option<String> {
+/// The reply an echo settles (its id and agent): the oldest undelivered reply with the same
+/// text — failed ones included, since the echo proves the message arrived after all.
+fn matching_reply(state: &CaseState, echo: &ChatraMessage) -> Option<(String, Option<String>)> {
     state
         .undelivered_replies()
         .find(|(_, reply)| reply.text.trim() == echo.text.trim())
-        .map(|(id, _)| id.to_owned())
+        .map(|(id, reply)| (id.to_owned(), reply.agent_id.clone()))
 }
 
 fn attachment(file: &ChatraFile) -> Attachment {

@@ -42,8 +42,12 @@ impl CaseStatus {
 pub struct ReplyState {
     /// The text sent.
     pub text: String,
+    /// The agent it is sent as (none: sent as the integration).
+    pub agent_id: Option<String>,
     /// Chatra's id once delivered.
     pub chatra_message_id: Option<String>,
+    /// Whether outbound gave up on it (an echo may still prove it arrived).
+    pub failed: bool,
 }
 
 /// The customer's data.
@@ -85,6 +89,10 @@ pub struct CaseState {
     pub status: CaseStatus,
     /// Whether Chatra said the chat is over (transcript) and the customer has not written since.
     pub chat_ended: bool,
+    /// The integration the chat came through (from `CaseOpened`).
+    pub integration_id: String,
+    /// Chatra's client id: where replies go (from `CaseOpened`).
+    pub chatra_client_id: String,
     /// Group.
     pub group_id: String,
     /// Assignee.
@@ -113,6 +121,8 @@ impl CaseState {
         match event {
             Event::CaseOpened(e) => {
                 self.opened = true;
+                self.integration_id = e.integration_id.clone();
+                self.chatra_client_id = e.chatra_client_id.clone();
                 self.group_id = e.group_id.clone();
             }
             Event::CustomerMessageReceived(e) => {
@@ -125,15 +135,20 @@ impl CaseState {
                 e.message_id.clone(),
                 ReplyState {
                     text: e.text.clone(),
+                    agent_id: e.agent_id.clone(),
                     chatra_message_id: None,
+                    failed: false,
                 },
             )),
             Event::ReplyDelivered(e) => {
                 self.chatra_message_ids.insert(e.chatra_message_id.clone());
-                if let Some((_, reply)) =
-                    self.replies.iter_mut().find(|(id, _)| *id == e.message_id)
-                {
+                if let Some(reply) = self.reply_mut(&e.message_id) {
                     reply.chatra_message_id = Some(e.chatra_message_id.clone());
+                }
+            }
+            Event::ReplyFailed(e) => {
+                if let Some(reply) = self.reply_mut(&e.message_id) {
+                    reply.failed = true;
                 }
             }
             Event::CustomerDataChanged(e) => {
@@ -173,6 +188,21 @@ impl CaseState {
             Event::ChatEnded(_) => self.chat_ended = true,
             _ => {}
         }
+    }
+
+    /// The reply `message_id`, if the case asked for it.
+    pub fn reply(&self, message_id: &str) -> Option<&ReplyState> {
+        self.replies
+            .iter()
+            .find(|(id, _)| id == message_id)
+            .map(|(_, r)| r)
+    }
+
+    fn reply_mut(&mut self, message_id: &str) -> Option<&mut ReplyState> {
+        self.replies
+            .iter_mut()
+            .find(|(id, _)| id == message_id)
+            .map(|(_, r)| r)
     }
 
     /// Replies not yet matched to a Chatra message, oldest first.

@@ -79,9 +79,15 @@ pub fn data(event: &Event) -> Value {
             "message_id": e.message_id,
             "chatra_message_id": e.chatra_message_id,
             "chatra_agent_id": e.chatra_agent_id,
+            "agent_id": e.agent_id,
+            "settled_by": e.settled_by,
         }),
         Event::ReplyFailed(e) => json!({"message_id": e.message_id, "reason": e.reason}),
-        Event::ReplyOutcomeUnknown(e) => json!({"message_id": e.message_id, "reason": e.reason}),
+        Event::ReplyOutcomeUnknown(e) => json!({
+            "message_id": e.message_id,
+            "reason": e.reason,
+            "settle_by": time(e.settle_by.as_ref()),
+        }),
         Event::CustomerDataChanged(e) => {
             // Only what changed is in the event: absent fields stay out, a cleared one is null.
             let mut data = Map::new();
@@ -151,7 +157,9 @@ pub fn data(event: &Event) -> Value {
         | Event::AgentCreated(_)
         | Event::AgentUpdated(_)
         | Event::AgentDisabled(_)
-        | Event::AgentTokenRotated(_) => json!({}),
+        | Event::AgentTokenRotated(_)
+        | Event::AgentStatusChanged(_)
+        | Event::AgentChatraLinked(_) => json!({}),
     }
 }
 
