@@ -1,8 +1,11 @@
-//! The outbox: intents of effects outside our system, unique per intent key.
+//! The outbox: outbound's ledger of effects outside our system, one row per intent key.
 //!
-//! The row is written in the same transaction as the decision, so a redelivered decision
-//! cannot create a second intent; a worker claims due rows with `FOR UPDATE SKIP LOCKED`
-//! and a lease, so two workers never send the same intent at once.
+//! outbound writes the row when it sees the event asking for the effect (a redelivered event
+//! finds the key taken), claims due rows with `FOR UPDATE SKIP LOCKED` and a lease, so two
+//! workers never send the same intent at once, and settles each claim fenced by its attempt
+//! number, so a worker whose lease ran out cannot overwrite what a later claim decided.
+//! Rows of one stream (a case) are claimed one at a time, oldest first: a case's replies
+//! reach the visitor in the order they were asked for.
 
 use std::time::Duration;
 
@@ -11,41 +14,14 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
-/// Where an intent stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxStatus {
-    /// Waiting to be sent (again).
-    Pending,
-    /// Claimed by a worker until its lease ends.
-    Sending,
-    /// Delivered.
-    Sent,
-    /// Will not be delivered.
-    Failed,
-    /// May or may not have been delivered; never re-sent blindly.
-    Unknown,
-}
-
-impl OutboxStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Sending => "sending",
-            Self::Sent => "sent",
-            Self::Failed => "failed",
-            Self::Unknown => "unknown",
-        }
-    }
-}
-
 /// An intent to enqueue.
 #[derive(Debug, Clone)]
 pub struct NewIntent {
-    /// Unique key, e.g. `reply:{message_id}`.
+    /// Unique key, e.g. `chatra_reply:{message_id}`.
     pub intent_key: String,
     /// What kind of effect (`chatra_reply`, `slack`, `telegram`, …).
     pub kind: String,
-    /// The stream it belongs to, if any.
+    /// The stream it belongs to, if any: intents of one stream are performed in order.
     pub stream_id: Option<Uuid>,
     /// Everything the worker needs to perform it.
     pub payload: serde_json::Value,
@@ -60,10 +36,41 @@ pub struct ClaimedIntent {
     pub intent_key: String,
     /// Kind.
     pub kind: String,
+    /// The stream it belongs to.
+    pub stream_id: Option<Uuid>,
     /// Payload.
     pub payload: serde_json::Value,
-    /// Attempts so far, this one included.
+    /// Attempts so far, this one included: the fencing token of this claim.
     pub attempts: i32,
+    /// The previous claim's lease ran out before it settled: that worker died somewhere
+    /// between claiming and recording, so its request may have left.
+    pub previous_claim_lost: bool,
+}
+
+/// How a claimed intent ends (for now).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement {
+    /// Delivered.
+    Sent,
+    /// Try again after `after`.
+    Retry {
+        /// How long to wait.
+        after: Duration,
+        /// Why.
+        error: String,
+    },
+    /// Will not be delivered.
+    Failed {
+        /// Why.
+        error: String,
+    },
+    /// May or may not have been delivered; never re-sent. Settled by an echo or at `settle_by`.
+    Unknown {
+        /// How long to wait for the echo.
+        settle_within: Duration,
+        /// Why.
+        error: String,
+    },
 }
 
 /// Enqueues `intent` inside the caller's transaction; `false` when the key already exists.
@@ -81,7 +88,8 @@ pub async fn enqueue(conn: &mut PgConnection, intent: &NewIntent) -> Result<bool
 }
 
 /// Claims up to `limit` due intents of `kind` for `lease`: pending ones whose time has come,
-/// and ones whose previous claim's lease ran out.
+/// and ones whose previous claim's lease ran out — each only when no earlier intent of its
+/// stream is still open.
 pub async fn claim_due(
     pool: &PgPool,
     kind: &str,
@@ -89,53 +97,155 @@ pub async fn claim_due(
     lease: Duration,
 ) -> Result<Vec<ClaimedIntent>, StoreError> {
     let rows = sqlx::query(
-        "UPDATE outbox SET status = 'sending', attempts = attempts + 1,
+        "WITH due AS (
+             SELECT o.id, o.status AS previous FROM outbox o
+              WHERE o.kind = $1
+                AND ((o.status = 'pending' AND o.not_before <= now())
+                  OR (o.status = 'sending' AND o.lease_until < now()))
+                AND NOT EXISTS (SELECT 1 FROM outbox e
+                                 WHERE e.stream_id = o.stream_id AND e.id < o.id
+                                   AND e.status IN ('pending', 'sending'))
+              ORDER BY o.id
+              LIMIT $2
+              FOR UPDATE SKIP LOCKED)
+         UPDATE outbox SET status = 'sending', attempts = outbox.attempts + 1,
                 lease_until = now() + make_interval(secs => $3), updated_at = now()
-          WHERE id IN (SELECT id FROM outbox
-                        WHERE kind = $1
-                          AND ((status = 'pending' AND not_before <= now())
-                            OR (status = 'sending' AND lease_until < now()))
-                        ORDER BY id
-                        LIMIT $2
-                        FOR UPDATE SKIP LOCKED)
-      RETURNING id, intent_key, kind, payload, attempts",
+           FROM due
+          WHERE outbox.id = due.id
+      RETURNING outbox.id, outbox.intent_key, outbox.kind, outbox.stream_id, outbox.payload,
+                outbox.attempts, due.previous",
     )
     .bind(kind)
     .bind(limit)
     .bind(lease.as_secs_f64())
     .fetch_all(pool)
     .await?;
-    rows.into_iter()
+    let mut claimed = rows
+        .into_iter()
         .map(|row| {
+            let previous: String = row.try_get("previous")?;
             Ok(ClaimedIntent {
                 id: row.try_get("id")?,
                 intent_key: row.try_get("intent_key")?,
                 kind: row.try_get("kind")?,
+                stream_id: row.try_get("stream_id")?,
                 payload: row.try_get("payload")?,
                 attempts: row.try_get("attempts")?,
+                previous_claim_lost: previous == "sending",
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    claimed.sort_by_key(|c| c.id);
+    Ok(claimed)
+}
+
+/// Settles `claim` inside the caller's transaction; `false` when the claim is no longer the
+/// current one (its lease ran out and another worker claimed the row).
+pub async fn settle(
+    conn: &mut PgConnection,
+    claim: &ClaimedIntent,
+    settlement: &Settlement,
+) -> Result<bool, StoreError> {
+    let (status, after, settle_within, error) = match settlement {
+        Settlement::Sent => ("sent", Duration::ZERO, None, None),
+        Settlement::Retry { after, error } => ("pending", *after, None, Some(error)),
+        Settlement::Failed { error } => ("failed", Duration::ZERO, None, Some(error)),
+        Settlement::Unknown {
+            settle_within,
+            error,
+        } => ("unknown", Duration::ZERO, Some(*settle_within), Some(error)),
+    };
+    let updated = sqlx::query(
+        "UPDATE outbox SET status = $3, lease_until = NULL, last_error = $5, updated_at = now(),
+                not_before = now() + make_interval(secs => $4),
+                settle_by = now() + make_interval(secs => $6)
+          WHERE id = $1 AND attempts = $2 AND status = 'sending'",
+    )
+    .bind(claim.id)
+    .bind(claim.attempts)
+    .bind(status)
+    .bind(after.as_secs_f64())
+    .bind(error)
+    .bind(settle_within.map(|d| d.as_secs_f64()))
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// An intent whose outcome is unknown and whose time to wait for the echo is over.
+#[derive(Debug, Clone)]
+pub struct OverdueIntent {
+    /// Row id.
+    pub id: i64,
+    /// Unique key.
+    pub intent_key: String,
+    /// The stream it belongs to.
+    pub stream_id: Option<Uuid>,
+    /// Payload.
+    pub payload: serde_json::Value,
+}
+
+/// Up to `limit` intents of `kind` still `unknown` past their `settle_by`, oldest first.
+pub async fn overdue_unknown(
+    pool: &PgPool,
+    kind: &str,
+    limit: i64,
+) -> Result<Vec<OverdueIntent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, intent_key, stream_id, payload FROM outbox
+          WHERE status = 'unknown' AND kind = $1 AND settle_by <= now()
+          ORDER BY settle_by LIMIT $2",
+    )
+    .bind(kind)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(OverdueIntent {
+                id: row.try_get("id")?,
+                intent_key: row.try_get("intent_key")?,
+                stream_id: row.try_get("stream_id")?,
+                payload: row.try_get("payload")?,
             })
         })
         .collect()
 }
 
-/// Settles a claimed intent: `Pending` with `retry_after` reschedules it.
-pub async fn settle(
-    pool: &PgPool,
-    id: i64,
-    status: OutboxStatus,
-    retry_after: Option<Duration>,
+/// Ends an `unknown` (or `failed`) intent found settled elsewhere — `sent` when the echo
+/// proved delivery, `failed` at the deadline; `false` when it was not in either state.
+pub async fn resolve(
+    conn: &mut PgConnection,
+    intent_key: &str,
+    delivered: bool,
     error: Option<&str>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE outbox SET status = $2, lease_until = NULL, last_error = $4, updated_at = now(),
-                not_before = now() + make_interval(secs => $3)
-          WHERE id = $1",
+) -> Result<bool, StoreError> {
+    let (status, from): (&str, &[&str]) = if delivered {
+        ("sent", &["unknown", "failed"])
+    } else {
+        ("failed", &["unknown"])
+    };
+    let from: Vec<String> = from.iter().map(|s| (*s).to_owned()).collect();
+    let updated = sqlx::query(
+        "UPDATE outbox SET status = $2, last_error = COALESCE($3, last_error), updated_at = now()
+          WHERE intent_key = $1 AND status = ANY($4)",
     )
-    .bind(id)
-    .bind(status.as_str())
-    .bind(retry_after.unwrap_or_default().as_secs_f64())
+    .bind(intent_key)
+    .bind(status)
     .bind(error)
-    .execute(pool)
+    .bind(&from)
+    .execute(conn)
     .await?;
-    Ok(())
+    Ok(updated.rows_affected() == 1)
+}
+
+/// The status of the intent `intent_key` (`pending`, `sending`, `sent`, `failed`,
+/// `unknown`), if there is one.
+pub async fn status_of(pool: &PgPool, intent_key: &str) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT status FROM outbox WHERE intent_key = $1")
+            .bind(intent_key)
+            .fetch_optional(pool)
+            .await?,
+    )
 }

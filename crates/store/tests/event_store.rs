@@ -2,9 +2,7 @@
 
 mod common;
 
-use std::time::Duration;
 
-use deskie_store::outbox::{self, NewIntent, OutboxStatus};
 use deskie_store::{StoreError, StreamKey};
 use uuid::Uuid;
 
@@ -120,58 +118,4 @@ async fn the_inbox_remembers_each_message_once_per_consumer() {
             .await
             .expect("inbox")
     );
-}
-
-#[tokio::test]
-async fn outbox_keeps_one_intent_per_key_and_claims_are_disjoint() {
-    let (_db, store) = common::store().await;
-    let mut conn = store.pool().acquire().await.expect("conn");
-    for n in 0..10 {
-        let intent = NewIntent {
-            intent_key: format!("reply:{n}"),
-            kind: "chatra_reply".into(),
-            stream_id: None,
-            payload: serde_json::json!({ "n": n }),
-        };
-        assert!(outbox::enqueue(&mut conn, &intent).await.expect("enqueue"));
-        assert!(
-            !outbox::enqueue(&mut conn, &intent)
-                .await
-                .expect("enqueue again"),
-            "duplicate key"
-        );
-    }
-    drop(conn);
-    let lease = Duration::from_secs(30);
-    let (a, b) = tokio::join!(
-        outbox::claim_due(store.pool(), "chatra_reply", 6, lease),
-        outbox::claim_due(store.pool(), "chatra_reply", 6, lease),
-    );
-    let (a, b) = (a.expect("claim"), b.expect("claim"));
-    assert_eq!(a.len() + b.len(), 10);
-    assert!(
-        a.iter().all(|x| b.iter().all(|y| x.id != y.id)),
-        "a row was claimed twice"
-    );
-    assert!(
-        outbox::claim_due(store.pool(), "chatra_reply", 10, lease)
-            .await
-            .expect("claim")
-            .is_empty()
-    );
-
-    outbox::settle(
-        store.pool(),
-        a[0].id,
-        OutboxStatus::Pending,
-        Some(Duration::ZERO),
-        Some("429"),
-    )
-    .await
-    .expect("settle");
-    let again = outbox::claim_due(store.pool(), "chatra_reply", 10, lease)
-        .await
-        .expect("claim");
-    assert_eq!(again.len(), 1);
-    assert_eq!(again[0].attempts, 2);
 }

@@ -6,6 +6,10 @@
 //! (default `/agents/online`, the same guess as `deskie_chatra::DEFAULT_AGENT_ONLINE_PATH`).
 //! Only `Authorization: Chatra.Simple {public}:{secret}` for keys given to
 //! [`ChatraStandIn::accept_keys`] is let through; anything else gets 401.
+//!
+//! Like Chatra, it can post webhooks: once [`ChatraStandIn::send_webhooks_to`] names an
+//! ingest URL, every message sent through it is echoed back as a `chatFragment` carrying the
+//! `receivedFrom` tag, and [`ChatraStandIn::post_webhook`] posts any body there.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +31,11 @@ pub enum Fault {
     Hang,
     /// Read the request, then drop the connection without answering.
     CloseConnection,
+    /// Process the request (a message is stored and echoed), then answer with this status:
+    /// what a 500 from Chatra after it already sent the message looks like.
+    AcceptThenStatus(u16),
+    /// Process the request, then never answer: a timeout after the message went out.
+    AcceptThenHang,
 }
 
 /// One request as the stand-in received it.
@@ -52,6 +61,8 @@ struct State {
     messages: HashMap<String, Value>,
     chat_ids: HashMap<String, String>,
     agent_online_path: String,
+    webhook_url: Option<String>,
+    echo_delay: Duration,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -128,6 +139,30 @@ impl ChatraStandIn {
         self
     }
 
+    /// Posts an echo of every message sent from now on to `webhook_url` (ingest's URL for
+    /// the integration, token included), after `delay`, as Chatra does.
+    pub fn send_webhooks_to(&self, webhook_url: &str, delay: Duration) -> &Self {
+        let mut state = self.lock();
+        state.webhook_url = Some(webhook_url.to_owned());
+        state.echo_delay = delay;
+        self
+    }
+
+    /// Posts `body` to the webhook URL given to [`send_webhooks_to`](Self::send_webhooks_to);
+    /// returns ingest's status code.
+    pub async fn post_webhook(&self, body: &Value) -> Option<u16> {
+        let url = self.lock().webhook_url.clone()?;
+        post_json(&url, body).await
+    }
+
+    /// Requests to `POST /messages/` received so far.
+    pub fn sent_messages(&self) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path.trim_end_matches('/') == "/api/messages")
+            .collect()
+    }
+
     /// Every request received so far, in arrival order (including refused ones).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()
@@ -136,28 +171,7 @@ impl ChatraStandIn {
     /// The `chatFragment` webhook Chatra would send for a message sent through the stand-in,
     /// carrying its `receivedFrom`; `None` for an id the stand-in never issued.
     pub fn echo_webhook_for(&self, message_id: &str) -> Option<Value> {
-        let state = self.lock();
-        let message = state.messages.get(message_id)?;
-        let client_id = message["clientId"].as_str().unwrap_or_default().to_owned();
-        let chat_id = state
-            .chat_ids
-            .get(&client_id)
-            .cloned()
-            .unwrap_or_else(|| format!("chat-{client_id}"));
-        Some(json!({
-            "eventName": "chatFragment",
-            "client": { "id": client_id, "chatId": chat_id },
-            "agents": [ { "id": message["agentId"] } ],
-            "messages": [ {
-                "id": message["id"],
-                "type": "agent",
-                "text": message["text"],
-                "agentId": message["agentId"],
-                "agentName": message["agentName"],
-                "receivedFrom": message["receivedFrom"],
-                "createdAt": message["createdAt"],
-            } ],
-        }))
+        echo_webhook(&self.lock(), message_id)
     }
 
     /// Stops the server; hanging requests are dropped.
@@ -168,6 +182,40 @@ impl ChatraStandIn {
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
+}
+
+async fn post_json(url: &str, body: &Value) -> Option<u16> {
+    let response = reqwest::Client::new()
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .ok()?;
+    Some(response.status().as_u16())
+}
+
+fn echo_webhook(state: &State, message_id: &str) -> Option<Value> {
+    let message = state.messages.get(message_id)?;
+    let client_id = message["clientId"].as_str().unwrap_or_default().to_owned();
+    let chat_id = state
+        .chat_ids
+        .get(&client_id)
+        .cloned()
+        .unwrap_or_else(|| format!("chat-{client_id}"));
+    Some(json!({
+        "eventName": "chatFragment",
+        "client": { "id": client_id, "chatId": chat_id },
+        "agents": [ { "id": message["agentId"] } ],
+        "messages": [ {
+            "id": message["id"],
+            "type": "agent",
+            "text": message["text"],
+            "agentId": message["agentId"],
+            "agentName": message["agentName"],
+            "receivedFrom": message["receivedFrom"],
+            "createdAt": message["createdAt"],
+        } ],
+    }))
 }
 
 fn lock(state: &Shared) -> MutexGuard<'_, State> {
@@ -217,9 +265,28 @@ async fn answer(request: HttpRequest, body: web::Bytes, state: web::Data<Shared>
         Some(Fault::CloseConnection) => {
             panic!("Chatra stand-in: Fault::CloseConnection drops this connection on purpose")
         }
+        Some(Fault::AcceptThenStatus(code)) => {
+            let _processed = process(&request, &body, &state);
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return HttpResponse::build(status)
+                .json(json!({ "error": format!("injected {code} after processing") }));
+        }
+        Some(Fault::AcceptThenHang) => {
+            let _processed = process(&request, &body, &state);
+            std::future::pending::<()>().await;
+        }
         None => {}
     }
-    let authorized = authorization.is_some_and(|a| lock(&state).keys.contains(&a));
+    process(&request, &body, &state)
+}
+
+/// What Chatra does with a request, faults aside.
+fn process(request: &HttpRequest, body: &Value, state: &Shared) -> HttpResponse {
+    let authorization = request
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok());
+    let authorized = authorization.is_some_and(|a| lock(state).keys.iter().any(|k| k == a));
     if !authorized {
         return HttpResponse::Unauthorized().json(json!({ "error": "unauthorized" }));
     }
@@ -228,12 +295,12 @@ async fn answer(request: HttpRequest, body: web::Bytes, state: web::Data<Shared>
         .strip_prefix("/api")
         .unwrap_or(request.path());
     let method = request.method();
-    let online_path = lock(&state).agent_online_path.clone();
+    let online_path = lock(state).agent_online_path.clone();
     if method == Method::POST && (path == "/messages/" || path == "/messages") {
-        send_message(&state, &body)
+        send_message(state, body)
     } else if method == Method::PUT && path.starts_with("/clients/") {
         let id = path.trim_start_matches("/clients/");
-        let mut echo = body;
+        let mut echo = body.clone();
         if let Value::Object(fields) = &mut echo {
             fields.insert("id".into(), Value::String(id.to_owned()));
         }
@@ -274,6 +341,22 @@ fn send_message(state: &Shared, body: &Value) -> HttpResponse {
         "type": "agent",
         "createdAt": created_at,
     });
-    lock(state).messages.insert(id, message.clone());
+    let echo = {
+        let mut state = lock(state);
+        state.messages.insert(id.clone(), message.clone());
+        let echo = echo_webhook(&state, &id);
+        state
+            .webhook_url
+            .clone()
+            .zip(echo)
+            .map(|(url, echo)| (url, echo, state.echo_delay))
+    };
+    if let Some((url, echo, delay)) = echo {
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            // Chatra retries are unknown; one attempt is what the tests need.
+            let _status = post_json(&url, &echo).await;
+        });
+    }
     HttpResponse::Ok().json(message)
 }

@@ -1,0 +1,202 @@
+//! outbound's ledger: one intent per key, disjoint claims, one case's intents in order,
+//! settlements fenced by the claim, lost claims reported, the unknown deadline.
+
+mod common;
+
+use std::time::Duration;
+
+use deskie_store::Store;
+use deskie_store::outbox::{self, ClaimedIntent, NewIntent, Settlement};
+use uuid::Uuid;
+
+const KIND: &str = "chatra_reply";
+
+async fn enqueue(store: &Store, key: &str, stream: Option<Uuid>) -> bool {
+    let mut conn = store.pool().acquire().await.expect("conn");
+    outbox::enqueue(
+        &mut conn,
+        &NewIntent {
+            intent_key: key.into(),
+            kind: KIND.into(),
+            stream_id: stream,
+            payload: serde_json::json!({ "key": key }),
+        },
+    )
+    .await
+    .expect("enqueue")
+}
+
+async fn claim(store: &Store, limit: i64, lease: Duration) -> Vec<ClaimedIntent> {
+    outbox::claim_due(store.pool(), KIND, limit, lease)
+        .await
+        .expect("claim")
+}
+
+async fn settle(store: &Store, claim: &ClaimedIntent, settlement: Settlement) -> bool {
+    let mut conn = store.pool().acquire().await.expect("conn");
+    outbox::settle(&mut conn, claim, &settlement)
+        .await
+        .expect("settle")
+}
+
+async fn status(store: &Store, key: &str) -> String {
+    outbox::status_of(store.pool(), key)
+        .await
+        .expect("status")
+        .expect("row")
+}
+
+#[tokio::test]
+async fn one_intent_per_key_and_concurrent_claims_are_disjoint() {
+    let (_db, store) = common::store().await;
+    for n in 0..10 {
+        assert!(enqueue(&store, &format!("reply:{n}"), None).await);
+        assert!(
+            !enqueue(&store, &format!("reply:{n}"), None).await,
+            "duplicate key"
+        );
+    }
+    let lease = Duration::from_secs(30);
+    let (a, b) = tokio::join!(claim(&store, 6, lease), claim(&store, 6, lease));
+    assert_eq!(a.len() + b.len(), 10);
+    assert!(
+        a.iter().all(|x| b.iter().all(|y| x.id != y.id)),
+        "a row was claimed twice"
+    );
+    assert!(claim(&store, 10, lease).await.is_empty());
+    assert!(a.iter().chain(&b).all(|c| !c.previous_claim_lost));
+
+    let retry = Settlement::Retry {
+        after: Duration::ZERO,
+        error: "429".into(),
+    };
+    assert!(settle(&store, &a[0], retry).await);
+    let again = claim(&store, 10, lease).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    assert!(
+        !again[0].previous_claim_lost,
+        "a settled retry is no lost claim"
+    );
+}
+
+#[tokio::test]
+async fn a_streams_intents_are_claimed_one_at_a_time_in_order() {
+    let (_db, store) = common::store().await;
+    let (case, other) = (Uuid::now_v7(), Uuid::now_v7());
+    for key in ["a1", "a2", "a3"] {
+        enqueue(&store, key, Some(case)).await;
+    }
+    enqueue(&store, "b1", Some(other)).await;
+    let lease = Duration::from_secs(30);
+
+    let first = claim(&store, 10, lease).await;
+    let keys: Vec<&str> = first.iter().map(|c| c.intent_key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["a1", "b1"],
+        "only the oldest open intent of each case"
+    );
+    assert!(claim(&store, 10, lease).await.is_empty(), "a2 waits for a1");
+
+    // A retry keeps the case's later intents waiting too: they must not overtake it.
+    let later = Settlement::Retry {
+        after: Duration::from_secs(3600),
+        error: "503".into(),
+    };
+    assert!(settle(&store, &first[0], later).await);
+    assert!(
+        claim(&store, 10, lease).await.is_empty(),
+        "a2 waits for a1's retry"
+    );
+
+    // An unknown outcome does not hold the case back.
+    let mut conn = store.pool().acquire().await.expect("conn");
+    sqlx::query("UPDATE outbox SET not_before = now() WHERE intent_key = 'a1'")
+        .execute(&mut *conn)
+        .await
+        .expect("due now");
+    drop(conn);
+    let a1 = claim(&store, 10, lease).await;
+    assert_eq!(a1.len(), 1);
+    let unknown = Settlement::Unknown {
+        settle_within: Duration::from_secs(600),
+        error: "500".into(),
+    };
+    assert!(settle(&store, &a1[0], unknown).await);
+    let next = claim(&store, 10, lease).await;
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].intent_key, "a2");
+}
+
+#[tokio::test]
+async fn a_claim_whose_lease_ran_out_is_reported_lost_and_cannot_settle() {
+    let (_db, store) = common::store().await;
+    enqueue(&store, "r", Some(Uuid::now_v7())).await;
+    let stale = claim(&store, 1, Duration::from_millis(50)).await;
+    assert_eq!(stale.len(), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let current = claim(&store, 1, Duration::from_secs(30)).await;
+    assert_eq!(current.len(), 1);
+    assert!(current[0].previous_claim_lost);
+    assert_eq!(current[0].attempts, 2);
+
+    assert!(
+        !settle(&store, &stale[0], Settlement::Sent).await,
+        "the stale claim is fenced off"
+    );
+    assert_eq!(status(&store, "r").await, "sending");
+    let failed = Settlement::Failed {
+        error: "rejected".into(),
+    };
+    assert!(settle(&store, &current[0], failed).await);
+    assert_eq!(status(&store, "r").await, "failed");
+}
+
+#[tokio::test]
+async fn unknown_intents_are_overdue_after_their_deadline_and_resolve_once() {
+    let (_db, store) = common::store().await;
+    for key in ["late", "early"] {
+        enqueue(&store, key, Some(Uuid::now_v7())).await;
+    }
+    let claims = claim(&store, 10, Duration::from_secs(30)).await;
+    let within = |secs| Settlement::Unknown {
+        settle_within: Duration::from_secs(secs),
+        error: "timeout".into(),
+    };
+    assert!(settle(&store, &claims[0], within(0)).await);
+    assert!(settle(&store, &claims[1], within(3600)).await);
+
+    let overdue = outbox::overdue_unknown(store.pool(), KIND, 10)
+        .await
+        .expect("overdue");
+    let keys: Vec<&str> = overdue.iter().map(|o| o.intent_key.as_str()).collect();
+    assert_eq!(keys, ["late"]);
+
+    let mut conn = store.pool().acquire().await.expect("conn");
+    assert!(
+        outbox::resolve(&mut conn, "late", false, Some("no echo"))
+            .await
+            .expect("resolve")
+    );
+    assert!(
+        !outbox::resolve(&mut conn, "late", false, None)
+            .await
+            .expect("again")
+    );
+    // An echo arriving after the deadline still proves delivery.
+    assert!(
+        outbox::resolve(&mut conn, "late", true, None)
+            .await
+            .expect("echo")
+    );
+    assert!(
+        outbox::resolve(&mut conn, "early", true, None)
+            .await
+            .expect("echo")
+    );
+    drop(conn);
+    assert_eq!(status(&store, "late").await, "sent");
+    assert_eq!(status(&store, "early").await, "sent");
+}
