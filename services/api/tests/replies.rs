@@ -1,5 +1,6 @@
 //! `POST /api/v1/cases/{id}/replies`: 202 with the message id, the message pending at once,
-//! one outbox intent per reply; refusals name the field and write nothing.
+//! one `ReplyRequested` per reply (what outbound delivers); refusals name the field and
+//! write nothing.
 
 mod common;
 
@@ -50,14 +51,18 @@ async fn an_agents_reply_is_accepted_pending_and_queued_once() {
     assert_eq!(reply["agent_id"], agent["id"]);
     assert_eq!(reply["text"], "Your parcel arrives tomorrow 📦");
 
-    let intents: Vec<(String, String)> = sqlx::query_as("SELECT intent_key, status FROM outbox")
-        .fetch_all(app.store.pool())
-        .await
-        .expect("outbox");
-    assert_eq!(
-        intents,
-        [(format!("chatra_reply:{message_id}"), "pending".to_owned())]
-    );
+    let history = app.store.load_stream(case).await.expect("history");
+    let requested: Vec<_> = history
+        .iter()
+        .filter_map(|e| match &e.envelope.event {
+            Some(deskie_proto::events::Event::ReplyRequested(r)) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(requested.len(), 1, "one ReplyRequested per reply");
+    assert_eq!(requested[0].message_id, message_id);
+    assert_eq!(requested[0].agent_id.as_deref(), agent["id"].as_str());
+    assert_eq!(requested[0].source, "deskie");
 }
 
 #[tokio::test]
@@ -80,7 +85,6 @@ async fn refused_replies_name_the_field_and_change_nothing() {
         assert_eq!(refusal["field"], "text", "{refusal}");
     }
     assert_eq!(app.case_event_count(case).await, before);
-    assert_eq!(app.count("outbox").await, 0);
 
     let unknown = app
         .post(
@@ -103,5 +107,5 @@ async fn refused_replies_name_the_field_and_change_nothing() {
         .await
         .expect("reply");
     assert_eq!(response.status(), 403);
-    assert_eq!(app.count("outbox").await, 0);
+    assert_eq!(app.case_event_count(case).await, before);
 }

@@ -10,7 +10,6 @@ use deskie_proto::events::{
     CaseAssigned, CaseGroupChanged, CaseStatusChanged, CustomerDataChanged, Event, OptionalText,
     ReplyRequested,
 };
-use deskie_store::outbox::{self, NewIntent};
 use deskie_store::read_models::cases::{self, CaseView, MessageView};
 use deskie_store::read_models::{agents, groups};
 use deskie_store::{EventDraft, Store, StoreError, StreamKey, StreamTx};
@@ -164,13 +163,9 @@ pub async fn edit_customer(
     record(tx, case, events, cause).await
 }
 
-/// Outbox kind of a reply to be delivered through Chatra's `POST /messages/`.
-pub const CHATRA_REPLY_INTENT: &str = "chatra_reply";
-
 /// Asks for `text` to reach the visitor through Chatra, as the calling agent (the admin's
 /// replies carry no agent and go out as the integration). Appends `ReplyRequested` — the
-/// message shows `delivery: "pending"` at once — and records the delivery intent in the
-/// outbox in the same transaction, unique per message, for the outbound service.
+/// message shows `delivery: "pending"` at once; the outbound service delivers it.
 pub async fn request_reply(
     store: &Store,
     principal: &Principal,
@@ -181,13 +176,6 @@ pub async fn request_reply(
     let mut tx = store.begin_stream(StreamKey::new(STREAM_TYPE, id)).await?;
     let case = current(&mut tx, principal, id).await?;
     let message_id = Uuid::now_v7();
-    let intent = NewIntent {
-        intent_key: format!("{CHATRA_REPLY_INTENT}:{message_id}"),
-        kind: CHATRA_REPLY_INTENT.to_owned(),
-        stream_id: Some(id),
-        payload: serde_json::json!({ "case_id": id, "message_id": message_id }),
-    };
-    outbox::enqueue(tx.connection(), &intent).await?;
     let event = Event::ReplyRequested(ReplyRequested {
         message_id: message_id.to_string(),
         agent_id: principal.agent_id().map(|a| a.to_string()),
