@@ -29,15 +29,23 @@ fn fixture(name: &str) -> deskie_domain::chatra::ChatraWebhook {
 /// given(events).when(webhook) → the decided events.
 struct Given {
     state: CaseState,
+    links: Vec<(String, Uuid)>,
 }
 
 fn given(events: &[Event]) -> Given {
     Given {
         state: CaseState::from_events(events),
+        links: Vec::new(),
     }
 }
 
 impl Given {
+    /// The Chatra agent `chatra_agent_id` is linked to the Deskie agent `agent_id`.
+    fn linked(mut self, chatra_agent_id: &str, agent_id: Uuid) -> Self {
+        self.links.push((chatra_agent_id.to_owned(), agent_id));
+        self
+    }
+
     fn when(&self, webhook: &deskie_domain::chatra::ChatraWebhook) -> Vec<Event> {
         let mappings = mappings();
         let ctx = RoutingContext {
@@ -47,6 +55,7 @@ impl Given {
             group_mappings: &mappings,
             panel: "separate",
             received_from: "deskie",
+            agent_links: &self.links,
         };
         decide_webhook(&self.state, webhook, &ctx)
     }
@@ -142,6 +151,33 @@ fn a_fragment_without_chat_started_opens_the_case_and_mirrors_chatra_agents() {
     };
     assert_eq!(julia.chatra_agent_id, "Zx8Cv2Bn4Mq6Lk1Jh");
     assert_eq!(julia.agent_name.as_deref(), Some("Julia"));
+    assert_eq!(julia.agent_id, None, "no link, no Deskie agent");
+}
+
+#[test]
+fn a_mirrored_message_names_the_linked_deskie_agent_and_carries_the_email() {
+    let ann = Uuid::from_u128(0xA11);
+    let fragment = webhook(
+        r#"{"eventName":"chatFragment","client":{"id":"c","chatId":"h"},
+        "agents":[{"id":"A1","email":"ann@example.com"},{"id":"B2"}],
+        "messages":[{"id":"m1","type":"agent","text":"hi","agentId":"A1"},
+                    {"id":"m2","type":"agent","text":"yo","agentId":"B2","agentEmail":"bob@example.com"},
+                    {"id":"m3","type":"agent","text":"?","agentId":"C3"}]}"#,
+    );
+    let events = given(&[]).linked("A1", ann).when(&fragment);
+    let mirrored: Vec<&AgentMessageMirrored> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AgentMessageMirrored(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mirrored.len(), 3);
+    assert_eq!(mirrored[0].agent_id, Some(ann.to_string()));
+    assert_eq!(mirrored[0].agent_email.as_deref(), Some("ann@example.com"));
+    assert_eq!(mirrored[1].agent_id, None);
+    assert_eq!(mirrored[1].agent_email.as_deref(), Some("bob@example.com"));
+    assert_eq!(mirrored[2].agent_email, None);
 }
 
 #[test]

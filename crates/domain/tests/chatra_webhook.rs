@@ -53,6 +53,36 @@ fn fragment_keeps_agent_messages_and_the_received_from_tag() {
 }
 
 #[test]
+fn an_agent_email_is_read_from_the_message_else_from_its_agents_entry() {
+    let w = known(
+        br#"{"eventName":"chatFragment","client":{"id":"c","chatId":"h"},
+        "agents":[{"id":"A1","email":" ann@example.com "},{"id":"B2","email":"not an address"},{"id":7,"email":"num@example.com"}],
+        "messages":[{"id":"m1","type":"agent","agentId":"A1","text":"a"},
+                    {"id":"m2","type":"agent","agentId":"A1","agentEmail":"own@example.com","text":"b"},
+                    {"id":"m3","type":"agent","agentId":"B2","text":"c"},
+                    {"id":"m4","type":"agent","agentId":7,"text":"d"},
+                    {"id":"m5","type":"agent","text":"e"},
+                    {"id":"m6","type":"agent","agentId":"A1","agentEmail":{"x":1},"text":"f"}]}"#,
+    );
+    let emails: Vec<Option<&str>> = w
+        .messages
+        .iter()
+        .map(|m| m.agent_email.as_deref())
+        .collect();
+    assert_eq!(
+        emails,
+        [
+            Some("ann@example.com"),
+            Some("own@example.com"),
+            None,
+            Some("num@example.com"),
+            None,
+            Some("ann@example.com"),
+        ]
+    );
+}
+
+#[test]
 fn transcript_maps_attachment_metadata() {
     let w = known(&fixture("chat-transcript.json"));
     assert_eq!(w.kind, ChatraEventKind::ChatTranscript);

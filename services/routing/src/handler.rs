@@ -2,10 +2,10 @@
 
 use deskie_bus::consumer::{Delivery, Handler, HandlerError};
 use deskie_domain::case::{CaseState, RoutingContext, case_id_for, decide_webhook};
-use deskie_domain::chatra::{ParsedWebhook, parse_webhook};
+use deskie_domain::chatra::{ChatraWebhook, ParsedWebhook, parse_webhook};
 use deskie_proto::Message;
 use deskie_proto::webhooks::ChatraWebhookReceived;
-use deskie_store::read_models::{cases, integrations};
+use deskie_store::read_models::{agent_links, cases, integrations};
 use deskie_store::{EventDraft, Store, StoreError, StreamKey};
 use uuid::Uuid;
 
@@ -43,6 +43,29 @@ fn store_error(error: StoreError) -> HandlerError {
             after: None,
         },
     }
+}
+
+/// The Deskie agents the webhook's Chatra agents are linked to (agent-sync's links), for
+/// the decision to name them on mirrored messages. Read before the case's lock: a link
+/// recorded meanwhile names the agent from the next message on.
+async fn known_links(
+    store: &Store,
+    integration_id: Uuid,
+    webhook: &ChatraWebhook,
+) -> Result<Vec<(String, Uuid)>, StoreError> {
+    let mut chatra_agents: Vec<String> = webhook
+        .messages
+        .iter()
+        .filter_map(|m| m.agent_id.clone())
+        .collect();
+    chatra_agents.sort();
+    chatra_agents.dedup();
+    let links =
+        agent_links::for_chatra_agents(store.pool(), integration_id, &chatra_agents).await?;
+    Ok(links
+        .into_iter()
+        .map(|link| (link.chatra_agent_id, link.agent_id))
+        .collect())
 }
 
 impl Handler for RouteWebhook {
@@ -84,6 +107,9 @@ impl Handler for RouteWebhook {
             .iter()
             .map(|m| (m.chatra_group_id.clone(), m.group_id))
             .collect();
+        let links = known_links(&self.store, integration_id, &webhook)
+            .await
+            .map_err(store_error)?;
         let context = RoutingContext {
             case_id,
             integration_id,
@@ -91,6 +117,7 @@ impl Handler for RouteWebhook {
             group_mappings: &mappings,
             panel: &integration.panel,
             received_from: &self.received_from,
+            agent_links: &links,
         };
 
         let mut tx = self

@@ -225,3 +225,59 @@ async fn a_burst_of_first_messages_on_two_routing_instances_opens_one_case() {
         .count();
     assert_eq!((opened, messages), (1, 5), "{:?}", types(&events));
 }
+
+#[tokio::test]
+async fn a_mirrored_message_names_the_deskie_agent_once_the_chatra_agent_is_linked() {
+    use deskie_proto::events::{AgentChatraLinked, AgentCreated};
+    let h = harness(1).await;
+    let ann = Uuid::now_v7();
+    let agent = |event| {
+        h.store
+            .record_config_event(StreamKey::new("agent", ann), event, "test", "test")
+    };
+    agent(Event::AgentCreated(AgentCreated {
+        email: "ann@example.com".into(),
+        name: "Ann".into(),
+        channel_access: vec!["live_chat".into()],
+        token_sha256: vec![7; 32],
+    }))
+    .await
+    .expect("agent");
+    let typed = |n: u32| {
+        format!(
+            r#"{{"eventName":"chatFragment","client":{{"id":"{CLIENT}","chatId":"{CHAT}"}},
+            "agents":[{{"id":"A1","email":"ann@example.com"}}],
+            "messages":[{{"id":"typed-{n}","type":"agent","agentId":"A1","text":"typed {n}"}}]}}"#
+        )
+        .into_bytes()
+    };
+    h.deliver(&typed(1), None).await;
+    h.case_events(h.case_id(), 2).await;
+    agent(Event::AgentChatraLinked(AgentChatraLinked {
+        integration_id: h.integration.to_string(),
+        chatra_agent_id: "A1".into(),
+        learnt_from: "mirrored_message".into(),
+        case_id: h.case_id().to_string(),
+    }))
+    .await
+    .expect("link");
+    h.deliver(&typed(2), None).await;
+    let events = h.case_events(h.case_id(), 3).await;
+    let mirrored: Vec<(Option<String>, Option<String>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AgentMessageMirrored(m) => Some((m.agent_id.clone(), m.agent_email.clone())),
+            _ => None,
+        })
+        .collect();
+    let email = Some("ann@example.com".to_owned());
+    assert_eq!(
+        mirrored,
+        [(None, email.clone()), (Some(ann.to_string()), email)],
+        "the first message came before the link"
+    );
+    let messages = deskie_store::read_models::cases::messages(h.store.pool(), h.case_id())
+        .await
+        .expect("messages");
+    assert_eq!(messages.last().and_then(|m| m.agent_id), Some(ann));
+}

@@ -26,6 +26,9 @@ pub struct RoutingContext<'a> {
     pub panel: &'a str,
     /// Our `receivedFrom` tag: messages carrying it are echoes of our own replies.
     pub received_from: &'a str,
+    /// Chatra agent id → the Deskie agent it is linked to in this integration (agent-sync's
+    /// `AgentChatraLinked`); only the links of the webhook's agents are needed.
+    pub agent_links: &'a [(String, Uuid)],
 }
 
 /// The events a webhook adds to a case, given the case so far. Pure and idempotent:
@@ -105,16 +108,23 @@ pub fn decide_webhook(
             MessageAuthor::Other(_) => message.agent_id.is_some(),
         };
         if from_agent {
+            let chatra_agent_id = message.agent_id.clone().unwrap_or_default();
+            let agent_id = ctx
+                .agent_links
+                .iter()
+                .find(|(chatra, _)| !chatra_agent_id.is_empty() && *chatra == chatra_agent_id)
+                .map(|(_, agent)| agent.to_string());
             emit(
                 Event::AgentMessageMirrored(AgentMessageMirrored {
                     message_id,
                     chatra_message_id: message.id.clone(),
-                    chatra_agent_id: message.agent_id.clone().unwrap_or_default(),
-                    agent_id: None,
+                    chatra_agent_id,
+                    agent_id,
                     agent_name: message.agent_name.clone(),
                     text: message.text.clone(),
                     created_at,
                     attachments,
+                    agent_email: message.agent_email.clone(),
                 }),
                 &mut working,
             );

@@ -31,6 +31,12 @@ const LANGUAGE_KEYS: &[&str] = &["language", "lang", "locale", "chatLanguage"];
 const LOCATION_KEYS: &[&str] = &["location", "geo"];
 const LAST_VISIT_KEYS: &[&str] = &["lastVisit", "lastSeen", "lastVisitAt"];
 
+/// Where an agent message's Chatra agent e-mail may be. Chatra documents neither
+/// (`chatra-api.md` §7 item 7): first the message's own keys, then the entry of the top-level
+/// `agents` array with the message's `agentId`. The first present wins.
+const MESSAGE_AGENT_EMAIL_KEYS: &[&str] = &["agentEmail"];
+const AGENTS_ENTRY_EMAIL_KEYS: &[&str] = &["email", "agentEmail"];
+
 /// Parses a webhook body. Unknown `eventName`s come back as [`ParsedWebhook::UnknownEvent`].
 pub fn parse_webhook(body: &[u8]) -> Result<ParsedWebhook, WebhookParseError> {
     let value: Value =
@@ -51,12 +57,13 @@ pub fn parse_webhook(body: &[u8]) -> Result<ParsedWebhook, WebhookParseError> {
         .ok_or(WebhookParseError::MissingField("client"))?;
     let client = parse_client(client_obj)?;
     let group_id = text_of(root.get("groupId")).or_else(|| text_of(client_obj.get("groupId")));
-    let agent_ids = array_of(root.get("agents"))
-        .filter_map(|a| text_of(a.get("id")))
+    let agents: Vec<&Map<String, Value>> = array_of(root.get("agents"))
+        .filter_map(Value::as_object)
         .collect();
+    let agent_ids = agents.iter().filter_map(|a| text_of(a.get("id"))).collect();
     let messages = array_of(root.get("messages"))
         .filter_map(Value::as_object)
-        .filter_map(parse_message)
+        .filter_map(|m| parse_message(m, &agents))
         .collect();
     Ok(ParsedWebhook::Known(Box::new(ChatraWebhook {
         kind,
@@ -113,7 +120,10 @@ fn parse_client(client: &Map<String, Value>) -> Result<ChatraClient, WebhookPars
     })
 }
 
-fn parse_message(message: &Map<String, Value>) -> Option<ChatraMessage> {
+fn parse_message(
+    message: &Map<String, Value>,
+    agents: &[&Map<String, Value>],
+) -> Option<ChatraMessage> {
     // A message without an id cannot be deduplicated; it is dropped rather than stored
     // twice on redelivery.
     let id = text_of(message.get("id"))?;
@@ -129,12 +139,15 @@ fn parse_message(message: &Map<String, Value>) -> Option<ChatraMessage> {
         .or_else(|| message.get("message").and_then(Value::as_str))
         .unwrap_or_default()
         .to_owned();
+    let agent_id = text_of(message.get("agentId"));
+    let agent_email = agent_email_of(message, agent_id.as_deref(), agents);
     Some(ChatraMessage {
         id,
         author,
         text,
         created_at_ms: message.get("createdAt").and_then(Value::as_i64),
-        agent_id: text_of(message.get("agentId")),
+        agent_id,
+        agent_email,
         agent_name: text_of(message.get("agentName")),
         received_from: text_of(message.get("receivedFrom")),
         is_pushed: message
@@ -146,6 +159,26 @@ fn parse_message(message: &Map<String, Value>) -> Option<ChatraMessage> {
             .and_then(Value::as_object)
             .map(parse_file),
     })
+}
+
+/// The agent's e-mail: on the message itself, else on its `agents` entry (see
+/// [`MESSAGE_AGENT_EMAIL_KEYS`]). Only something that looks like an address counts.
+fn agent_email_of(
+    message: &Map<String, Value>,
+    agent_id: Option<&str>,
+    agents: &[&Map<String, Value>],
+) -> Option<String> {
+    let on_entry = || {
+        let agent_id = agent_id?;
+        let entry = agents
+            .iter()
+            .find(|a| text_of(a.get("id")).as_deref() == Some(agent_id))?;
+        first_text(entry, AGENTS_ENTRY_EMAIL_KEYS)
+    };
+    first_text(message, MESSAGE_AGENT_EMAIL_KEYS)
+        .or_else(on_entry)
+        .map(|email| email.trim().to_owned())
+        .filter(|email| email.contains('@'))
 }
 
 fn parse_file(file: &Map<String, Value>) -> ChatraFile {

@@ -121,6 +121,9 @@ pub struct ChatraMessage {
     pub created_at_ms: Option<i64>,
     /// The Chatra agent on agent messages.
     pub agent_id: Option<String>,
+    /// The Chatra agent's e-mail, when the webhook carries it (`agentEmail` on the message, or
+    /// `email` on the agent's entry of the top-level `agents` array; both undocumented).
+    pub agent_email: Option<String>,
     /// The agent's display name.
     pub agent_name: Option<String>,
     /// The `receivedFrom` tag: set on messages created through the REST API (our own echoes).

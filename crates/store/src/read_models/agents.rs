@@ -97,6 +97,23 @@ pub async fn enabled_by_email(
         .await?)
 }
 
+/// Enabled agents that are `online` and have access to `channel`, oldest first: whom
+/// agent-sync reports online to Chatra.
+pub async fn online_with_access(
+    conn: impl sqlx::PgExecutor<'_>,
+    channel: &str,
+) -> Result<Vec<Agent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM agents
+          WHERE status = 'online' AND disabled_at IS NULL AND $1 = ANY(channel_access)
+          ORDER BY created_at, id"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(channel)
+        .fetch_all(conn)
+        .await?)
+}
+
 /// Applies an agent event; versions not newer than the stored one are ignored.
 pub(super) async fn apply(conn: &mut PgConnection, envelope: &Envelope) -> Result<(), StoreError> {
     let id = stream_uuid(envelope)?;
@@ -136,6 +153,27 @@ pub(super) async fn apply(conn: &mut PgConnection, envelope: &Envelope) -> Resul
         .bind(id)
         .bind(version)
         .bind(at),
+        Some(Event::AgentStatusChanged(e)) => sqlx::query(
+            "UPDATE agents SET version = $2, status = $3, updated_at = $4
+              WHERE id = $1 AND version < $2",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(&e.status)
+        .bind(at),
+        Some(Event::AgentChatraLinked(e)) => {
+            // The link has a table of its own; the agent's row only moves its version, and
+            // only an event newer than that version touches the links.
+            let moved = sqlx::query("UPDATE agents SET version = $2 WHERE id = $1 AND version < $2")
+                .bind(id)
+                .bind(version)
+                .execute(&mut *conn)
+                .await?;
+            if moved.rows_affected() == 1 {
+                super::agent_links::apply(conn, id, e, at).await?;
+            }
+            return Ok(());
+        }
         Some(Event::AgentTokenRotated(e)) => sqlx::query(
             "UPDATE agents SET version = $2, token_sha256 = $3, updated_at = $4
               WHERE id = $1 AND version < $2",

@@ -4,6 +4,7 @@
 //! same function serves the writer's own transaction, redelivery, and a rebuild. Case streams
 //! go through [`cases::catch_up`], which also fills gaps from the event store.
 
+pub mod agent_links;
 pub mod agents;
 pub mod cases;
 pub mod groups;
@@ -33,7 +34,9 @@ pub async fn apply_config_event(
             Event::AgentCreated(_)
             | Event::AgentUpdated(_)
             | Event::AgentDisabled(_)
-            | Event::AgentTokenRotated(_),
+            | Event::AgentTokenRotated(_)
+            | Event::AgentStatusChanged(_)
+            | Event::AgentChatraLinked(_),
         ) => agents::apply(conn, envelope).await,
         _ => Ok(()),
     }

@@ -127,6 +127,7 @@ pub fn agent_mirrored(id: Uuid, agent_id: Option<Uuid>) -> Event {
         chatra_agent_id: "chatra-agent-7".into(),
         agent_id: agent_id.map(|a| a.to_string()),
         agent_name: Some("Ann".into()),
+        agent_email: None,
         text: "typed in Chatra".into(),
         created_at: at(1_700_000_100),
         attachments: vec![Attachment {

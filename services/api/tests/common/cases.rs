@@ -95,6 +95,7 @@ pub fn chatra_agent_says(text: &str, seconds: i64) -> Event {
         chatra_agent_id: "Zx8Cv2Bn4Mq6Lk1Jh".into(),
         agent_id: None,
         agent_name: Some("Julia".into()),
+        agent_email: None,
         text: text.into(),
         created_at: at(seconds),
         attachments: vec![Attachment {
