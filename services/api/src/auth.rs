@@ -139,6 +139,22 @@ pub async fn admin_only(
     next.call(request).await
 }
 
+/// Middleware for an agent's own resources (`/agents/me/...`): 403 for the admin, who is
+/// no agent, before any body is read.
+pub async fn agent_only(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let is_agent = matches!(
+        request.extensions().get::<Principal>(),
+        Some(Principal::Agent(_))
+    );
+    if !is_agent {
+        return Err(ApiError::Forbidden(crate::routes::agents::AGENTS_ONLY).into());
+    }
+    next.call(request).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! AgentCreated, AgentUpdated, AgentDisabled and AgentTokenRotated.
 
-use deskie_proto::events::{AgentCreated, AgentDisabled, AgentTokenRotated, AgentUpdated, Event};
+use deskie_proto::events::{
+    AgentCreated, AgentDisabled, AgentStatusChanged, AgentTokenRotated, AgentUpdated, Event,
+};
 use deskie_store::read_models::agents::{self, Agent};
 use deskie_store::{Store, StoreError, StreamKey, StreamTx};
 use uuid::Uuid;
@@ -10,6 +12,9 @@ use crate::agent_token::AgentToken;
 
 /// The stream type of agents.
 pub const STREAM_TYPE: &str = "agent";
+
+/// The statuses an agent can set for itself.
+pub const STATUSES: [&str; 2] = ["online", "offline"];
 
 /// A validated request to add an agent.
 #[derive(Debug)]
@@ -83,10 +88,7 @@ pub async fn update(
     patch: AgentPatch,
     cause: &str,
 ) -> Result<Agent, AgentCommandError> {
-    let mut tx = store.begin_stream(StreamKey::new(STREAM_TYPE, id)).await?;
-    let current = agents::get(tx.connection(), id)
-        .await?
-        .ok_or(AgentCommandError::NotFound)?;
+    let (mut tx, current) = locked(store, id).await?;
     let disabled = current.disabled_at.is_some();
     if disabled && patch.disabled == Some(false) {
         return Err(AgentCommandError::Disabled);
@@ -127,10 +129,7 @@ pub async fn rotate_token(
     id: Uuid,
     cause: &str,
 ) -> Result<(Agent, AgentToken), AgentCommandError> {
-    let mut tx = store.begin_stream(StreamKey::new(STREAM_TYPE, id)).await?;
-    let current = agents::get(tx.connection(), id)
-        .await?
-        .ok_or(AgentCommandError::NotFound)?;
+    let (mut tx, current) = locked(store, id).await?;
     if current.disabled_at.is_some() {
         return Err(AgentCommandError::Disabled);
     }
@@ -142,6 +141,30 @@ pub async fn rotate_token(
     let agent = projected(&mut tx, id).await?;
     tx.commit().await?;
     Ok((agent, token))
+}
+
+/// Sets agent `id`'s status (one of [`STATUSES`]); records `AgentStatusChanged` only when
+/// it changes. agent-sync reports online agents with `live_chat` access to Chatra.
+pub async fn set_status(
+    store: &Store,
+    id: Uuid,
+    status: &str,
+    cause: &str,
+) -> Result<Agent, AgentCommandError> {
+    let (mut tx, current) = locked(store, id).await?;
+    if current.disabled_at.is_some() {
+        return Err(AgentCommandError::Disabled);
+    }
+    if current.status == status {
+        return Ok(current);
+    }
+    let event = Event::AgentStatusChanged(AgentStatusChanged {
+        status: status.to_owned(),
+    });
+    append_and_project(&mut tx, event, cause).await?;
+    let agent = projected(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(agent)
 }
 
 /// Refuses an email another enabled agent has. The email's lock, held until commit, makes
@@ -156,6 +179,15 @@ async fn ensure_email_free(
         Some(other) if other.id != id => Err(AgentCommandError::EmailTaken),
         _ => Ok(()),
     }
+}
+
+/// Agent `id` as stored, with its stream's lock held until the transaction ends.
+async fn locked(store: &Store, id: Uuid) -> Result<(StreamTx, Agent), AgentCommandError> {
+    let mut tx = store.begin_stream(StreamKey::new(STREAM_TYPE, id)).await?;
+    let current = agents::get(tx.connection(), id)
+        .await?
+        .ok_or(AgentCommandError::NotFound)?;
+    Ok((tx, current))
 }
 
 async fn projected(tx: &mut StreamTx, id: Uuid) -> Result<Agent, StoreError> {

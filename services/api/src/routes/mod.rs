@@ -15,7 +15,7 @@ use deskie_store::Store;
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::auth::{admin_only, authenticate};
+use crate::auth::{admin_only, agent_only, authenticate};
 use crate::key_check::KeyCheckRequests;
 
 /// The largest JSON body accepted (64 KiB).
@@ -73,6 +73,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .wrap(from_fn(admin_only))
                         .get(agents::list)
                         .post(agents::create),
+                )
+                .service(
+                    web::resource("/agents/me/status")
+                        .wrap(from_fn(agent_only))
+                        .put(agents::set_my_status),
                 )
                 .service(
                     web::resource("/agents/{id}")

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::ApiError;
 use crate::channels;
-use crate::commands::agents::{AgentPatch, NewAgent};
+use crate::commands::agents::{AgentPatch, NewAgent, STATUSES};
 use crate::routes::body::Fields;
 
 /// The body of `POST /api/v1/agents`; `channel_access` defaults to none.
@@ -26,6 +26,28 @@ pub fn agent_patch(body: Value) -> Result<AgentPatch, ApiError> {
         channel_access: channel_access(&fields)?,
         disabled: fields.bool("disabled")?,
     })
+}
+
+/// The body of `PUT /api/v1/agents/me/status`: `{"status": "online" | "offline"}`.
+pub fn agent_status(body: Value) -> Result<&'static str, ApiError> {
+    let fields = Fields::of_body(body)?;
+    let refusal = || {
+        ApiError::invalid(
+            "status",
+            format!(
+                "status is required and must be one of: {}",
+                STATUSES.join(", ")
+            ),
+        )
+    };
+    let status = fields
+        .get("status")
+        .and_then(Value::as_str)
+        .ok_or_else(refusal)?;
+    STATUSES
+        .into_iter()
+        .find(|known| *known == status)
+        .ok_or_else(refusal)
 }
 
 /// Known channel names; a repeated one counts once.
@@ -113,5 +135,32 @@ mod tests {
             assert_eq!(field_of(new_agent(body)), field);
         }
         assert!(agent_patch(json!({"disabled": "yes"})).is_err());
+    }
+
+    #[test]
+    fn a_status_is_online_or_offline_and_anything_else_names_the_field() {
+        assert_eq!(
+            agent_status(json!({"status": "online"})).ok(),
+            Some("online")
+        );
+        assert_eq!(
+            agent_status(json!({"status": "offline"})).ok(),
+            Some("offline")
+        );
+        for body in [
+            json!({}),
+            json!({"status": null}),
+            json!({"status": "away"}),
+            json!({"status": "Online"}),
+            json!({"status": 1}),
+        ] {
+            match agent_status(body) {
+                Err(ApiError::Invalid { field, message }) => {
+                    assert_eq!(field, "status");
+                    assert!(message.contains("online, offline"), "{message}");
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! `/api/v1/agents`: the admin adds, edits and disables agents and issues their tokens.
+//! `/api/v1/agents`: the admin adds, edits and disables agents and issues their tokens;
+//! an agent sets its own online status.
 
 mod input;
 mod view;
@@ -12,6 +13,7 @@ pub use view::{AgentView, IssuedAgentView};
 
 use super::{AppState, path_id};
 use crate::ApiError;
+use crate::auth::Principal;
 use crate::commands::agents as commands;
 
 /// `POST /api/v1/agents` → 201 with the agent's token, shown this once.
@@ -72,3 +74,23 @@ pub async fn rotate_token(
     let (agent, token) = commands::rotate_token(&state.store, id, &request_id.to_string()).await?;
     Ok(HttpResponse::Ok().json(IssuedAgentView::new(agent, &token)))
 }
+
+/// `PUT /api/v1/agents/me/status` → 200 with the calling agent; `{"status": "online"}` or
+/// `"offline"`. Agents only ([`crate::auth::agent_only`] refuses the admin before the body).
+pub async fn set_my_status(
+    state: web::Data<AppState>,
+    request_id: RequestId,
+    principal: Principal,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = principal
+        .agent_id()
+        .ok_or(ApiError::Forbidden(AGENTS_ONLY))?;
+    let status = input::agent_status(body.into_inner())?;
+    let agent = commands::set_status(&state.store, id, status, &request_id.to_string()).await?;
+    Ok(HttpResponse::Ok().json(AgentView::from(agent)))
+}
+
+/// Why the admin gets 403 on an agent's own resources.
+pub const AGENTS_ONLY: &str =
+    "only an agent has a status: call this with the agent's own token, not the admin token";
