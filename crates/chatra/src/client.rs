@@ -46,10 +46,13 @@ pub struct OutgoingMessage {
     pub client_id: String,
     /// The text the visitor sees.
     pub text: String,
-    /// The agent's e-mail; Chatra matches its agent by it, or creates one.
-    pub agent_email: String,
-    /// The agent's display name.
-    pub agent_name: String,
+    /// The agent's e-mail; Chatra matches its agent by it, or creates one. Absent for a
+    /// reply sent as the integration (an admin's or a rule's), which Chatra attributes itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_email: Option<String>,
+    /// The agent's display name (with `agent_email`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
     /// Our tag; Chatra echoes it on the message in webhooks so we can recognise our own.
     pub received_from: String,
 }

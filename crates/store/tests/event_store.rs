@@ -2,7 +2,6 @@
 
 mod common;
 
-
 use deskie_store::{StoreError, StreamKey};
 use uuid::Uuid;
 

@@ -6,4 +6,4 @@ pub mod replay;
 mod suite;
 
 pub use first_start::{DataDir, fill_generated_secrets};
-pub use suite::{RunningSuite, start_suite};
+pub use suite::{RunningSuite, SuiteOptions, start_suite, start_suite_with};

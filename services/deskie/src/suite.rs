@@ -3,8 +3,10 @@
 use anyhow::Context;
 use deskie_api::{ApiConfig, Application as Api};
 use deskie_bus::{Bus, Topology};
+use deskie_chatra::{ChatraClient, default_http_client};
 use deskie_config::Settings;
 use deskie_ingest::{Application as Ingest, IngestConfig};
+use deskie_outbound::{Application as Outbound, OutboundConfig};
 use deskie_projector::{Application as Projector, ProjectorConfig};
 use deskie_store::Store;
 use deskie_store::relay::{Relay, RelayConfig};
@@ -36,10 +38,40 @@ impl RunningSuite {
     }
 }
 
+/// What runs besides the fixed services.
+#[derive(Debug, Clone)]
+pub struct SuiteOptions {
+    /// outbound's configuration; `None` leaves outbound out (a test may run its own).
+    pub outbound: Option<OutboundConfig>,
+}
+
+impl SuiteOptions {
+    /// Everything, configured from `settings` and outbound's own variables (no HTTP port of
+    /// its own: one process, one set of ports).
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let mut outbound =
+            OutboundConfig::from_lookup(&settings.chatra_received_from, |v| std::env::var(v).ok())?;
+        outbound.http_addr = None;
+        Ok(Self {
+            outbound: Some(outbound),
+        })
+    }
+}
+
 /// Creates the database when missing, migrates, connects to NATS, then starts ingest, the
-/// API, the relay, routing and the projector, all stopping when `shutdown` is cancelled.
+/// API, the relay, routing, the projector and outbound, all stopping when `shutdown` is
+/// cancelled.
 pub async fn start_suite(
     settings: &Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningSuite> {
+    start_suite_with(settings, SuiteOptions::from_settings(settings)?, shutdown).await
+}
+
+/// [`start_suite`] with explicit [`SuiteOptions`].
+pub async fn start_suite_with(
+    settings: &Settings,
+    options: SuiteOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunningSuite> {
     if Store::create_database_if_missing(&settings.database_url)
@@ -111,6 +143,20 @@ pub async fn start_suite(
             }
         }),
     ));
+    if let Some(config) = options.outbound {
+        let chatra = ChatraClient::new(&settings.chatra_api_url, default_http_client());
+        let cipher = settings.require_cipher()?.clone();
+        let outbound = Outbound::build(config, store.clone(), bus.clone(), chatra, cipher)?;
+        let token = shutdown.clone();
+        tasks.push((
+            "outbound",
+            tokio::spawn(async move {
+                if let Err(error) = outbound.run_until_stopped(token).await {
+                    tracing::error!(%error, "outbound stopped");
+                }
+            }),
+        ));
+    }
     Ok(RunningSuite {
         ingest_port,
         api_port,

@@ -13,6 +13,8 @@ use uuid::Uuid;
 
 pub const ADMIN: &str = "admin-token-for-the-e2e-suite";
 pub const SECRET_KEY: &str = "chatra-secret-key-e2e-0123456789";
+pub const PUBLIC_KEY: &str = "pub";
+pub const ENCRYPTION_KEY: &str = "abababababababababababababababababababababababababababababababab";
 
 pub struct Suite {
     pub api: String,
@@ -42,8 +44,56 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// How a suite is started.
+pub struct Options {
+    /// `DESKIE_CHATRA_API_URL` (a Chatra stand-in's base URL; default: nothing listening).
+    pub chatra_url: String,
+    /// outbound inside the suite, tuned for tests; `None` leaves it out.
+    pub outbound: Option<deskie_outbound::OutboundConfig>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            chatra_url: "http://127.0.0.1:1/api".to_owned(),
+            outbound: Some(test_outbound_config()),
+        }
+    }
+}
+
+/// outbound as the tests run it: quick polls, short leases and deadlines.
+pub fn test_outbound_config() -> deskie_outbound::OutboundConfig {
+    deskie_outbound::OutboundConfig {
+        lease: Duration::from_secs(2),
+        unknown_deadline: Duration::from_secs(30),
+        poll_interval: Duration::from_millis(100),
+        ..deskie_outbound::OutboundConfig::default()
+    }
+}
+
 /// Starts every service, creates two groups and an integration mapping `chatra-sales`.
 pub async fn start() -> Suite {
+    start_with(Options::default()).await
+}
+
+/// [`start`] with a Chatra stand-in that accepts the suite's keys and echoes every message
+/// it gets back to ingest after `echo_delay` (`None`: no echoes).
+pub async fn start_with_chatra(
+    mut options: Options,
+    echo_delay: Option<Duration>,
+) -> (Suite, deskie_testkit::ChatraStandIn) {
+    let chatra = deskie_testkit::ChatraStandIn::start().await;
+    chatra.accept_keys(PUBLIC_KEY, SECRET_KEY);
+    options.chatra_url = chatra.base_url().to_owned();
+    let suite = start_with(options).await;
+    if let Some(delay) = echo_delay {
+        chatra.send_webhooks_to(&suite.webhook_url, delay);
+    }
+    (suite, chatra)
+}
+
+/// Starts the suite as `options` say.
+pub async fn start_with(options: Options) -> Suite {
     let db = TestDb::create().await;
     let nats = TestNats::new();
     let ingest_port = free_port();
@@ -58,12 +108,15 @@ pub async fn start() -> Suite {
             format!("http://127.0.0.1:{ingest_port}"),
         ),
         ("DESKIE_ADMIN_TOKEN", ADMIN.to_owned()),
-        ("DESKIE_ENCRYPTION_KEY", "ab".repeat(32)),
-        ("DESKIE_CHATRA_API_URL", "http://127.0.0.1:1/api".to_owned()),
+        ("DESKIE_ENCRYPTION_KEY", ENCRYPTION_KEY.to_owned()),
+        ("DESKIE_CHATRA_API_URL", options.chatra_url.clone()),
     ]);
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("settings");
     let shutdown = CancellationToken::new();
-    let running = deskie::start_suite(&settings, shutdown.clone())
+    let suite_options = deskie::SuiteOptions {
+        outbound: options.outbound,
+    };
+    let running = deskie::start_suite_with(&settings, suite_options, shutdown.clone())
         .await
         .expect("suite");
     let api = format!("http://127.0.0.1:{}/api/v1", running.api_port);
@@ -93,7 +146,7 @@ pub async fn start() -> Suite {
         .post(format!("{api}/integrations/chatra"))
         .bearer_auth(ADMIN)
         .json(&json!({
-            "public_key": "pub", "secret_key": SECRET_KEY, "default_group_id": default_group,
+            "public_key": PUBLIC_KEY, "secret_key": SECRET_KEY, "default_group_id": default_group,
             "panel": "separate", "group_mappings": [{ "chatra_group_id": "chatra-sales", "group_id": sales_group }]
         }))
         .send()
@@ -172,6 +225,67 @@ impl Suite {
             let (status, case) = self.get(&format!("/cases/{id}")).await;
             if (status == 200 && ready(&case)) || Instant::now() > deadline {
                 return case;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Adds an agent; returns its id and token.
+    pub async fn agent(&self, email: &str, channels: &[&str]) -> (String, String) {
+        let created: Value = self
+            .http
+            .post(format!("{}/agents", self.api))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "email": email, "name": email.split('@').next(), "channel_access": channels }))
+            .send()
+            .await
+            .expect("agent")
+            .json()
+            .await
+            .expect("json");
+        let field = |k: &str| created[k].as_str().expect(k).to_owned();
+        (field("id"), field("token"))
+    }
+
+    /// Posts a reply as the agent with `token`; the status and the answer.
+    pub async fn reply(&self, token: &str, case: Uuid, text: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/cases/{case}/replies", self.api))
+            .bearer_auth(token)
+            .json(&json!({ "text": text }))
+            .send()
+            .await
+            .expect("reply");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The message `id` of the case once its delivery is `delivery` (or whatever it is after 15 s).
+    pub async fn message_when(&self, case: Uuid, id: &str, delivery: &str) -> Value {
+        let ready = |c: &Value| {
+            messages_of(c)
+                .iter()
+                .any(|m| m["id"] == id && m["delivery"] == delivery)
+        };
+        let case = self.case_when(case, ready).await;
+        messages_of(&case)
+            .into_iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or(Value::Null)
+    }
+
+    /// Waits until routing has handled `count` webhooks in all (its inbox), up to 15 s.
+    pub async fn routed(&self, count: i64) -> i64 {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let routed: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM inbox WHERE consumer = 'routing'")
+                    .fetch_one(self.store.pool())
+                    .await
+                    .expect("inbox");
+            if routed >= count || Instant::now() > deadline {
+                return routed;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

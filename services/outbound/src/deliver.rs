@@ -1,0 +1,390 @@
+//! The delivery workers: claim due replies from the ledger, send each to Chatra, record the
+//! outcome on the case and settle the ledger row in one transaction.
+//!
+//! Every reply is its own task (bounded by `concurrency`), so a hanging Chatra call holds
+//! only its own case back. A worker that dies between sending and recording leaves its row
+//! claimed; when the lease runs out the next claim sees `previous_claim_lost` and records
+//! `unknown` instead of sending again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deskie_chatra::{ChatraClient, ChatraCredentials, ChatraError, OutgoingMessage, SentMessage};
+use deskie_config::Cipher;
+use deskie_domain::case::{CaseState, DeliveryOutcome, decide_delivery};
+use deskie_store::outbox::{self, ClaimedIntent, Settlement};
+use deskie_store::read_models::{agents, cases, integrations};
+use deskie_store::{EventDraft, Store, StoreError, StreamKey, StreamTx};
+use secrecy::SecretString;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::OutboundConfig;
+use crate::intake::{CHATRA_REPLY, ReplyIntent};
+use crate::metrics::OutboundMetrics;
+use crate::policy::{NextStep, after_error};
+use crate::rate_limit::IntegrationLimiter;
+
+/// Everything a delivery task needs.
+pub(crate) struct Deliverer {
+    pub config: OutboundConfig,
+    pub store: Store,
+    pub chatra: ChatraClient,
+    pub cipher: Cipher,
+    pub limiter: IntegrationLimiter,
+    pub metrics: OutboundMetrics,
+}
+
+/// Why a reply cannot be sent at all, before any call.
+#[derive(Debug, thiserror::Error)]
+enum Unsendable {
+    #[error("the case has no reply {0}")]
+    NoSuchReply(String),
+    #[error("the integration of this case is gone or disconnected")]
+    IntegrationGone,
+    #[error("the integration's secret key cannot be decrypted with DESKIE_ENCRYPTION_KEY")]
+    SecretUnreadable,
+    #[error("the agent {0} who wrote the reply is unknown")]
+    AgentUnknown(String),
+}
+
+/// What the task decided to record.
+struct Record {
+    outcome: Option<DeliveryOutcome>,
+    settlement: Settlement,
+}
+
+/// Claims and delivers until `shutdown`; then waits for the calls in flight (bounded by the
+/// HTTP client's timeout) so their outcomes are recorded.
+pub(crate) async fn run(deliverer: Arc<Deliverer>, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let permits = Arc::new(Semaphore::new(deliverer.config.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let free = permits.available_permits();
+        if free > 0 {
+            match outbox::claim_due(
+                deliverer.store.pool(),
+                CHATRA_REPLY,
+                i64::try_from(free).unwrap_or(i64::MAX),
+                deliverer.config.lease,
+            )
+            .await
+            {
+                Ok(claims) => {
+                    let claimed = claims.len();
+                    for claim in claims {
+                        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                            break;
+                        };
+                        let deliverer = Arc::clone(&deliverer);
+                        let wake = Arc::clone(&wake);
+                        tasks.spawn(async move {
+                            deliverer.deliver(claim).await;
+                            drop(permit);
+                            // The case's next reply may be due now.
+                            wake.notify_one();
+                        });
+                    }
+                    if claimed > 0 && claimed == free {
+                        continue;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot claim replies; retrying"),
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = wake.notified() => {}
+            () = tokio::time::sleep(deliverer.config.poll_interval) => {}
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+impl Deliverer {
+    async fn deliver(&self, claim: ClaimedIntent) {
+        let intent: ReplyIntent = match serde_json::from_value(claim.payload.clone()) {
+            Ok(intent) => intent,
+            Err(error) => {
+                tracing::error!(%error, key = %claim.intent_key, "unreadable ledger row");
+                self.settle_only(
+                    &claim,
+                    Settlement::Failed {
+                        error: format!("unreadable ledger row: {error}"),
+                    },
+                )
+                .await;
+                return;
+            }
+        };
+        let span = tracing::info_span!(
+            "deliver_reply",
+            case_id = %intent.case_id,
+            message_id = %intent.message_id,
+            attempt = claim.attempts,
+        );
+        set_parent(&span, &intent.trace);
+        async {
+            match self.attempt(&claim, &intent).await {
+                Ok(record) => self.record(&claim, &intent, record).await,
+                Err(error) => tracing::warn!(%error, "delivery attempt could not finish; the lease will bring it back"),
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+
+    /// Decides what to record: sends when the reply is due, or settles without a call.
+    async fn attempt(
+        &self,
+        claim: &ClaimedIntent,
+        intent: &ReplyIntent,
+    ) -> Result<Record, StoreError> {
+        let history = self.store.load_stream(intent.case_id).await?;
+        let state =
+            CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
+        let Some(reply) = state.reply(&intent.message_id) else {
+            return Ok(fail(Unsendable::NoSuchReply(intent.message_id.clone())));
+        };
+        if reply.chatra_message_id.is_some() {
+            // The echo came first.
+            return Ok(Record {
+                outcome: None,
+                settlement: Settlement::Sent,
+            });
+        }
+        if claim.previous_claim_lost {
+            return Ok(self.unknown(
+                "outbound stopped after claiming this reply; the request may have reached Chatra"
+                    .into(),
+            ));
+        }
+        let (integration_id, creds) = match self.credentials(&state).await? {
+            Ok(found) => found,
+            Err(why) => return Ok(fail(why)),
+        };
+        let (agent_email, agent_name) = match &reply.agent_id {
+            None => (None, None),
+            Some(agent_id) => {
+                let agent = match agent_id.parse() {
+                    Ok(id) => agents::get(self.store.pool(), id).await?,
+                    Err(_) => None,
+                };
+                match agent {
+                    Some(agent) => (Some(agent.email), Some(agent.name)),
+                    None => return Ok(fail(Unsendable::AgentUnknown(agent_id.clone()))),
+                }
+            }
+        };
+        let message = OutgoingMessage {
+            client_id: state.chatra_client_id.clone(),
+            text: reply.text.clone(),
+            agent_email,
+            agent_name,
+            received_from: self.config.received_from.clone(),
+        };
+        self.limiter.until_ready(integration_id).await;
+        let sent = self.chatra.send_message(&creds, &message).await;
+        Ok(self.after_call(integration_id, claim, sent))
+    }
+
+    fn after_call(
+        &self,
+        integration_id: uuid::Uuid,
+        claim: &ClaimedIntent,
+        sent: Result<SentMessage, ChatraError>,
+    ) -> Record {
+        let error = match sent {
+            Ok(sent) => {
+                return Record {
+                    outcome: Some(DeliveryOutcome::Delivered {
+                        chatra_message_id: sent.id,
+                        chatra_agent_id: sent.agent_id,
+                    }),
+                    settlement: Settlement::Sent,
+                };
+            }
+            Err(error) => error,
+        };
+        if let ChatraError::RateLimited {
+            retry_after: Some(wait),
+        } = &error
+        {
+            // A 429 speaks for the whole account: hold its other replies back too.
+            self.limiter.pause(integration_id, *wait);
+        }
+        match after_error(&error, claim.attempts, &self.config.retry, rand::random()) {
+            NextStep::RetryAfter(after) => {
+                tracing::info!(%error, retry_in_ms = after.as_millis() as u64, "reply will be retried");
+                self.metrics.count("retried");
+                Record {
+                    outcome: None,
+                    settlement: Settlement::Retry {
+                        after,
+                        error: error.to_string(),
+                    },
+                }
+            }
+            NextStep::Fail(reason) => Record {
+                outcome: Some(DeliveryOutcome::Failed {
+                    reason: reason.clone(),
+                }),
+                settlement: Settlement::Failed { error: reason },
+            },
+            NextStep::Unknown(reason) => self.unknown(reason),
+        }
+    }
+
+    fn unknown(&self, reason: String) -> Record {
+        let settle_by = std::time::SystemTime::now() + self.config.unknown_deadline;
+        Record {
+            outcome: Some(DeliveryOutcome::Unknown {
+                reason: reason.clone(),
+                settle_by: deskie_proto::Timestamp::from(settle_by),
+            }),
+            settlement: Settlement::Unknown {
+                settle_within: self.config.unknown_deadline,
+                error: reason,
+            },
+        }
+    }
+
+    async fn credentials(
+        &self,
+        state: &CaseState,
+    ) -> Result<Result<(uuid::Uuid, ChatraCredentials), Unsendable>, StoreError> {
+        let Ok(integration_id) = state.integration_id.parse() else {
+            return Ok(Err(Unsendable::IntegrationGone));
+        };
+        let Some(integration) = integrations::get(self.store.pool(), integration_id).await? else {
+            return Ok(Err(Unsendable::IntegrationGone));
+        };
+        let Ok(secret) = self
+            .cipher
+            .decrypt_string(&integration.secret_key_encrypted)
+        else {
+            return Ok(Err(Unsendable::SecretUnreadable));
+        };
+        Ok(Ok((
+            integration_id,
+            ChatraCredentials {
+                public_key: integration.public_key,
+                secret_key: SecretString::from(secret),
+            },
+        )))
+    }
+
+    /// Appends the outcome's events (if the case still needs them) and settles the claim, in
+    /// one transaction on the case's stream; nothing is written when the claim was lost.
+    async fn record(&self, claim: &ClaimedIntent, intent: &ReplyIntent, record: Record) {
+        let result = self.try_record(claim, intent, &record).await;
+        let label = match (&record.settlement, &result) {
+            (_, Err(_)) => "record_failed",
+            (_, Ok(false)) => "claim_lost",
+            (Settlement::Sent, _) => "sent",
+            (Settlement::Retry { .. }, _) => return,
+            (Settlement::Failed { .. }, _) => "failed",
+            (Settlement::Unknown { .. }, _) => "unknown",
+        };
+        self.metrics.count(label);
+        match result {
+            Ok(true) => tracing::info!(outcome = label, "reply delivery recorded"),
+            Ok(false) => tracing::warn!(
+                "the claim ran out before the outcome was recorded; the next claim settles it"
+            ),
+            Err(error) => {
+                tracing::error!(%error, "cannot record the delivery outcome; the next claim settles it")
+            }
+        }
+    }
+
+    async fn try_record(
+        &self,
+        claim: &ClaimedIntent,
+        intent: &ReplyIntent,
+        record: &Record,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .store
+            .begin_stream(StreamKey::new("case", intent.case_id))
+            .await?;
+        if !outbox::settle(tx.connection(), claim, &record.settlement).await? {
+            return Ok(false);
+        }
+        if let Some(outcome) = &record.outcome {
+            let history = tx.history().await?;
+            let state =
+                CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
+            append_outcome(&mut tx, &state, intent, &claim.intent_key, outcome).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn settle_only(&self, claim: &ClaimedIntent, settlement: Settlement) {
+        let settled = async {
+            let mut conn = self.store.pool().acquire().await?;
+            outbox::settle(&mut conn, claim, &settlement).await
+        }
+        .await;
+        if let Err(error) = settled {
+            tracing::error!(%error, "cannot settle a ledger row");
+        }
+    }
+}
+
+/// Appends what `outcome` adds to the case (see [`decide_delivery`]) and projects it, inside
+/// the caller's transaction on the case's stream.
+pub(crate) async fn append_outcome(
+    tx: &mut StreamTx,
+    state: &CaseState,
+    intent: &ReplyIntent,
+    intent_key: &str,
+    outcome: &DeliveryOutcome,
+) -> Result<(), StoreError> {
+    let events = decide_delivery(state, &intent.message_id, outcome);
+    if events.is_empty() {
+        return Ok(());
+    }
+    let drafts = events
+        .into_iter()
+        .map(|event| EventDraft {
+            event,
+            causation_id: intent_key.to_owned(),
+            correlation_id: intent.message_id.clone(),
+            emitted_by: "outbound",
+        })
+        .collect();
+    let expected = tx.version();
+    tx.append(expected, drafts).await?;
+    cases::catch_up(tx.connection(), intent.case_id)
+        .await
+        .map(drop)
+}
+
+fn fail(why: Unsendable) -> Record {
+    let reason = why.to_string();
+    Record {
+        outcome: Some(DeliveryOutcome::Failed {
+            reason: reason.clone(),
+        }),
+        settlement: Settlement::Failed { error: reason },
+    }
+}
+
+fn set_parent(span: &tracing::Span, trace: &[(String, String)]) {
+    if trace.is_empty() {
+        return;
+    }
+    let mut headers = async_nats::HeaderMap::new();
+    for (name, value) in trace {
+        headers.insert(name.as_str(), value.as_str());
+    }
+    deskie_telemetry::nats::set_parent_from_headers(span, Some(&headers));
+}
+
+/// How long the delivery loop sleeps when nothing woke it.
+pub(crate) const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);

@@ -1,0 +1,120 @@
+//! Case events in: a ledger row per reply asked for, and echoes settling `unknown` rows.
+//!
+//! The handler only writes to PostgreSQL and acknowledges, so no JetStream message waits on
+//! Chatra; the delivery workers take it from the ledger.
+
+use std::sync::Arc;
+
+use deskie_bus::consumer::{Delivery, Handler, HandlerError};
+use deskie_proto::Message;
+use deskie_proto::events::{Envelope, Event};
+use deskie_store::outbox::{self, NewIntent};
+use deskie_store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// Ledger kind of a reply delivered through Chatra's `POST /messages/`.
+pub const CHATRA_REPLY: &str = "chatra_reply";
+
+/// The ledger key of the reply `message_id`.
+pub fn reply_intent_key(message_id: &str) -> String {
+    format!("{CHATRA_REPLY}:{message_id}")
+}
+
+/// What a `chatra_reply` ledger row holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyIntent {
+    /// The case.
+    pub case_id: Uuid,
+    /// The reply (our message id).
+    pub message_id: String,
+    /// The trace context of the request, so the delivery continues its trace.
+    #[serde(default)]
+    pub trace: Vec<(String, String)>,
+}
+
+/// The intake handler.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    store: Store,
+    wake: Arc<Notify>,
+}
+
+impl Intake {
+    /// Writes through `store`; pokes `wake` when there is something to deliver.
+    pub fn new(store: Store, wake: Arc<Notify>) -> Self {
+        Self { store, wake }
+    }
+}
+
+impl Intake {
+    async fn connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, HandlerError> {
+        self.store
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| retry(e.into()))
+    }
+}
+
+impl Handler for Intake {
+    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
+        let envelope =
+            Envelope::decode(delivery.payload.as_ref()).map_err(|e| HandlerError::Poison {
+                reason: format!("payload is not a deskie.events.v1.Envelope: {e}"),
+            })?;
+        if envelope.stream_type != "case" {
+            return Ok(());
+        }
+        match &envelope.event {
+            Some(Event::ReplyRequested(requested)) => {
+                let case_id: Uuid =
+                    envelope
+                        .stream_id
+                        .parse()
+                        .map_err(|_| HandlerError::Poison {
+                            reason: format!("stream id {:?} is not a UUID", envelope.stream_id),
+                        })?;
+                let intent = ReplyIntent {
+                    case_id,
+                    message_id: requested.message_id.clone(),
+                    trace: deskie_telemetry::nats::current_context_pairs(),
+                };
+                let payload = serde_json::to_value(&intent).map_err(|e| HandlerError::Poison {
+                    reason: format!("intent: {e}"),
+                })?;
+                let mut conn = self.connection().await?;
+                let new = NewIntent {
+                    intent_key: reply_intent_key(&requested.message_id),
+                    kind: CHATRA_REPLY.into(),
+                    stream_id: Some(case_id),
+                    payload,
+                };
+                if outbox::enqueue(&mut conn, &new).await.map_err(retry)? {
+                    tracing::debug!(%case_id, message_id = %requested.message_id, "reply queued");
+                    self.wake.notify_one();
+                }
+            }
+            Some(Event::ReplyDelivered(delivered)) if delivered.settled_by == "echo" => {
+                let mut conn = self.connection().await?;
+                let key = reply_intent_key(&delivered.message_id);
+                if outbox::resolve(&mut conn, &key, true, None)
+                    .await
+                    .map_err(retry)?
+                {
+                    tracing::info!(message_id = %delivered.message_id, "echo settled a reply");
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn retry(error: StoreError) -> HandlerError {
+    HandlerError::Retry {
+        reason: error.to_string(),
+        after: None,
+    }
+}

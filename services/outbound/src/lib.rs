@@ -1,0 +1,163 @@
+//! outbound: delivers agent replies to Chatra, exactly once as the visitor sees it
+//! (see `docs/services/outbound.md`).
+//!
+//! - **Intake** ([`intake`]): a JetStream consumer on case events writes one ledger row per
+//!   `ReplyRequested` (unique per message, so redelivery adds nothing) and acknowledges at
+//!   once: no JetStream message ever waits on Chatra.
+//! - **Delivery** (`deliver`): workers claim due rows, one case's replies in order, each
+//!   reply in a task of its own, paced per integration ([`rate_limit`]); the outcome is
+//!   recorded on the case and the row settled in one transaction.
+//! - **Policy** ([`policy`]): what certainly did not reach Chatra is retried with capped
+//!   exponential backoff and jitter (429 waits exactly `Retry-After`); other 4xx fail; a 500
+//!   or a timeout after the request left is `unknown` and never re-sent: the echo webhook
+//!   settles it as sent, or after [`OutboundConfig::unknown_deadline`] it fails (`sweep`).
+
+mod deliver;
+mod http;
+pub mod intake;
+mod metrics;
+pub mod policy;
+pub mod rate_limit;
+mod startup;
+mod sweep;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+pub use intake::{CHATRA_REPLY, reply_intent_key};
+pub use metrics::OutboundMetrics;
+pub use policy::RetryPolicy;
+pub use rate_limit::RateLimit;
+pub use startup::{Application, OutboundStartError};
+
+/// Consumer and inbox name.
+pub const SERVICE: &str = "outbound";
+
+/// Where the `deskie-outbound` binary serves `/healthz`, `/readyz` and `/metrics`.
+pub const ADDR_VAR: &str = "DESKIE_OUTBOUND_ADDR";
+/// The default of [`ADDR_VAR`].
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8083";
+/// Replies per second allowed to one Chatra account (also the burst).
+pub const RATE_VAR: &str = "DESKIE_OUTBOUND_RATE_PER_SECOND";
+/// Seconds an `unknown` reply waits for Chatra's echo before it becomes `failed`.
+pub const UNKNOWN_DEADLINE_VAR: &str = "DESKIE_OUTBOUND_UNKNOWN_DEADLINE_SECS";
+
+/// outbound's configuration.
+#[derive(Debug, Clone)]
+pub struct OutboundConfig {
+    /// Our `receivedFrom` tag (`DESKIE_CHATRA_RECEIVED_FROM`).
+    pub received_from: String,
+    /// Replies in flight at once (each in its own task).
+    pub concurrency: usize,
+    /// How long a claim is exclusive; longer than the HTTP client's timeout (15 s).
+    pub lease: Duration,
+    /// How long an `unknown` reply waits for its echo.
+    pub unknown_deadline: Duration,
+    /// Retries of what certainly did not arrive.
+    pub retry: RetryPolicy,
+    /// Pace per Chatra account.
+    pub rate: RateLimit,
+    /// How often the ledger is looked at when nothing woke the workers (another instance's
+    /// intake, retries coming due, the deadline sweep).
+    pub poll_interval: Duration,
+    /// Address of the HTTP endpoints; `None` serves none (as in `deskie run`).
+    pub http_addr: Option<SocketAddr>,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            received_from: "deskie".into(),
+            concurrency: 64,
+            lease: Duration::from_secs(60),
+            unknown_deadline: Duration::from_secs(600),
+            retry: RetryPolicy::default(),
+            rate: RateLimit::default(),
+            poll_interval: deliver::DEFAULT_POLL_INTERVAL,
+            http_addr: None,
+        }
+    }
+}
+
+/// A malformed variable, named.
+#[derive(Debug, thiserror::Error)]
+#[error("{var} is invalid: {reason}")]
+pub struct ConfigError {
+    /// The variable.
+    pub var: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+impl OutboundConfig {
+    /// The defaults with outbound's own variables read through `lookup`.
+    pub fn from_lookup(
+        received_from: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let read = |var| lookup(var).filter(|v: &String| !v.trim().is_empty());
+        let mut config = Self {
+            received_from: received_from.to_owned(),
+            ..Self::default()
+        };
+        let addr = read(ADDR_VAR).unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+        config.http_addr = Some(addr.trim().parse().map_err(|e| ConfigError {
+            var: ADDR_VAR,
+            reason: format!("{e} (expected host:port, e.g. {DEFAULT_ADDR})"),
+        })?);
+        if let Some(raw) = read(RATE_VAR) {
+            let rate = raw.trim().parse::<NonZeroU32>().map_err(|e| ConfigError {
+                var: RATE_VAR,
+                reason: format!("{e} (expected a whole number of replies per second ≥ 1)"),
+            })?;
+            config.rate = RateLimit {
+                per_second: rate,
+                burst: rate,
+            };
+        }
+        if let Some(raw) = read(UNKNOWN_DEADLINE_VAR) {
+            let secs = raw.trim().parse::<u64>().map_err(|e| ConfigError {
+                var: UNKNOWN_DEADLINE_VAR,
+                reason: format!("{e} (expected seconds)"),
+            })?;
+            config.unknown_deadline = Duration::from_secs(secs);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_bad_values_are_named() {
+        let config = OutboundConfig::from_lookup("tag", |_| None).expect("defaults");
+        assert_eq!(config.received_from, "tag");
+        assert_eq!(config.http_addr, DEFAULT_ADDR.parse().ok());
+        assert_eq!(config.rate, RateLimit::default());
+        assert_eq!(config.unknown_deadline, Duration::from_secs(600));
+
+        let set = |var: &'static str, value: &'static str| {
+            OutboundConfig::from_lookup("tag", move |v| (v == var).then(|| value.to_owned()))
+        };
+        let config = set(RATE_VAR, "3").expect("rate");
+        assert_eq!(config.rate.per_second.get(), 3);
+        assert_eq!(
+            set(UNKNOWN_DEADLINE_VAR, "30")
+                .expect("deadline")
+                .unknown_deadline,
+            Duration::from_secs(30)
+        );
+        for (var, value) in [
+            (RATE_VAR, "0"),
+            (RATE_VAR, "fast"),
+            (UNKNOWN_DEADLINE_VAR, "-1"),
+            (ADDR_VAR, "nowhere"),
+        ] {
+            let error = set(var, value).expect_err(value);
+            assert!(error.to_string().starts_with(var), "{error}");
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! outbound's Prometheus metrics, in a registry of its own (several services may share a
+//! process).
+
+use prometheus::{IntCounterVec, Opts, Registry};
+
+/// `outbound_replies_total{outcome}`: `sent`, `failed`, `unknown`, `retried`, `claim_lost`
+/// (a claim ran out before its outcome was recorded), `record_failed`; and
+/// `outbound_unknown_settled_total{by}`: `echo` or `deadline`.
+#[derive(Debug, Clone)]
+pub struct OutboundMetrics {
+    registry: Registry,
+    replies: IntCounterVec,
+    settled: IntCounterVec,
+}
+
+impl OutboundMetrics {
+    /// Registers every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let replies = IntCounterVec::new(
+            Opts::new(
+                "outbound_replies_total",
+                "Reply delivery attempts by outcome",
+            ),
+            &["outcome"],
+        )?;
+        let settled = IntCounterVec::new(
+            Opts::new(
+                "outbound_unknown_settled_total",
+                "Replies whose unknown outcome was settled, by what settled them",
+            ),
+            &["by"],
+        )?;
+        registry.register(Box::new(replies.clone()))?;
+        registry.register(Box::new(settled.clone()))?;
+        Ok(Self {
+            registry,
+            replies,
+            settled,
+        })
+    }
+
+    /// Counts one reply outcome.
+    pub fn count(&self, outcome: &str) {
+        self.replies.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts one unknown outcome settled by `by`.
+    pub fn settled(&self, by: &str) {
+        self.settled.with_label_values(&[by]).inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        deskie_telemetry::metrics::render(&self.registry)
+    }
+}
