@@ -71,6 +71,18 @@ impl Topology {
         )
     }
 
+    /// The stream id in a subject made by [`Topology::event_subject`] (for a consumer's
+    /// lane without decoding the payload); `None` for any other subject.
+    pub fn stream_id_of_event_subject<'s>(&self, subject: &'s str) -> Option<&'s str> {
+        let rest = subject
+            .strip_prefix(&self.prefix)?
+            .strip_prefix(".events.")?;
+        let mut tokens = rest.split('.');
+        let (_stream_type, _partition) = (tokens.next()?, tokens.next()?);
+        let (stream_id, _event_type) = (tokens.next()?, tokens.next()?);
+        tokens.next().is_none().then_some(stream_id)
+    }
+
     /// Subject filter for every event of one stream type (e.g. `case`).
     pub fn events_of_type(&self, stream_type: &str) -> String {
         format!("{}.events.{stream_type}.>", self.prefix)
@@ -177,5 +189,14 @@ mod tests {
             t.event_subject("case", "c", "case_opened")
                 .starts_with("acme.events.case.")
         );
+        let subject = t.event_subject("case", "0191d2a4", "case_opened");
+        assert_eq!(t.stream_id_of_event_subject(&subject), Some("0191d2a4"));
+        for other in [
+            "acme.events.case.07.x",
+            "other.events.case.07.x.y",
+            "acme.webhooks.a.b.c.d",
+        ] {
+            assert_eq!(t.stream_id_of_event_subject(other), None, "{other}");
+        }
     }
 }

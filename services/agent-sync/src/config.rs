@@ -1,0 +1,100 @@
+//! What agent-sync needs: the shared settings, plus two durations with defaults.
+
+use std::time::Duration;
+
+use deskie_config::{Cipher, Settings};
+
+/// How often an online agent is reported to Chatra (Brevo's twin of the endpoint keeps an
+/// agent online for 2–3 minutes and asks for a ping about every minute).
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The longest one Chatra call may take, connecting included. Kept well below the
+/// consumers' ack wait (30 s), so a message is always settled before JetStream would hand
+/// it to someone else.
+pub const DEFAULT_CHATRA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// agent-sync's configuration.
+#[derive(Debug, Clone)]
+pub struct AgentSyncConfig {
+    /// `DESKIE_CHATRA_API_URL`, without a trailing slash.
+    pub chatra_api_url: String,
+    /// Path of Chatra's agent-online endpoint under the API URL: a guess, see
+    /// [`deskie_chatra::DEFAULT_AGENT_ONLINE_PATH`] (the default).
+    pub agent_online_path: String,
+    /// `DESKIE_CHATRA_RECEIVED_FROM`, sent with every ping.
+    pub received_from: String,
+    /// `DESKIE_ENCRYPTION_KEY`: decrypts integrations' secret keys.
+    pub cipher: Cipher,
+    /// Time between two pings of one online agent ([`DEFAULT_PING_INTERVAL`]).
+    pub ping_interval: Duration,
+    /// Bound of one Chatra call ([`DEFAULT_CHATRA_TIMEOUT`]); must stay below the ack wait.
+    pub chatra_timeout: Duration,
+}
+
+/// A setting agent-sync cannot run with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A shared setting is missing or malformed (names the variable).
+    #[error(transparent)]
+    Settings(#[from] deskie_config::ConfigError),
+}
+
+impl AgentSyncConfig {
+    /// The configuration from the shared settings, with the default durations and path.
+    /// Fails, naming `DESKIE_ENCRYPTION_KEY`, when there is no key to decrypt secret keys with.
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        Ok(Self {
+            chatra_api_url: settings.chatra_api_url.clone(),
+            agent_online_path: deskie_chatra::DEFAULT_AGENT_ONLINE_PATH.to_owned(),
+            received_from: settings.chatra_received_from.clone(),
+            cipher: settings.require_cipher()?.clone(),
+            ping_interval: DEFAULT_PING_INTERVAL,
+            chatra_timeout: DEFAULT_CHATRA_TIMEOUT,
+        })
+    }
+
+    /// The HTTP client for Chatra calls: the whole call within [`Self::chatra_timeout`],
+    /// no redirects (as `deskie_chatra::default_http_client`, with our bound).
+    pub fn http_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .connect_timeout(self.chatra_timeout.min(Duration::from_secs(5)))
+            .timeout(self.chatra_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            // Only a TLS backend that cannot start fails here; the default client reports
+            // that per call.
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_come_from_the_settings_and_the_key_is_required() {
+        let settings = Settings::from_lookup(|_| None).expect("defaults");
+        let error = AgentSyncConfig::from_settings(&settings).expect_err("no key");
+        assert!(
+            error.to_string().starts_with("DESKIE_ENCRYPTION_KEY"),
+            "{error}"
+        );
+
+        let key = "ab".repeat(32);
+        let settings =
+            Settings::from_lookup(|var| (var == "DESKIE_ENCRYPTION_KEY").then(|| key.clone()))
+                .expect("settings");
+        let config = AgentSyncConfig::from_settings(&settings).expect("config");
+        assert_eq!(config.chatra_api_url, "https://app.chatra.io/api");
+        assert_eq!(config.received_from, "deskie");
+        assert_eq!(
+            config.agent_online_path,
+            deskie_chatra::DEFAULT_AGENT_ONLINE_PATH
+        );
+        assert_eq!(config.ping_interval, Duration::from_secs(60));
+        assert!(
+            config.chatra_timeout < Duration::from_secs(30) / 2,
+            "below the ack wait"
+        );
+    }
+}

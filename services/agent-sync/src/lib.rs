@@ -1,0 +1,124 @@
+//! agent-sync: Deskie agents, as Chatra sees them (see `docs/services/agent-sync.md`).
+//!
+//! - **Presence** ([`presence`]): every enabled agent who is `online` and has `live_chat`
+//!   access is reported to Chatra with the agent-online ping, on every connected
+//!   integration: at once when an agent event makes them pingable, then every
+//!   [`AgentSyncConfig::ping_interval`] until they are not.
+//! - **Customer edits** ([`client_updates`]): an agent's hand edit of a customer's name,
+//!   e-mail or phone (`CustomerDataChanged`, source `agent`) goes to Chatra as
+//!   `PUT /clients/{id}` with only the changed fields, in the case's order.
+//! - **Links** ([`links`]): `ReplyDelivered` and `AgentMessageMirrored` teach which Chatra
+//!   agent a Deskie agent is; recorded once as `AgentChatraLinked` on the agent's stream.
+//!
+//! [`run`] consumes two durable consumers on the events stream (agent events, case events)
+//! and runs the presence loop, until `shutdown` is cancelled.
+
+mod agent_events;
+mod case_events;
+pub mod client_updates;
+mod config;
+mod credentials;
+pub mod links;
+mod metrics;
+pub mod presence;
+
+pub use agent_events::AgentEvents;
+pub use case_events::CaseEvents;
+pub use config::{AgentSyncConfig, ConfigError, DEFAULT_CHATRA_TIMEOUT, DEFAULT_PING_INTERVAL};
+pub use metrics::AgentSyncMetrics;
+pub use presence::Presence;
+
+use deskie_bus::Bus;
+use deskie_bus::consumer::{self, ConsumerSpec};
+use deskie_chatra::ChatraClient;
+use deskie_store::{Store, StoreError};
+use tokio_util::sync::CancellationToken;
+
+/// The service name, as `emitted_by` on its events and in its consumers' names.
+pub const SERVICE: &str = "agent-sync";
+
+/// Durable consumer of agent events: `{prefix}_agent_sync_agents`.
+pub const AGENT_CONSUMER: &str = "agent_sync_agents";
+
+/// Durable consumer of case events: `{prefix}_agent_sync_cases`.
+pub const CASE_CONSUMER: &str = "agent_sync_cases";
+
+/// Case events handled at once; one case's events still go one after the other (its lane).
+pub const CASE_CONCURRENCY: usize = 8;
+
+/// The consumer settings of the agent events.
+pub fn agent_consumer_spec(bus: &Bus) -> ConsumerSpec {
+    let topology = bus.topology();
+    ConsumerSpec::new(
+        topology.events_stream(),
+        topology.consumer_name(AGENT_CONSUMER),
+        topology.events_of_type("agent"),
+    )
+}
+
+/// The consumer settings of the case events.
+pub fn case_consumer_spec(bus: &Bus) -> ConsumerSpec {
+    let topology = bus.topology();
+    let mut spec = ConsumerSpec::new(
+        topology.events_stream(),
+        topology.consumer_name(CASE_CONSUMER),
+        topology.events_of_type("case"),
+    );
+    spec.concurrency = CASE_CONCURRENCY;
+    spec
+}
+
+/// Runs agent-sync until `shutdown` is cancelled, counting into a registry of its own.
+pub async fn run(config: AgentSyncConfig, store: Store, bus: Bus, shutdown: CancellationToken) {
+    match AgentSyncMetrics::new() {
+        Ok(metrics) => run_with_metrics(config, store, bus, metrics, shutdown).await,
+        Err(error) => tracing::error!(%error, "agent-sync metrics cannot be registered"),
+    }
+}
+
+/// Runs agent-sync until `shutdown` is cancelled, counting into `metrics` (for a caller that
+/// mounts them on its own `/metrics`).
+///
+/// On shutdown each consumer finishes the message in hand (a Chatra call is bounded by
+/// [`AgentSyncConfig::chatra_timeout`]) and the presence loop stops between pings.
+pub async fn run_with_metrics(
+    config: AgentSyncConfig,
+    store: Store,
+    bus: Bus,
+    metrics: AgentSyncMetrics,
+    shutdown: CancellationToken,
+) {
+    if let Err(error) = bus.provision().await {
+        tracing::warn!(%error, "streams not provisioned yet; the consumers will retry");
+    }
+    let chatra = ChatraClient::new(&config.chatra_api_url, config.http_client())
+        .with_agent_online_path(&config.agent_online_path);
+    let (presence, wake) = Presence::new(store.clone(), chatra.clone(), &config, metrics.clone());
+    let agents = consumer::run(
+        bus.clone(),
+        agent_consumer_spec(&bus),
+        AgentEvents::new(wake),
+        shutdown.clone(),
+    );
+    let cases = consumer::run(
+        bus.clone(),
+        case_consumer_spec(&bus),
+        CaseEvents::new(store, chatra, &config, metrics, bus.topology().clone()),
+        shutdown.clone(),
+    );
+    tokio::join!(presence.run(shutdown.clone()), agents, cases);
+}
+
+/// A store failure as the consumer runner wants it: a stored event that does not decode
+/// will not decode later either (dead letter); anything else may pass (retry).
+pub(crate) fn store_error(error: StoreError) -> consumer::HandlerError {
+    match error {
+        StoreError::Corrupt { .. } => consumer::HandlerError::Poison {
+            reason: error.to_string(),
+        },
+        other => consumer::HandlerError::Retry {
+            reason: other.to_string(),
+            after: None,
+        },
+    }
+}

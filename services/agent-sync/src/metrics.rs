@@ -1,0 +1,75 @@
+//! agent-sync's Prometheus metrics, in a registry of its own (several services may share a
+//! process).
+
+use prometheus::{IntCounterVec, Opts, Registry};
+
+/// `agent_sync_pings_total{outcome}` (`sent`, `failed`),
+/// `agent_sync_client_updates_total{outcome}` (`sent`, `retried`, `rejected`, `skipped`),
+/// `agent_sync_links_total{learnt_from}` (`delivery`, `mirrored_message`).
+#[derive(Debug, Clone)]
+pub struct AgentSyncMetrics {
+    registry: Registry,
+    pings: IntCounterVec,
+    client_updates: IntCounterVec,
+    links: IntCounterVec,
+}
+
+impl AgentSyncMetrics {
+    /// Registers every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, label: &str| {
+            let counter = IntCounterVec::new(Opts::new(name, help), &[label])?;
+            registry.register(Box::new(counter.clone()))?;
+            Ok::<_, prometheus::Error>(counter)
+        };
+        let pings = counter(
+            "agent_sync_pings_total",
+            "Agent-online pings sent to Chatra, by outcome",
+            "outcome",
+        )?;
+        let client_updates = counter(
+            "agent_sync_client_updates_total",
+            "Agents' customer edits sent to Chatra (PUT /clients), by outcome",
+            "outcome",
+        )?;
+        let links = counter(
+            "agent_sync_links_total",
+            "AgentChatraLinked recorded, by what taught the link",
+            "learnt_from",
+        )?;
+        Ok(Self {
+            registry,
+            pings,
+            client_updates,
+            links,
+        })
+    }
+
+    /// The registry, to mount on a `/metrics` endpoint.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        deskie_telemetry::metrics::render(&self.registry)
+    }
+
+    pub(crate) fn ping(&self, outcome: &str) {
+        self.pings.with_label_values(&[outcome]).inc();
+    }
+
+    pub(crate) fn client_update(&self, outcome: &str) {
+        self.client_updates.with_label_values(&[outcome]).inc();
+    }
+
+    pub(crate) fn link(&self, learnt_from: &str) {
+        self.links.with_label_values(&[learnt_from]).inc();
+    }
+
+    /// Pings that ended with `outcome` so far (for tests and logs).
+    pub fn pings(&self, outcome: &str) -> u64 {
+        self.pings.with_label_values(&[outcome]).get()
+    }
+}

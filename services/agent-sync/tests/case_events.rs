@@ -1,0 +1,284 @@
+//! Agents' customer edits reach Chatra's client card; replies and mirrored messages teach
+//! which Chatra agent a Deskie agent is.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{CLIENT_ID, Harness, PUBLIC_KEY, SECRET_KEY, harness};
+use deskie_agent_sync::CaseEvents;
+use deskie_bus::consumer::{Delivery, Handler, HandlerError};
+use deskie_proto::Message;
+use deskie_proto::events::{
+    AgentDisabled, AgentMessageMirrored, CustomerDataChanged, Event, OptionalText, ReplyDelivered,
+};
+use deskie_store::read_models::agent_links;
+use deskie_testkit::Fault;
+use serde_json::json;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(10);
+const CLIENTS: &str = "/clients/k3v9q2m7x1p8r4t6w0z5y2n8b4c7d1f3h6j9l0s";
+
+fn text(value: Option<&str>) -> Option<OptionalText> {
+    Some(OptionalText {
+        value: value.map(str::to_owned),
+    })
+}
+
+fn agent_edit(name: Option<Option<&str>>, phone: Option<Option<&str>>) -> Event {
+    Event::CustomerDataChanged(CustomerDataChanged {
+        name: name.and_then(text),
+        phone: phone.and_then(text),
+        source: "agent".into(),
+        agent_id: Some(Uuid::now_v7().to_string()),
+        ..Default::default()
+    })
+}
+
+fn delivered(agent: Uuid, chatra_agent: &str) -> Event {
+    Event::ReplyDelivered(ReplyDelivered {
+        message_id: Uuid::now_v7().to_string(),
+        chatra_message_id: format!("m-{}", Uuid::now_v7()),
+        chatra_agent_id: Some(chatra_agent.into()),
+        agent_id: Some(agent.to_string()),
+        settled_by: "chatra_response".into(),
+    })
+}
+
+fn mirrored(chatra_agent: &str, email: Option<&str>) -> Event {
+    Event::AgentMessageMirrored(AgentMessageMirrored {
+        message_id: Uuid::now_v7().to_string(),
+        chatra_message_id: format!("m-{}", Uuid::now_v7()),
+        chatra_agent_id: chatra_agent.into(),
+        agent_email: email.map(str::to_owned),
+        text: "typed in Chatra".into(),
+        ..Default::default()
+    })
+}
+
+fn links_recorded(types: &[String]) -> usize {
+    types.iter().filter(|t| *t == "agent_chatra_linked").count()
+}
+
+/// Waits until the agent's stream holds `count` links (or `WAIT`), then a little more so
+/// "no more than" is checked too.
+async fn links_of(h: &Harness, agent: Uuid, count: usize) -> usize {
+    let deadline = std::time::Instant::now() + WAIT;
+    while links_recorded(&h.stream_types(agent).await) < count
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    links_recorded(&h.stream_types(agent).await)
+}
+
+#[tokio::test]
+async fn an_agents_customer_edit_is_one_put_with_only_the_changed_fields() {
+    let h = harness(Duration::from_secs(60)).await;
+    let case = h.open_case().await;
+    h.case_events(case, vec![agent_edit(Some(Some("Ann Lee")), Some(None))])
+        .await;
+    let puts = h.wait_for(1, WAIT, || h.requests_to(CLIENTS).len()).await;
+    assert_eq!(puts, 1);
+    // A change that came from Chatra is not sent back.
+    h.case_events(
+        case,
+        vec![Event::CustomerDataChanged(CustomerDataChanged {
+            email: text(Some("ann@example.com")),
+            source: "chatra".into(),
+            ..Default::default()
+        })],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let puts = h.requests_to(CLIENTS);
+    assert_eq!(puts.len(), 1, "exactly one PUT");
+    assert_eq!(puts[0].method, "PUT");
+    assert_eq!(
+        puts[0].authorization.as_deref(),
+        Some(format!("Chatra.Simple {PUBLIC_KEY}:{SECRET_KEY}").as_str())
+    );
+    assert_eq!(puts[0].body, json!({"name": "Ann Lee", "phone": null}));
+    assert!(CLIENTS.ends_with(CLIENT_ID));
+}
+
+#[tokio::test]
+async fn a_503_is_retried_and_the_edit_then_arrives() {
+    let h = harness(Duration::from_secs(60)).await;
+    let case = h.open_case().await;
+    h.chatra.fail_next(Fault::Status(503, Some(1)));
+    h.case_events(case, vec![agent_edit(None, Some(Some("+34 600")))])
+        .await;
+    let puts = h.wait_for(2, WAIT, || h.requests_to(CLIENTS).len()).await;
+    assert_eq!(puts, 2, "refused once, then sent again");
+    let puts = h.requests_to(CLIENTS);
+    assert!(
+        puts[1].at.duration_since(puts[0].at) >= Duration::from_millis(900),
+        "Retry-After: 1 was honoured"
+    );
+    assert_eq!(puts[1].body, json!({"phone": "+34 600"}));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(h.requests_to(CLIENTS).len(), 2, "nothing after the success");
+}
+
+#[tokio::test]
+async fn a_rejected_edit_is_given_up_and_the_next_one_still_goes() {
+    let h = harness(Duration::from_secs(60)).await;
+    let case = h.open_case().await;
+    h.chatra.fail_next(Fault::Status(400, None));
+    h.case_events(case, vec![agent_edit(Some(Some("Bad")), None)])
+        .await;
+    h.wait_for(1, WAIT, || h.requests_to(CLIENTS).len()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(h.requests_to(CLIENTS).len(), 1, "a 400 is not retried");
+    h.case_events(case, vec![agent_edit(Some(Some("Good")), None)])
+        .await;
+    h.wait_for(2, WAIT, || h.requests_to(CLIENTS).len()).await;
+    let puts = h.requests_to(CLIENTS);
+    assert_eq!(puts.len(), 2);
+    assert_eq!(puts[1].body, json!({"name": "Good"}));
+}
+
+#[tokio::test]
+async fn a_delivery_links_the_agent_once_and_a_new_chatra_id_relinks() {
+    let h = harness(Duration::from_secs(60)).await;
+    let ann = h.agent("ann@example.com", &["live_chat"]).await;
+    let case = h.open_case().await;
+    h.case_events(case, vec![delivered(ann, "A1")]).await;
+    assert_eq!(links_of(&h, ann, 1).await, 1);
+    // The next reply as the same Chatra agent records nothing.
+    h.case_events(case, vec![delivered(ann, "A1")]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(links_recorded(&h.stream_types(ann).await), 1);
+    let link = agent_links::get(h.store.pool(), h.integration, "A1")
+        .await
+        .expect("get")
+        .expect("link");
+    assert_eq!(
+        (link.agent_id, link.learnt_from.as_str()),
+        (ann, "delivery")
+    );
+    assert_eq!(link.case_id, Some(case));
+
+    h.case_events(case, vec![delivered(ann, "A2")]).await;
+    assert_eq!(links_of(&h, ann, 2).await, 2);
+    assert!(
+        agent_links::get(h.store.pool(), h.integration, "A1")
+            .await
+            .expect("get")
+            .is_none(),
+        "the old Chatra id is no longer Ann"
+    );
+}
+
+#[tokio::test]
+async fn a_mirrored_message_links_the_enabled_agent_with_that_email() {
+    let h = harness(Duration::from_secs(60)).await;
+    let ann = h.agent("ann@example.com", &["live_chat"]).await;
+    let gone = h.agent("gone@example.com", &["live_chat"]).await;
+    h.agent_event(gone, Event::AgentDisabled(AgentDisabled {}))
+        .await;
+    let case = h.open_case().await;
+    h.case_events(
+        case,
+        vec![
+            mirrored("A1", Some("ANN@example.com")),
+            mirrored("G1", Some("gone@example.com")),
+            mirrored("S1", Some("stranger@example.com")),
+            mirrored("N1", None),
+        ],
+    )
+    .await;
+    assert_eq!(links_of(&h, ann, 1).await, 1);
+    let link = agent_links::get(h.store.pool(), h.integration, "A1")
+        .await
+        .expect("get")
+        .expect("link");
+    assert_eq!(
+        (link.agent_id, link.learnt_from.as_str()),
+        (ann, "mirrored_message")
+    );
+    assert_eq!(links_recorded(&h.stream_types(gone).await), 0, "disabled");
+    for chatra in ["G1", "S1", "N1"] {
+        assert!(
+            agent_links::get(h.store.pool(), h.integration, chatra)
+                .await
+                .expect("get")
+                .is_none(),
+            "{chatra}"
+        );
+    }
+}
+
+/// The handler itself, for redelivery and bad input: what JetStream would hand it.
+fn delivery_of(envelope: &deskie_proto::events::Envelope, delivered: i64) -> Delivery {
+    Delivery {
+        subject: "test".into(),
+        payload: envelope.encode_to_vec().into(),
+        headers: None,
+        stream_sequence: 1,
+        delivered,
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_event_records_the_link_once_and_bad_input_changes_nothing() {
+    let h = harness(Duration::from_secs(60)).await;
+    let ann = h.agent("ann@example.com", &["live_chat"]).await;
+    let case = h.open_case().await;
+    h.case_events(case, vec![mirrored("A1", Some("ann@example.com"))])
+        .await;
+    assert_eq!(links_of(&h, ann, 1).await, 1);
+    let handler = CaseEvents::new(
+        h.store.clone(),
+        deskie_chatra::ChatraClient::new(h.chatra.base_url(), h.config.http_client()),
+        &h.config,
+        h.metrics.clone(),
+        h.bus.topology().clone(),
+    );
+    let stored = h.store.load_stream(case).await.expect("case");
+    let event = &stored.last().expect("mirrored").envelope;
+    for attempt in 2..4 {
+        handler
+            .handle(&delivery_of(event, attempt))
+            .await
+            .expect("redelivery is fine");
+    }
+    assert_eq!(links_recorded(&h.stream_types(ann).await), 1);
+
+    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(h.store.pool())
+        .await
+        .expect("count");
+    let garbage = Delivery {
+        payload: bytes_of(b"\xff\x00not protobuf"),
+        ..delivery_of(event, 1)
+    };
+    match handler.handle(&garbage).await {
+        Err(HandlerError::Poison { reason }) => {
+            assert!(
+                reason.contains("not a deskie.events.v1.Envelope"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected poison, got {other:?}"),
+    }
+    let mut bad_id = event.clone();
+    bad_id.stream_id = "not-a-uuid".into();
+    match handler.handle(&delivery_of(&bad_id, 1)).await {
+        Err(HandlerError::Poison { reason }) => assert!(reason.contains("not a UUID"), "{reason}"),
+        other => panic!("expected poison, got {other:?}"),
+    }
+    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(h.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(events_before, events_after);
+    assert!(h.requests_to(CLIENTS).is_empty());
+}
+
+fn bytes_of(raw: &[u8]) -> bytes::Bytes {
+    bytes::Bytes::copy_from_slice(raw)
+}

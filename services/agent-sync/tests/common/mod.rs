@@ -1,0 +1,232 @@
+//! agent-sync against real PostgreSQL and NATS, with the relay and a Chatra stand-in.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use deskie_agent_sync::{AgentSyncConfig, AgentSyncMetrics};
+use deskie_bus::{Bus, Topology};
+use deskie_config::Cipher;
+use deskie_proto::events::{
+    AgentCreated, AgentStatusChanged, CaseOpened, Event, IntegrationConnected, IntegrationSettings,
+};
+use deskie_store::read_models::cases;
+use deskie_store::relay::{Relay, RelayConfig};
+use deskie_store::{EventDraft, Store, StreamKey};
+use deskie_testkit::{ChatraStandIn, RecordedRequest, TestDb, TestNats};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const PUBLIC_KEY: &str = "pub-key";
+pub const SECRET_KEY: &str = "secret-key";
+pub const CLIENT_ID: &str = "k3v9q2m7x1p8r4t6w0z5y2n8b4c7d1f3h6j9l0s";
+
+pub struct Harness {
+    pub store: Store,
+    pub bus: Bus,
+    pub chatra: ChatraStandIn,
+    pub cipher: Cipher,
+    pub integration: Uuid,
+    pub metrics: AgentSyncMetrics,
+    pub config: AgentSyncConfig,
+    shutdown: CancellationToken,
+    _db: TestDb,
+    _nats: TestNats,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The relay, agent-sync pinging every `ping_interval`, one connected integration.
+pub async fn harness(ping_interval: Duration) -> Harness {
+    let db = TestDb::create().await;
+    let nats = TestNats::new();
+    let store = Store::connect(db.url()).await.expect("store");
+    store.migrate().await.expect("migrate");
+    let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "agent-sync-test")
+        .await
+        .expect("bus");
+    bus.provision().await.expect("provision");
+    let chatra = ChatraStandIn::start().await;
+    chatra.accept_keys(PUBLIC_KEY, SECRET_KEY);
+    let cipher = Cipher::from_key_bytes(&[7; 32]);
+    let integration = Uuid::now_v7();
+    let settings = IntegrationSettings {
+        public_key: PUBLIC_KEY.into(),
+        secret_key_encrypted: cipher.encrypt(SECRET_KEY.as_bytes()),
+        default_group_id: Uuid::now_v7().to_string(),
+        panel: "separate".into(),
+        group_mappings: vec![],
+        webhook_token_encrypted: vec![1],
+        webhook_token_sha256: vec![2],
+    };
+    store
+        .record_config_event(
+            StreamKey::new("integration", integration),
+            Event::IntegrationConnected(IntegrationConnected {
+                settings: Some(settings),
+            }),
+            "test",
+            "test",
+        )
+        .await
+        .expect("integration");
+    let config = AgentSyncConfig {
+        chatra_api_url: chatra.base_url().to_owned(),
+        agent_online_path: deskie_chatra::DEFAULT_AGENT_ONLINE_PATH.to_owned(),
+        received_from: "deskie".into(),
+        cipher: cipher.clone(),
+        ping_interval,
+        chatra_timeout: Duration::from_secs(3),
+    };
+    let metrics = AgentSyncMetrics::new().expect("metrics");
+    let shutdown = CancellationToken::new();
+    let relay = Relay::new(store.url(), bus.clone(), RelayConfig::default());
+    tokio::spawn(relay.run(shutdown.clone()));
+    tokio::spawn(deskie_agent_sync::run_with_metrics(
+        config.clone(),
+        store.clone(),
+        bus.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+    Harness {
+        store,
+        bus,
+        chatra,
+        cipher,
+        integration,
+        metrics,
+        config,
+        shutdown,
+        _db: db,
+        _nats: nats,
+    }
+}
+
+impl Harness {
+    /// Appends `event` to agent `id`'s stream as the api would.
+    pub async fn agent_event(&self, id: Uuid, event: Event) {
+        self.store
+            .record_config_event(StreamKey::new("agent", id), event, "test", "api")
+            .await
+            .expect("agent event");
+    }
+
+    /// A new agent with `channels`; offline.
+    pub async fn agent(&self, email: &str, channels: &[&str]) -> Uuid {
+        let id = Uuid::now_v7();
+        self.agent_event(
+            id,
+            Event::AgentCreated(AgentCreated {
+                email: email.into(),
+                name: format!("Agent {email}"),
+                channel_access: channels.iter().map(|c| (*c).to_owned()).collect(),
+                token_sha256: id.as_bytes().repeat(2),
+            }),
+        )
+        .await;
+        id
+    }
+
+    /// The agent sets its status, as `PUT /api/v1/agents/me/status` does.
+    pub async fn set_status(&self, id: Uuid, status: &str) {
+        self.agent_event(
+            id,
+            Event::AgentStatusChanged(AgentStatusChanged {
+                status: status.into(),
+            }),
+        )
+        .await;
+    }
+
+    /// Opens a case for [`CLIENT_ID`] on the integration; its id.
+    pub async fn open_case(&self) -> Uuid {
+        let case_id = Uuid::now_v7();
+        self.case_events(
+            case_id,
+            vec![Event::CaseOpened(CaseOpened {
+                integration_id: self.integration.to_string(),
+                channel: "live_chat".into(),
+                chatra_client_id: CLIENT_ID.into(),
+                chatra_chat_id: "chat-1".into(),
+                chatra_group_id: None,
+                group_id: Uuid::now_v7().to_string(),
+                panel: "separate".into(),
+            })],
+        )
+        .await;
+        case_id
+    }
+
+    /// Appends case events and projects them, as a writer of case events does.
+    pub async fn case_events(&self, case_id: Uuid, events: Vec<Event>) {
+        let mut tx = self
+            .store
+            .begin_stream(StreamKey::new("case", case_id))
+            .await
+            .expect("begin");
+        let drafts = events
+            .into_iter()
+            .map(|event| EventDraft {
+                event,
+                causation_id: "test".into(),
+                correlation_id: "test".into(),
+                emitted_by: "test",
+            })
+            .collect();
+        let expected = tx.version();
+        tx.append(expected, drafts).await.expect("append");
+        cases::catch_up(tx.connection(), case_id)
+            .await
+            .expect("project");
+        tx.commit().await.expect("commit");
+    }
+
+    /// Requests Chatra received on `path` (under `/api`), oldest first.
+    pub fn requests_to(&self, path: &str) -> Vec<RecordedRequest> {
+        self.chatra
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == format!("/api{path}"))
+            .collect()
+    }
+
+    /// Pings Chatra received for `email`.
+    pub fn pings_for(&self, email: &str) -> Vec<RecordedRequest> {
+        self.requests_to(deskie_chatra::DEFAULT_AGENT_ONLINE_PATH)
+            .into_iter()
+            .filter(|r| r.body["agentEmail"] == email)
+            .collect()
+    }
+
+    /// Waits until `count()` reaches `at_least` (up to `wait`); its last value.
+    pub async fn wait_for(
+        &self,
+        at_least: usize,
+        wait: Duration,
+        count: impl Fn() -> usize,
+    ) -> usize {
+        let deadline = Instant::now() + wait;
+        loop {
+            let n = count();
+            if n >= at_least || Instant::now() > deadline {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `event_type`s of a stream, oldest first.
+    pub async fn stream_types(&self, id: Uuid) -> Vec<String> {
+        self.store
+            .load_stream(id)
+            .await
+            .expect("load")
+            .into_iter()
+            .filter_map(|e| e.envelope.event.map(|ev| ev.type_name().to_owned()))
+            .collect()
+    }
+}
