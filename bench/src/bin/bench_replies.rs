@@ -1,0 +1,240 @@
+//! Replies benchmark: agent replies from `POST /api/v1/cases/{id}/replies` to the Chatra
+//! stand-in's `POST /messages/` (api → event store → relay → JetStream → outbound ledger →
+//! Chatra call).
+//!
+//! `cargo run --release -p deskie-bench --bin bench-replies -- [replies] [senders] [cases] [rate]`
+//!
+//! Opens `cases` chats (default 200) through ingest, then sends `replies` (default 5,000)
+//! from `senders` concurrent API clients (default 32), spread round-robin over the cases,
+//! at `rate` replies per second (default 0: as fast as the senders go, i.e. saturation).
+//! Latency is from the API request leaving to the stand-in receiving the Chatra call; the
+//! rate is replies received by the stand-in per second of wall time. The per-integration
+//! rate limit is lifted (it would measure itself); everything runs in this process against
+//! the machine's PostgreSQL and NATS, on 127.0.0.1 only.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deskie_bench::{Figures, latency_histogram};
+use deskie_config::Settings;
+use deskie_domain::case::case_id_for;
+use deskie_testkit::{ChatraStandIn, TestDb, TestNats};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const ADMIN: &str = "bench-admin-token-0123456789";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>().ok());
+    let total = args.next().flatten().unwrap_or(5_000);
+    let senders = args.next().flatten().unwrap_or(32).max(1) as usize;
+    let case_count = args.next().flatten().unwrap_or(200).max(1);
+    let rate = args.next().flatten().unwrap_or(0);
+
+    let db = TestDb::create().await;
+    let nats = TestNats::new();
+    let chatra = ChatraStandIn::start().await;
+    chatra.accept_keys("bench-public", "bench-secret");
+    let ingest_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("DESKIE_DATABASE_URL", db.url().to_owned()),
+        ("DESKIE_NATS_URL", nats.url().to_owned()),
+        ("DESKIE_NATS_PREFIX", nats.prefix().to_owned()),
+        ("DESKIE_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
+        ("DESKIE_API_ADDR", "127.0.0.1:0".to_owned()),
+        (
+            "DESKIE_PUBLIC_URL",
+            format!("http://127.0.0.1:{ingest_port}"),
+        ),
+        ("DESKIE_ADMIN_TOKEN", ADMIN.to_owned()),
+        ("DESKIE_ENCRYPTION_KEY", "cd".repeat(32)),
+        ("DESKIE_CHATRA_API_URL", chatra.base_url().to_owned()),
+    ]);
+    let settings = Settings::from_lookup(|k| vars.get(k).cloned())?;
+    let mut options = deskie::SuiteOptions::from_settings(&settings)?;
+    if let Some(outbound) = options.outbound.as_mut() {
+        let unlimited = NonZeroU32::new(1_000_000).unwrap_or(NonZeroU32::MAX);
+        outbound.rate = deskie_outbound::RateLimit {
+            per_second: unlimited,
+            burst: unlimited,
+        };
+        outbound.poll_interval = Duration::from_millis(100);
+    }
+    let shutdown = CancellationToken::new();
+    let suite = deskie::start_suite_with(&settings, options, shutdown.clone()).await?;
+    let api = format!("http://127.0.0.1:{}/api/v1", suite.api_port);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(senders)
+        .build()?;
+    let post = |path: String, token: &str, body: Value| {
+        http.post(format!("{api}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+
+    let group: Value = post("/groups".into(), ADMIN, json!({"name": "Bench"}))
+        .await?
+        .json()
+        .await?;
+    let integration: Value = post(
+        "/integrations/chatra".into(),
+        ADMIN,
+        json!({"public_key": "bench-public", "secret_key": "bench-secret",
+               "default_group_id": group["id"], "panel": "separate", "group_mappings": []}),
+    )
+    .await?
+    .json()
+    .await?;
+    let agent: Value = post(
+        "/agents".into(),
+        ADMIN,
+        json!({"email": "bench@example.com", "name": "Bench", "channel_access": ["live_chat"]}),
+    )
+    .await?
+    .json()
+    .await?;
+    let token = agent["token"].as_str().unwrap_or_default().to_owned();
+    let webhook_url = integration["webhook_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let integration_id: Uuid = integration["id"].as_str().unwrap_or_default().parse()?;
+
+    println!("deskie replies benchmark: API → outbound → Chatra stand-in, 2 cores, loopback");
+    eprintln!("  opening {case_count} cases");
+    let mut cases = Vec::new();
+    for n in 0..case_count {
+        let body = format!(
+            r#"{{"eventName":"chatStarted","client":{{"id":"client-{n}","chatId":"chat-{n}"}},"messages":[{{"id":"m-{n}","type":"client","text":"Hello {n}"}}]}}"#
+        );
+        let status = http
+            .post(&webhook_url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?
+            .status();
+        anyhow::ensure!(status == 200, "webhook {n}: {status}");
+        cases.push(case_id_for(
+            integration_id,
+            &format!("client-{n}"),
+            &format!("chat-{n}"),
+        ));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let open: i64 = sqlx::query_scalar("SELECT count(*) FROM cases")
+            .fetch_one(suite.store.pool())
+            .await?;
+        if open >= i64::try_from(case_count)? || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let sent_at: Arc<Mutex<HashMap<u64, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let pace = (rate > 0).then(|| {
+        Arc::new(tokio::sync::Mutex::new(tokio::time::interval(
+            Duration::from_secs_f64(1.0 / rate as f64),
+        )))
+    });
+    let started = Instant::now();
+    let workers: Vec<_> = (0..senders)
+        .map(|_| {
+            let (http, api, token, cases) =
+                (http.clone(), api.clone(), token.clone(), cases.clone());
+            let (next, sent_at, pace) = (next.clone(), sent_at.clone(), pace.clone());
+            tokio::spawn(async move {
+                loop {
+                    if let Some(pace) = &pace {
+                        pace.lock().await.tick().await;
+                    }
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n >= total {
+                        break;
+                    }
+                    if n % 1000 == 0 && n > 0 {
+                        eprintln!("  sent {n}/{total} replies");
+                    }
+                    let case = cases[usize::try_from(n).unwrap_or(0) % cases.len()];
+                    if let Ok(mut s) = sent_at.lock() {
+                        s.insert(n, Instant::now());
+                    }
+                    let accepted = http
+                        .post(format!("{api}/cases/{case}/replies"))
+                        .bearer_auth(&token)
+                        .json(&json!({ "text": format!("bench reply {n}") }))
+                        .send()
+                        .await
+                        .map(|r| r.status() == 202)
+                        .unwrap_or(false);
+                    if !accepted && let Ok(mut s) = sent_at.lock() {
+                        s.remove(&n);
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let accepted = sent_at.lock().map(|s| s.len()).unwrap_or(0);
+    let api_elapsed = started.elapsed();
+    println!(
+        "API accepted {accepted} replies in {:.2} s = {:.0}/s",
+        api_elapsed.as_secs_f64(),
+        accepted as f64 / api_elapsed.as_secs_f64()
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last_report = Instant::now();
+    while chatra.sent_messages().len() < accepted && Instant::now() < deadline {
+        if last_report.elapsed() > Duration::from_secs(2) {
+            eprintln!("  Chatra has {}/{accepted}", chatra.sent_messages().len());
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let received = chatra.sent_messages();
+    let mut latency = latency_histogram();
+    let mut last = started;
+    let sent_at = sent_at.lock().map(|s| s.clone()).unwrap_or_default();
+    for request in &received {
+        let n = request.body["text"]
+            .as_str()
+            .and_then(|t| t.strip_prefix("bench reply "))
+            .and_then(|t| t.parse::<u64>().ok());
+        if let Some(at) = n.and_then(|n| sent_at.get(&n)) {
+            let micros = request.at.saturating_duration_since(*at).as_micros();
+            let _ = latency.record(u64::try_from(micros).unwrap_or(u64::MAX));
+            last = last.max(request.at);
+        }
+    }
+    let figures = Figures {
+        name: match rate {
+            0 => format!(
+                "API reply → Chatra call (saturation, {senders} senders, {case_count} cases)"
+            ),
+            rate => format!("API reply → Chatra call ({rate}/s, {case_count} cases)"),
+        },
+        count: latency.len(),
+        elapsed: last.saturating_duration_since(started),
+        latency_us: latency,
+    };
+    println!("{}", figures.line());
+    let duplicates = received.len().saturating_sub(figures.count as usize);
+    println!(
+        "Chatra received {} calls for {accepted} accepted replies ({duplicates} not matched to a reply)",
+        received.len()
+    );
+    shutdown.cancel();
+    suite.wait().await;
+    Ok(())
+}
