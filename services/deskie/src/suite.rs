@@ -1,6 +1,7 @@
 //! Every service in one process.
 
 use anyhow::Context;
+use deskie_agent_sync::AgentSyncConfig;
 use deskie_api::{ApiConfig, Application as Api};
 use deskie_bus::{Bus, Topology};
 use deskie_chatra::{ChatraClient, default_http_client};
@@ -43,6 +44,8 @@ impl RunningSuite {
 pub struct SuiteOptions {
     /// outbound's configuration; `None` leaves outbound out (a test may run its own).
     pub outbound: Option<OutboundConfig>,
+    /// agent-sync's configuration; `None` leaves it out.
+    pub agent_sync: Option<AgentSyncConfig>,
 }
 
 impl SuiteOptions {
@@ -54,13 +57,14 @@ impl SuiteOptions {
         outbound.http_addr = None;
         Ok(Self {
             outbound: Some(outbound),
+            agent_sync: Some(AgentSyncConfig::from_settings(settings)?),
         })
     }
 }
 
 /// Creates the database when missing, migrates, connects to NATS, then starts ingest, the
-/// API, the relay, routing, the projector and outbound, all stopping when `shutdown` is
-/// cancelled.
+/// API, the relay, routing, the projector, outbound and agent-sync, all stopping when
+/// `shutdown` is cancelled.
 pub async fn start_suite(
     settings: &Settings,
     shutdown: CancellationToken,
@@ -155,6 +159,17 @@ pub async fn start_suite_with(
                     tracing::error!(%error, "outbound stopped");
                 }
             }),
+        ));
+    }
+    if let Some(config) = options.agent_sync {
+        tasks.push((
+            "agent-sync",
+            tokio::spawn(deskie_agent_sync::run(
+                config,
+                store.clone(),
+                bus.clone(),
+                shutdown.clone(),
+            )),
         ));
     }
     Ok(RunningSuite {

@@ -50,6 +50,8 @@ pub struct Options {
     pub chatra_url: String,
     /// outbound inside the suite, tuned for tests; `None` leaves it out.
     pub outbound: Option<deskie_outbound::OutboundConfig>,
+    /// How often agent-sync pings Chatra for an online agent (`None`: no agent-sync).
+    pub ping_interval: Option<Duration>,
 }
 
 impl Default for Options {
@@ -57,6 +59,7 @@ impl Default for Options {
         Self {
             chatra_url: "http://127.0.0.1:1/api".to_owned(),
             outbound: Some(test_outbound_config()),
+            ping_interval: Some(Duration::from_millis(300)),
         }
     }
 }
@@ -113,8 +116,15 @@ pub async fn start_with(options: Options) -> Suite {
     ]);
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("settings");
     let shutdown = CancellationToken::new();
+    let agent_sync = options.ping_interval.map(|interval| {
+        let mut config = deskie_agent_sync::AgentSyncConfig::from_settings(&settings)
+            .expect("agent-sync settings");
+        config.ping_interval = interval;
+        config
+    });
     let suite_options = deskie::SuiteOptions {
         outbound: options.outbound,
+        agent_sync,
     };
     let running = deskie::start_suite_with(&settings, suite_options, shutdown.clone())
         .await
