@@ -7,10 +7,12 @@
 //! - [`http`]: an actix-web root span that records the route, never the query string (the
 //!   webhook token may travel there).
 //! - [`metrics`]: the Prometheus text exposition of a registry.
+//! - [`ops`]: `/healthz`, `/readyz` and `/metrics` for a service without an HTTP API.
 
 pub mod http;
 pub mod metrics;
 pub mod nats;
+pub mod ops;
 mod subscriber;
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (`docker stop`), whichever comes first.

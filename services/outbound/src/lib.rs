@@ -13,7 +13,6 @@
 //!   settles it as sent, or after [`OutboundConfig::unknown_deadline`] it fails (`sweep`).
 
 mod deliver;
-mod http;
 pub mod intake;
 mod metrics;
 pub mod policy;

@@ -1,21 +1,19 @@
 //! Building and running outbound: intake, delivery workers, the deadline sweep and,
 //! optionally, its HTTP endpoints.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::{App, HttpServer, web};
 use deskie_bus::Bus;
 use deskie_bus::consumer::{self, ConsumerSpec};
 use deskie_chatra::ChatraClient;
 use deskie_config::Cipher;
 use deskie_store::Store;
+use deskie_telemetry::ops::{self, BindError, OpsEndpoints};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing_actix_web::TracingLogger;
 
 use crate::deliver::{self, Deliverer};
-use crate::http::{self, HttpState};
 use crate::intake::Intake;
 use crate::rate_limit::IntegrationLimiter;
 use crate::{OutboundConfig, OutboundMetrics, SERVICE, sweep};
@@ -24,13 +22,8 @@ use crate::{OutboundConfig, OutboundMetrics, SERVICE, sweep};
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundStartError {
     /// The HTTP address is taken or not ours.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The configured address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// A metric was refused by the registry.
     #[error("cannot register metrics: {0}")]
     Metrics(#[source] prometheus::Error),
@@ -61,15 +54,7 @@ impl Application {
         chatra: ChatraClient,
         cipher: Cipher,
     ) -> Result<Self, OutboundStartError> {
-        let listener = match config.http_addr {
-            None => None,
-            Some(addr) => {
-                let bind_error = |source| OutboundStartError::Bind { addr, source };
-                let listener = TcpListener::bind(addr).map_err(bind_error)?;
-                let port = listener.local_addr().map_err(bind_error)?.port();
-                Some((listener, port))
-            }
-        };
+        let listener = config.http_addr.map(ops::bind).transpose()?;
         let deliverer = Deliverer {
             limiter: IntegrationLimiter::new(config.rate),
             metrics: OutboundMetrics::new().map_err(OutboundStartError::Metrics)?,
@@ -119,27 +104,19 @@ impl Application {
             work.await;
             return Ok(());
         };
-        let state = web::Data::new(HttpState {
-            bus: self.bus.clone(),
-            store: self.deliverer.store.clone(),
-            metrics: self.deliverer.metrics.clone(),
-        });
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(TracingLogger::<deskie_telemetry::http::RedactedRootSpan>::new())
-                .app_data(state.clone())
-                .configure(http::configure)
-        })
-        .disable_signals()
-        .workers(1)
-        .listen(listener)?
-        .run();
-        let handle = server.handle();
-        let stop_http = async {
-            shutdown.cancelled().await;
-            handle.stop(true).await;
-        };
-        let (served, (), ()) = tokio::join!(server, work, stop_http);
-        served
+        // Replies can be taken in and delivered: NATS connected and PostgreSQL answering.
+        let (bus, store, metrics) = (
+            self.bus.clone(),
+            self.deliverer.store.clone(),
+            self.deliverer.metrics.clone(),
+        );
+        let endpoints = OpsEndpoints::new(
+            move || {
+                let (nats, store) = (bus.is_connected(), store.clone());
+                async move { [("nats", nats), ("database", store.ping().await)] }
+            },
+            move || metrics.render(),
+        );
+        ops::serve_alongside(listener, endpoints, shutdown.cancelled(), work).await
     }
 }

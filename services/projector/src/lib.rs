@@ -9,7 +9,6 @@
 
 mod config;
 mod handler;
-mod http;
 mod metrics;
 mod startup;
 

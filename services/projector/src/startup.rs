@@ -1,28 +1,21 @@
 //! Building and running the projector: the consumer and, optionally, its HTTP endpoints.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 
-use actix_web::{App, HttpServer, web};
 use deskie_bus::Bus;
 use deskie_bus::consumer::{self, ConsumerSpec};
 use deskie_store::Store;
+use deskie_telemetry::ops::{self, BindError, OpsEndpoints};
 use tokio_util::sync::CancellationToken;
-use tracing_actix_web::TracingLogger;
 
-use crate::http::{self, HttpState};
 use crate::{ProjectCases, ProjectorConfig, ProjectorMetrics, SERVICE};
 
 /// Why the projector cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectorStartError {
     /// The HTTP address is taken or not ours.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The configured address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// A metric was refused by the registry.
     #[error("cannot register metrics: {0}")]
     Metrics(#[source] prometheus::Error),
@@ -52,15 +45,7 @@ impl Application {
         store: Store,
         bus: Bus,
     ) -> Result<Self, ProjectorStartError> {
-        let listener = match config.http_addr {
-            None => None,
-            Some(addr) => {
-                let bind_error = |source| ProjectorStartError::Bind { addr, source };
-                let listener = TcpListener::bind(addr).map_err(bind_error)?;
-                let port = listener.local_addr().map_err(bind_error)?.port();
-                Some((listener, port))
-            }
-        };
+        let listener = config.http_addr.map(ops::bind).transpose()?;
         Ok(Self {
             store,
             bus,
@@ -100,27 +85,15 @@ impl Application {
             consume.await;
             return Ok(());
         };
-        let state = web::Data::new(HttpState {
-            bus: self.bus,
-            store: self.store,
-            metrics: self.metrics,
-        });
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(TracingLogger::<deskie_telemetry::http::RedactedRootSpan>::new())
-                .app_data(state.clone())
-                .configure(http::configure)
-        })
-        .disable_signals()
-        .workers(1)
-        .listen(listener)?
-        .run();
-        let handle = server.handle();
-        let stop_http = async move {
-            shutdown.cancelled().await;
-            handle.stop(true).await;
-        };
-        let (served, (), ()) = tokio::join!(server, consume, stop_http);
-        served
+        // Events can be projected: NATS connected and PostgreSQL answering.
+        let (bus, store, metrics) = (self.bus, self.store, self.metrics);
+        let endpoints = OpsEndpoints::new(
+            move || {
+                let (nats, store) = (bus.is_connected(), store.clone());
+                async move { [("nats", nats), ("database", store.ping().await)] }
+            },
+            move || metrics.render(),
+        );
+        ops::serve_alongside(listener, endpoints, shutdown.cancelled(), consume).await
     }
 }
