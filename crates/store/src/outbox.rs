@@ -4,8 +4,12 @@
 //! finds the key taken), claims due rows with `FOR UPDATE SKIP LOCKED` and a lease, so two
 //! workers never send the same intent at once, and settles each claim fenced by its attempt
 //! number, so a worker whose lease ran out cannot overwrite what a later claim decided.
-//! Rows of one stream (a case) are claimed one at a time, oldest first: a case's replies
-//! reach the visitor in the order they were asked for.
+//! Rows of one stream (a case) are performed one at a time, oldest first, so a case's
+//! replies reach the visitor in the order they were asked for: a row enqueued behind an open
+//! row of its stream is `queued`, and settling the open row (sent, failed or unknown — not a
+//! retry) promotes the next one to `pending`. Enqueue and settle run under the stream's lock
+//! (the event store's advisory lock), so there is never more than one open row per stream,
+//! and a claim reads only due rows however long the backlog.
 
 use std::time::Duration;
 
@@ -73,10 +77,18 @@ pub enum Settlement {
     },
 }
 
-/// Enqueues `intent` inside the caller's transaction; `false` when the key already exists.
+/// Enqueues `intent` inside the caller's transaction, `queued` behind an open intent of its
+/// stream, else `pending`; `false` when the key already exists. Call it holding the stream's
+/// lock ([`crate::Store::begin_stream`]) when several writers may enqueue on one stream.
 pub async fn enqueue(conn: &mut PgConnection, intent: &NewIntent) -> Result<bool, StoreError> {
     let inserted = sqlx::query(
-        "INSERT INTO outbox (intent_key, kind, stream_id, payload) VALUES ($1, $2, $3, $4) ON CONFLICT (intent_key) DO NOTHING",
+        "INSERT INTO outbox (intent_key, kind, stream_id, payload, status)
+         VALUES ($1, $2, $3, $4,
+                 CASE WHEN $3::uuid IS NOT NULL AND EXISTS (
+                          SELECT 1 FROM outbox WHERE stream_id = $3
+                             AND status IN ('queued', 'pending', 'sending'))
+                      THEN 'queued' ELSE 'pending' END)
+         ON CONFLICT (intent_key) DO NOTHING",
     )
     .bind(&intent.intent_key)
     .bind(&intent.kind)
@@ -88,8 +100,7 @@ pub async fn enqueue(conn: &mut PgConnection, intent: &NewIntent) -> Result<bool
 }
 
 /// Claims up to `limit` due intents of `kind` for `lease`: pending ones whose time has come,
-/// and ones whose previous claim's lease ran out — each only when no earlier intent of its
-/// stream is still open.
+/// and ones whose previous claim's lease ran out.
 pub async fn claim_due(
     pool: &PgPool,
     kind: &str,
@@ -98,14 +109,11 @@ pub async fn claim_due(
 ) -> Result<Vec<ClaimedIntent>, StoreError> {
     let rows = sqlx::query(
         "WITH due AS (
-             SELECT o.id, o.status AS previous FROM outbox o
-              WHERE o.kind = $1
-                AND ((o.status = 'pending' AND o.not_before <= now())
-                  OR (o.status = 'sending' AND o.lease_until < now()))
-                AND NOT EXISTS (SELECT 1 FROM outbox e
-                                 WHERE e.stream_id = o.stream_id AND e.id < o.id
-                                   AND e.status IN ('pending', 'sending'))
-              ORDER BY o.id
+             SELECT id, status AS previous FROM outbox
+              WHERE kind = $1
+                AND ((status = 'pending' AND not_before <= now())
+                  OR (status = 'sending' AND lease_until < now()))
+              ORDER BY id
               LIMIT $2
               FOR UPDATE SKIP LOCKED)
          UPDATE outbox SET status = 'sending', attempts = outbox.attempts + 1,
@@ -139,8 +147,9 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
-/// Settles `claim` inside the caller's transaction; `false` when the claim is no longer the
-/// current one (its lease ran out and another worker claimed the row).
+/// Settles `claim` inside the caller's transaction (holding the stream's lock); `false` when
+/// the claim is no longer the current one (its lease ran out and another worker claimed the
+/// row). A settlement that closes the row promotes the stream's next `queued` row.
 pub async fn settle(
     conn: &mut PgConnection,
     claim: &ClaimedIntent,
@@ -167,9 +176,30 @@ pub async fn settle(
     .bind(after.as_secs_f64())
     .bind(error)
     .bind(settle_within.map(|d| d.as_secs_f64()))
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if let (Some(stream_id), false) = (claim.stream_id, status == "pending") {
+        promote_next(conn, stream_id).await?;
+    }
+    Ok(true)
+}
+
+/// Makes the oldest `queued` row of `stream_id` `pending`, unless a row of it is still open.
+async fn promote_next(conn: &mut PgConnection, stream_id: Uuid) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'pending', updated_at = now()
+          WHERE id = (SELECT id FROM outbox WHERE stream_id = $1 AND status = 'queued'
+                       ORDER BY id LIMIT 1)
+            AND NOT EXISTS (SELECT 1 FROM outbox WHERE stream_id = $1
+                               AND status IN ('pending', 'sending'))",
+    )
+    .bind(stream_id)
     .execute(conn)
     .await?;
-    Ok(updated.rows_affected() == 1)
+    Ok(())
 }
 
 /// An intent whose outcome is unknown and whose time to wait for the echo is over.
@@ -239,7 +269,7 @@ pub async fn resolve(
     Ok(updated.rows_affected() == 1)
 }
 
-/// The status of the intent `intent_key` (`pending`, `sending`, `sent`, `failed`,
+/// The status of the intent `intent_key` (`queued`, `pending`, `sending`, `sent`, `failed`,
 /// `unknown`), if there is one.
 pub async fn status_of(pool: &PgPool, intent_key: &str) -> Result<Option<String>, StoreError> {
     Ok(

@@ -127,6 +127,13 @@ async fn a_streams_intents_are_claimed_one_at_a_time_in_order() {
     let next = claim(&store, 10, lease).await;
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].intent_key, "a2");
+    assert_eq!(status(&store, "a3").await, "queued");
+
+    // A delivery closes a2 and lets a3 go.
+    assert!(settle(&store, &next[0], Settlement::Sent).await);
+    let last = claim(&store, 10, lease).await;
+    let keys: Vec<&str> = last.iter().map(|c| c.intent_key.as_str()).collect();
+    assert_eq!(keys, ["a3"]);
 }
 
 #[tokio::test]

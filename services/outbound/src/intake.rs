@@ -9,7 +9,7 @@ use deskie_bus::consumer::{Delivery, Handler, HandlerError};
 use deskie_proto::Message;
 use deskie_proto::events::{Envelope, Event};
 use deskie_store::outbox::{self, NewIntent};
-use deskie_store::{Store, StoreError};
+use deskie_store::{Store, StoreError, StreamKey};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -84,14 +84,23 @@ impl Handler for Intake {
                 let payload = serde_json::to_value(&intent).map_err(|e| HandlerError::Poison {
                     reason: format!("intent: {e}"),
                 })?;
-                let mut conn = self.connection().await?;
                 let new = NewIntent {
                     intent_key: reply_intent_key(&requested.message_id),
                     kind: CHATRA_REPLY.into(),
                     stream_id: Some(case_id),
                     payload,
                 };
-                if outbox::enqueue(&mut conn, &new).await.map_err(retry)? {
+                // Under the case's lock, as settling is: one open row per case at a time.
+                let mut tx = self
+                    .store
+                    .begin_stream(StreamKey::new("case", case_id))
+                    .await
+                    .map_err(retry)?;
+                let queued = outbox::enqueue(tx.connection(), &new)
+                    .await
+                    .map_err(retry)?;
+                tx.commit().await.map_err(retry)?;
+                if queued {
                     tracing::debug!(%case_id, message_id = %requested.message_id, "reply queued");
                     self.wake.notify_one();
                 }
