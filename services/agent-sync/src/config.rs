@@ -1,5 +1,7 @@
-//! What agent-sync needs: the shared settings, plus two durations with defaults.
+//! What agent-sync needs: the shared settings, plus two durations with defaults; and where
+//! the `deskie-agent-sync` binary serves its endpoints.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use deskie_config::{Cipher, Settings};
@@ -12,6 +14,12 @@ pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(60);
 /// consumers' ack wait (30 s), so a message is always settled before JetStream would hand
 /// it to someone else.
 pub const DEFAULT_CHATRA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the `deskie-agent-sync` binary serves `/healthz`, `/readyz` and `/metrics`
+/// (`deskie run` serves none).
+pub const ADDR_VAR: &str = "DESKIE_AGENT_SYNC_ADDR";
+/// The default of [`ADDR_VAR`].
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8084";
 
 /// agent-sync's configuration.
 #[derive(Debug, Clone)]
@@ -37,6 +45,28 @@ pub enum ConfigError {
     /// A shared setting is missing or malformed (names the variable).
     #[error(transparent)]
     Settings(#[from] deskie_config::ConfigError),
+    /// One of agent-sync's own variables is malformed.
+    #[error("{var} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The address of the binary's endpoints: [`ADDR_VAR`] read through `lookup`, else
+/// [`DEFAULT_ADDR`].
+pub fn http_addr_from_lookup(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<SocketAddr, ConfigError> {
+    let raw = lookup(ADDR_VAR)
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+    raw.trim().parse().map_err(|e| ConfigError::Invalid {
+        var: ADDR_VAR,
+        reason: format!("{e} (expected host:port, e.g. {DEFAULT_ADDR})"),
+    })
 }
 
 impl AgentSyncConfig {
@@ -96,5 +126,19 @@ mod tests {
             config.chatra_timeout < Duration::from_secs(30) / 2,
             "below the ack wait"
         );
+    }
+
+    #[test]
+    fn the_address_defaults_and_a_bad_one_is_named() {
+        assert_eq!(
+            http_addr_from_lookup(|_| None).ok(),
+            DEFAULT_ADDR.parse().ok()
+        );
+        let set = |value: &'static str| {
+            http_addr_from_lookup(move |var| (var == ADDR_VAR).then(|| value.to_owned()))
+        };
+        assert_eq!(set("0.0.0.0:8084").ok(), "0.0.0.0:8084".parse().ok());
+        let error = set("nowhere").expect_err("refused");
+        assert!(error.to_string().starts_with(ADDR_VAR), "{error}");
     }
 }

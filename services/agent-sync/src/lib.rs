@@ -11,7 +11,8 @@
 //!   agent a Deskie agent is; recorded once as `AgentChatraLinked` on the agent's stream.
 //!
 //! [`run`] consumes two durable consumers on the events stream (agent events, case events)
-//! and runs the presence loop, until `shutdown` is cancelled.
+//! and runs the presence loop, until `shutdown` is cancelled; [`run_serving`] does the same
+//! and serves `/healthz`, `/readyz` and `/metrics` beside it (the `deskie-agent-sync` binary).
 
 mod agent_events;
 mod case_events;
@@ -24,14 +25,20 @@ pub mod presence;
 
 pub use agent_events::AgentEvents;
 pub use case_events::CaseEvents;
-pub use config::{AgentSyncConfig, ConfigError, DEFAULT_CHATRA_TIMEOUT, DEFAULT_PING_INTERVAL};
+pub use config::{
+    ADDR_VAR, AgentSyncConfig, ConfigError, DEFAULT_ADDR, DEFAULT_CHATRA_TIMEOUT,
+    DEFAULT_PING_INTERVAL, http_addr_from_lookup,
+};
 pub use metrics::AgentSyncMetrics;
 pub use presence::Presence;
+
+use std::net::TcpListener;
 
 use deskie_bus::Bus;
 use deskie_bus::consumer::{self, ConsumerSpec};
 use deskie_chatra::ChatraClient;
 use deskie_store::{Store, StoreError};
+use deskie_telemetry::ops::{self, OpsEndpoints};
 use tokio_util::sync::CancellationToken;
 
 /// The service name, as `emitted_by` on its events and in its consumers' names.
@@ -107,6 +114,35 @@ pub async fn run_with_metrics(
         shutdown.clone(),
     );
     tokio::join!(presence.run(shutdown.clone()), agents, cases);
+}
+
+/// Runs agent-sync as [`run_with_metrics`] does, serving `/healthz`, `/readyz` and
+/// `/metrics` (the `metrics`) on `listener` meanwhile; both stop with `shutdown`.
+pub async fn run_serving(
+    config: AgentSyncConfig,
+    store: Store,
+    bus: Bus,
+    metrics: AgentSyncMetrics,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    // Pings and edits can reach Chatra once agent-sync hears events (NATS connected) and
+    // reads agents, integrations and cases (PostgreSQL answering).
+    let endpoints = OpsEndpoints::new(
+        {
+            let (bus, store) = (bus.clone(), store.clone());
+            move || {
+                let (nats, store) = (bus.is_connected(), store.clone());
+                async move { [("nats", nats), ("database", store.ping().await)] }
+            }
+        },
+        {
+            let metrics = metrics.clone();
+            move || metrics.render()
+        },
+    );
+    let work = run_with_metrics(config, store, bus, metrics, shutdown.clone());
+    ops::serve_alongside(listener, endpoints, shutdown.cancelled(), work).await
 }
 
 /// A store failure as the consumer runner wants it: a stored event that does not decode

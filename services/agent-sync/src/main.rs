@@ -1,8 +1,8 @@
-//! The agent-sync binary: the shared settings from the environment, then
-//! [`deskie_agent_sync::run`].
+//! The agent-sync binary: the shared settings and [`deskie_agent_sync::ADDR_VAR`] from the
+//! environment, then [`deskie_agent_sync::run_serving`].
 
 use anyhow::Context;
-use deskie_agent_sync::AgentSyncConfig;
+use deskie_agent_sync::{AgentSyncConfig, AgentSyncMetrics};
 use deskie_bus::{Bus, Topology};
 use deskie_config::Settings;
 use deskie_store::Store;
@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let config = AgentSyncConfig::from_settings(&settings)?;
+    let http_addr = deskie_agent_sync::http_addr_from_lookup(|var| std::env::var(var).ok())?;
     let _telemetry = deskie_telemetry::init("agent-sync", settings.otlp_endpoint.as_deref())?;
     Store::create_database_if_missing(&settings.database_url)
         .await
@@ -24,13 +25,15 @@ async fn main() -> anyhow::Result<()> {
         "deskie-agent-sync",
     )
     .await?;
+    let (listener, port) = deskie_telemetry::ops::bind(http_addr)?;
+    let metrics = AgentSyncMetrics::new()?;
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
         deskie_telemetry::shutdown_signal().await;
         on_signal.cancel();
     });
-    tracing::info!("agent-sync started");
-    deskie_agent_sync::run(config, store, bus, shutdown).await;
+    tracing::info!(port, "agent-sync started");
+    deskie_agent_sync::run_serving(config, store, bus, metrics, listener, shutdown).await?;
     Ok(())
 }

@@ -28,6 +28,8 @@ pub struct Harness {
     pub integration: Uuid,
     pub metrics: AgentSyncMetrics,
     pub config: AgentSyncConfig,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    pub port: u16,
     shutdown: CancellationToken,
     _db: TestDb,
     _nats: TestNats,
@@ -39,7 +41,8 @@ impl Drop for Harness {
     }
 }
 
-/// The relay, agent-sync pinging every `ping_interval`, one connected integration.
+/// The relay, agent-sync pinging every `ping_interval` and serving its endpoints on a free
+/// port, one connected integration.
 pub async fn harness(ping_interval: Duration) -> Harness {
     let db = TestDb::create().await;
     let nats = TestNats::new();
@@ -85,11 +88,14 @@ pub async fn harness(ping_interval: Duration) -> Harness {
     let shutdown = CancellationToken::new();
     let relay = Relay::new(store.url(), bus.clone(), RelayConfig::default());
     tokio::spawn(relay.run(shutdown.clone()));
-    tokio::spawn(deskie_agent_sync::run_with_metrics(
+    let (listener, port) =
+        deskie_telemetry::ops::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    tokio::spawn(deskie_agent_sync::run_serving(
         config.clone(),
         store.clone(),
         bus.clone(),
         metrics.clone(),
+        listener,
         shutdown.clone(),
     ));
     Harness {
@@ -100,6 +106,7 @@ pub async fn harness(ping_interval: Duration) -> Harness {
         integration,
         metrics,
         config,
+        port,
         shutdown,
         _db: db,
         _nats: nats,
