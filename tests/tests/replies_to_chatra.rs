@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use deskie_testkit::Fault;
 use serde_json::Value;
-use support::{CHAT, CLIENT, ENCRYPTION_KEY, Options, PUBLIC_KEY, SECRET_KEY, Suite, fixture};
+use support::{CHAT, CLIENT, Options, PUBLIC_KEY, SECRET_KEY, Suite, fixture};
 use uuid::Uuid;
 
 /// A suite with an open case from the pre-chat fixture and an agent with Live Chat access.
@@ -258,53 +258,71 @@ async fn a_hanging_chatra_call_holds_neither_other_cases_nor_jetstream_messages(
     suite.stop().await;
 }
 
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves none behind.
+struct Killed(std::process::Child);
+
+impl Killed {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `deskie-outbound` process next to the suite, with a 2 s lease.
+fn outbound_process(suite: &Suite, chatra: &deskie_testkit::ChatraStandIn) -> Killed {
+    let child = std::process::Command::new(support::binary("deskie-outbound"))
+        .envs(suite.env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("DESKIE_CHATRA_API_URL", chatra.base_url())
+        .env("DESKIE_OUTBOUND_ADDR", "127.0.0.1:0")
+        .env("DESKIE_OUTBOUND_LEASE_SECS", "2")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("deskie-outbound starts");
+    Killed(child)
+}
+
 #[tokio::test]
 async fn outbound_killed_between_send_and_record_never_sends_twice() {
     let options = Options {
         outbound: None,
         ..Options::default()
     };
-    let (suite, chatra) = support::start_with_chatra(options, Some(Duration::from_secs(4))).await;
+    let (suite, chatra) = support::start_with_chatra(options, Some(Duration::from_secs(5))).await;
     chatra.chat_id_for(CLIENT, CHAT);
     let (case, _, token) = case_and_agent(&suite).await;
-    let start_outbound = || {
-        let client = deskie_chatra::ChatraClient::new(
-            chatra.base_url(),
-            deskie_chatra::default_http_client(),
-        );
-        let cipher = deskie_config::Cipher::from_encoded_key(ENCRYPTION_KEY).expect("key");
-        let app = deskie_outbound::Application::build(
-            support::test_outbound_config(),
-            suite.store.clone(),
-            suite.bus.clone(),
-            client,
-            cipher,
-        )
-        .expect("outbound");
-        tokio::spawn(app.run_until_stopped(tokio_util::sync::CancellationToken::new()))
-    };
 
-    // Chatra takes the message, then the process dies before the answer is recorded.
+    // Chatra takes the message and holds its answer; the process is killed (SIGKILL) before
+    // it could record anything.
     chatra.fail_next(Fault::AcceptThenHang);
-    let first = start_outbound();
+    let mut first = outbound_process(&suite, &chatra);
     let id = reply(&suite, &token, case, "Delivered tomorrow.").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while chatra.sent_messages().is_empty() && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(chatra.sent_messages().len(), 1);
-    first.abort();
-    let _ = first.await;
+    assert_eq!(chatra.sent_messages().len(), 1, "the first process sent it");
+    first.kill();
+    assert_eq!(
+        suite.message_when(case, &id, "pending").await["delivery"],
+        "pending"
+    );
 
-    let second = start_outbound();
+    let mut second = outbound_process(&suite, &chatra);
     let unknown = suite.message_when(case, &id, "unknown").await;
+    let sent = suite.message_when(case, &id, "sent").await;
+    second.kill();
     assert_eq!(
         unknown["delivery"], "unknown",
         "the restart does not re-send: {unknown}"
     );
-    let sent = suite.message_when(case, &id, "sent").await;
     assert_eq!(sent["delivery"], "sent", "the echo settles it: {sent}");
     assert_eq!(chatra.sent_messages().len(), 1, "sent exactly once");
-    second.abort();
     suite.stop().await;
 }

@@ -41,6 +41,8 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8083";
 pub const RATE_VAR: &str = "DESKIE_OUTBOUND_RATE_PER_SECOND";
 /// Seconds an `unknown` reply waits for Chatra's echo before it becomes `failed`.
 pub const UNKNOWN_DEADLINE_VAR: &str = "DESKIE_OUTBOUND_UNKNOWN_DEADLINE_SECS";
+/// Seconds a claimed reply stays exclusive to its worker (see [`OutboundConfig::lease`]).
+pub const LEASE_VAR: &str = "DESKIE_OUTBOUND_LEASE_SECS";
 
 /// outbound's configuration.
 #[derive(Debug, Clone)]
@@ -49,7 +51,10 @@ pub struct OutboundConfig {
     pub received_from: String,
     /// Replies in flight at once (each in its own task).
     pub concurrency: usize,
-    /// How long a claim is exclusive; longer than the HTTP client's timeout (15 s).
+    /// How long a claim is exclusive, and so how long a reply whose worker died waits
+    /// before the next claim records it `unknown`. Keep it above the HTTP client's timeout
+    /// (15 s): a call still running when its lease ends is recorded `unknown` by the next
+    /// claim (never sent twice: the late answer is fenced off), not `sent`.
     pub lease: Duration,
     /// How long an `unknown` reply waits for its echo.
     pub unknown_deadline: Duration,
@@ -116,13 +121,27 @@ impl OutboundConfig {
             };
         }
         if let Some(raw) = read(UNKNOWN_DEADLINE_VAR) {
-            let secs = raw.trim().parse::<u64>().map_err(|e| ConfigError {
-                var: UNKNOWN_DEADLINE_VAR,
-                reason: format!("{e} (expected seconds)"),
-            })?;
-            config.unknown_deadline = Duration::from_secs(secs);
+            config.unknown_deadline = seconds(UNKNOWN_DEADLINE_VAR, &raw, 0)?;
+        }
+        if let Some(raw) = read(LEASE_VAR) {
+            config.lease = seconds(LEASE_VAR, &raw, 1)?;
         }
         Ok(config)
+    }
+}
+
+/// Whole seconds, at least `min`.
+fn seconds(var: &'static str, raw: &str, min: u64) -> Result<Duration, ConfigError> {
+    match raw.trim().parse::<u64>() {
+        Ok(secs) if secs >= min => Ok(Duration::from_secs(secs)),
+        Ok(_) => Err(ConfigError {
+            var,
+            reason: format!("must be at least {min} s"),
+        }),
+        Err(e) => Err(ConfigError {
+            var,
+            reason: format!("{e} (expected whole seconds)"),
+        }),
     }
 }
 
@@ -144,6 +163,10 @@ mod tests {
         let config = set(RATE_VAR, "3").expect("rate");
         assert_eq!(config.rate.per_second.get(), 3);
         assert_eq!(
+            set(LEASE_VAR, "20").expect("lease").lease,
+            Duration::from_secs(20)
+        );
+        assert_eq!(
             set(UNKNOWN_DEADLINE_VAR, "30")
                 .expect("deadline")
                 .unknown_deadline,
@@ -153,6 +176,8 @@ mod tests {
             (RATE_VAR, "0"),
             (RATE_VAR, "fast"),
             (UNKNOWN_DEADLINE_VAR, "-1"),
+            (LEASE_VAR, "0"),
+            (LEASE_VAR, "1.5"),
             (ADDR_VAR, "nowhere"),
         ] {
             let error = set(var, value).expect_err(value);

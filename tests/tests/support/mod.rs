@@ -18,6 +18,8 @@ pub const ENCRYPTION_KEY: &str = "ababababababababababababababababababababababab
 
 pub struct Suite {
     pub api: String,
+    /// Where the suite's services connect: for a binary run next to them.
+    pub env: HashMap<&'static str, String>,
     pub http: reqwest::Client,
     pub webhook_url: String,
     pub integration_id: Uuid,
@@ -115,6 +117,7 @@ pub async fn start_with(options: Options) -> Suite {
         ("DESKIE_CHATRA_API_URL", options.chatra_url.clone()),
     ]);
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("settings");
+    let env = vars.clone();
     let shutdown = CancellationToken::new();
     let agent_sync = options.ping_interval.map(|interval| {
         let mut config = deskie_agent_sync::AgentSyncConfig::from_settings(&settings)
@@ -166,6 +169,7 @@ pub async fn start_with(options: Options) -> Suite {
         .await
         .expect("json");
     Suite {
+        env,
         webhook_url: integration["webhook_url"]
             .as_str()
             .expect("webhook_url")
@@ -324,4 +328,26 @@ pub const CHAT: &str = "Q7wErT5yUi9oPa3Sd";
 
 pub fn messages_of(case: &Value) -> Vec<Value> {
     case["messages"].as_array().cloned().unwrap_or_default()
+}
+
+/// The path of a workspace binary next to this test's executable (`target/<profile>/`),
+/// built first when missing (e.g. when only this test package was built).
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = dir.join(name);
+    if !path.exists() {
+        let profile_release = dir.ends_with("release");
+        let mut build = std::process::Command::new(env!("CARGO"));
+        build.args(["build", "--bin", name]);
+        if profile_release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo build");
+        assert!(status.success(), "building {name} failed");
+    }
+    path
 }
