@@ -50,20 +50,17 @@ pub async fn record_link(
     hint: &LinkHint,
     cause: &Envelope,
 ) -> Result<Linked, StoreError> {
+    // Nearly every reply repeats a link already known: settle those without the lock.
+    if knows(store.pool(), hint).await? {
+        return Ok(Linked::AlreadyKnown);
+    }
     let mut tx = store
         .begin_stream(StreamKey::new("agent", hint.agent_id))
         .await?;
     if agents::get(tx.connection(), hint.agent_id).await?.is_none() {
         return Ok(Linked::NoSuchAgent);
     }
-    let known = agent_links::for_agent(tx.connection(), hint.agent_id)
-        .await?
-        .into_iter()
-        .any(|link| {
-            link.integration_id == hint.integration_id
-                && link.chatra_agent_id == hint.chatra_agent_id
-        });
-    if known {
+    if knows(tx.connection(), hint).await? {
         return Ok(Linked::AlreadyKnown);
     }
     let draft = EventDraft {
@@ -83,4 +80,15 @@ pub async fn record_link(
     }
     tx.commit().await?;
     Ok(Linked::Recorded)
+}
+
+/// Whether the agent's link for the hint's integration already names its Chatra agent.
+async fn knows(conn: impl sqlx::PgExecutor<'_>, hint: &LinkHint) -> Result<bool, StoreError> {
+    Ok(agent_links::for_agent(conn, hint.agent_id)
+        .await?
+        .into_iter()
+        .any(|link| {
+            link.integration_id == hint.integration_id
+                && link.chatra_agent_id == hint.chatra_agent_id
+        }))
 }
