@@ -1,7 +1,10 @@
 //! Shared helpers for the bench binaries: latency histograms and progress lines.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+use deskie_config::Settings;
+use deskie_testkit::{TestDb, TestNats};
 use hdrhistogram::Histogram;
 
 /// Throughput and latency of one run.
@@ -42,4 +45,41 @@ impl Figures {
 /// A histogram for latencies from 1 µs to 60 s.
 pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant bounds are valid")
+}
+
+/// A throw-away database and NATS prefix, and the settings of a whole suite on loopback
+/// using them; both are removed when this is dropped.
+#[derive(Debug)]
+pub struct BenchEnv {
+    /// The database.
+    pub db: TestDb,
+    /// The NATS prefix.
+    pub nats: TestNats,
+    /// Settings for `deskie::start_suite` (ingest on a free port, the API on any).
+    pub settings: Settings,
+}
+
+/// A [`BenchEnv`] whose admin token is `admin` and whose Chatra is at `chatra_url`.
+pub async fn bench_env(admin: &str, chatra_url: &str) -> anyhow::Result<BenchEnv> {
+    let db = TestDb::create().await;
+    let nats = TestNats::new();
+    let ingest_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("DESKIE_DATABASE_URL", db.url().to_owned()),
+        ("DESKIE_NATS_URL", nats.url().to_owned()),
+        ("DESKIE_NATS_PREFIX", nats.prefix().to_owned()),
+        ("DESKIE_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
+        ("DESKIE_API_ADDR", "127.0.0.1:0".to_owned()),
+        (
+            "DESKIE_PUBLIC_URL",
+            format!("http://127.0.0.1:{ingest_port}"),
+        ),
+        ("DESKIE_ADMIN_TOKEN", admin.to_owned()),
+        ("DESKIE_ENCRYPTION_KEY", "cd".repeat(32)),
+        ("DESKIE_CHATRA_API_URL", chatra_url.to_owned()),
+    ]);
+    let settings = Settings::from_lookup(|k| vars.get(k).cloned())?;
+    Ok(BenchEnv { db, nats, settings })
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use deskie_testkit::{ChatraStandIn, RecordedRequest};
 use serde_json::{Value, json};
-use support::{CHAT, CLIENT, Options, PUBLIC_KEY, SECRET_KEY, Suite, fixture};
+use support::{CHAT, CLIENT, Options, PUBLIC_KEY, SECRET_KEY, Suite};
 
 fn pings(chatra: &ChatraStandIn) -> Vec<RecordedRequest> {
     chatra
@@ -106,15 +106,7 @@ async fn losing_live_chat_access_stops_the_pings() {
 #[tokio::test]
 async fn a_hand_edit_of_the_customer_reaches_the_chatra_client_card_once() {
     let (suite, chatra) = support::start_with_chatra(Options::default(), None).await;
-    assert_eq!(
-        suite
-            .webhook(fixture("chat-started-prechat-form.json"))
-            .await,
-        200
-    );
-    let case = suite.case_id(CLIENT, CHAT);
-    suite.case_when(case, |c| c["id"].is_string()).await;
-    let (_, token) = suite.agent("julia@example.com", &["live_chat"]).await;
+    let (case, _, token) = suite.case_and_agent().await;
 
     let response = suite
         .http
@@ -163,15 +155,7 @@ async fn a_hand_edit_of_the_customer_reaches_the_chatra_client_card_once() {
 #[tokio::test]
 async fn once_a_reply_links_the_agent_their_chatra_messages_name_them() {
     let (suite, chatra) = support::start_with_chatra(Options::default(), None).await;
-    assert_eq!(
-        suite
-            .webhook(fixture("chat-started-prechat-form.json"))
-            .await,
-        200
-    );
-    let case = suite.case_id(CLIENT, CHAT);
-    suite.case_when(case, |c| c["id"].is_string()).await;
-    let (agent_id, token) = suite.agent("julia@example.com", &["live_chat"]).await;
+    let (case, agent_id, token) = suite.case_and_agent().await;
     let (status, accepted) = suite.reply(&token, case, "Checking now.").await;
     assert_eq!(status, 202);
     let message_id = accepted["message_id"].as_str().expect("id");

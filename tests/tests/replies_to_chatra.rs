@@ -7,22 +7,8 @@ use std::time::Duration;
 
 use deskie_testkit::Fault;
 use serde_json::Value;
-use support::{CHAT, CLIENT, Options, PUBLIC_KEY, SECRET_KEY, Suite, fixture};
+use support::{CHAT, CLIENT, Options, PUBLIC_KEY, SECRET_KEY, Suite};
 use uuid::Uuid;
-
-/// A suite with an open case from the pre-chat fixture and an agent with Live Chat access.
-async fn case_and_agent(suite: &Suite) -> (Uuid, String, String) {
-    assert_eq!(
-        suite
-            .webhook(fixture("chat-started-prechat-form.json"))
-            .await,
-        200
-    );
-    let case = suite.case_id(CLIENT, CHAT);
-    suite.case_when(case, |c| c["id"].is_string()).await;
-    let (agent_id, token) = suite.agent("julia@example.com", &["live_chat"]).await;
-    (case, agent_id, token)
-}
 
 async fn reply(suite: &Suite, token: &str, case: Uuid, text: &str) -> String {
     let (status, accepted) = suite.reply(token, case, text).await;
@@ -41,7 +27,7 @@ fn count(types: &[String], wanted: &str) -> usize {
 async fn a_reply_reaches_chatra_once_as_the_agent_and_its_echo_adds_nothing() {
     let (suite, chatra) = support::start_with_chatra(Options::default(), None).await;
     chatra.chat_id_for(CLIENT, CHAT);
-    let (case, agent_id, token) = case_and_agent(&suite).await;
+    let (case, agent_id, token) = suite.case_and_agent().await;
     let routed_before = suite.routed(1).await;
 
     let id = reply(&suite, &token, case, "Your parcel leaves today.").await;
@@ -104,7 +90,7 @@ async fn a_reply_reaches_chatra_once_as_the_agent_and_its_echo_adds_nothing() {
 #[tokio::test]
 async fn an_agent_without_live_chat_access_gets_403_and_nothing_is_sent() {
     let (suite, chatra) = support::start_with_chatra(Options::default(), None).await;
-    let (case, _, _) = case_and_agent(&suite).await;
+    let (case, _, _) = suite.case_and_agent().await;
     let (_, outsider) = suite.agent("eve@example.com", &[]).await;
     let (status, _) = suite.reply(&outsider, case, "hello").await;
     assert_eq!(status, 403);
@@ -118,7 +104,7 @@ async fn an_agent_without_live_chat_access_gets_403_and_nothing_is_sent() {
 #[tokio::test]
 async fn a_429_is_waited_out_exactly_then_sent_once() {
     let (suite, chatra) = support::start_with_chatra(Options::default(), None).await;
-    let (case, _, token) = case_and_agent(&suite).await;
+    let (case, _, token) = suite.case_and_agent().await;
     chatra.fail_next(Fault::Status(429, Some(2)));
     let id = reply(&suite, &token, case, "one moment").await;
     assert_eq!(
@@ -138,7 +124,7 @@ async fn a_429_is_waited_out_exactly_then_sent_once() {
 #[tokio::test]
 async fn a_503_is_retried_and_a_400_fails_at_once() {
     let (suite, chatra) = support::start_with_chatra(Options::default(), None).await;
-    let (case, _, token) = case_and_agent(&suite).await;
+    let (case, _, token) = suite.case_and_agent().await;
     chatra.fail_next(Fault::Status(503, None));
     let first = reply(&suite, &token, case, "first").await;
     assert_eq!(
@@ -173,7 +159,7 @@ async fn a_500_is_unknown_until_the_echo_settles_it_without_a_second_request() {
     let (suite, chatra) =
         support::start_with_chatra(Options::default(), Some(Duration::from_millis(1500))).await;
     chatra.chat_id_for(CLIENT, CHAT);
-    let (case, _, token) = case_and_agent(&suite).await;
+    let (case, _, token) = suite.case_and_agent().await;
     chatra.fail_next(Fault::AcceptThenStatus(500));
     let id = reply(&suite, &token, case, "Sorry for the wait!").await;
     let unknown = suite.message_when(case, &id, "unknown").await;
@@ -202,7 +188,7 @@ async fn an_unknown_reply_without_echo_fails_at_the_deadline() {
         outbound.unknown_deadline = Duration::from_secs(1);
     }
     let (suite, chatra) = support::start_with_chatra(options, None).await;
-    let (case, _, token) = case_and_agent(&suite).await;
+    let (case, _, token) = suite.case_and_agent().await;
     chatra.fail_next(Fault::Status(500, None));
     let id = reply(&suite, &token, case, "are you there?").await;
     let failed = suite.message_when(case, &id, "failed").await;
@@ -217,7 +203,7 @@ async fn an_unknown_reply_without_echo_fails_at_the_deadline() {
 #[tokio::test]
 async fn a_hanging_chatra_call_holds_neither_other_cases_nor_jetstream_messages() {
     let (suite, chatra) = support::start_with_chatra(Options::default(), None).await;
-    let (slow_case, _, token) = case_and_agent(&suite).await;
+    let (slow_case, _, token) = suite.case_and_agent().await;
     let other = r#"{"eventName":"chatStarted","client":{"id":"other-client","chatId":"other-chat"},"messages":[{"id":"m-o1","type":"client","text":"hi"}]}"#;
     assert_eq!(suite.webhook(other).await, 200);
     let other_case = suite.case_id("other-client", "other-chat");
@@ -296,7 +282,7 @@ async fn outbound_killed_between_send_and_record_never_sends_twice() {
     };
     let (suite, chatra) = support::start_with_chatra(options, Some(Duration::from_secs(5))).await;
     chatra.chat_id_for(CLIENT, CHAT);
-    let (case, _, token) = case_and_agent(&suite).await;
+    let (case, _, token) = suite.case_and_agent().await;
 
     // Chatra takes the message and holds its answer; the process is killed (SIGKILL) before
     // it could record anything.

@@ -15,9 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deskie_bench::{Figures, latency_histogram};
-use deskie_config::Settings;
 use deskie_domain::case::case_id_for;
-use deskie_testkit::{TestDb, TestNats};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -40,28 +38,10 @@ async fn main() -> anyhow::Result<()> {
     let saturation = args.next().flatten().unwrap_or(10_000);
     let concurrency = args.next().flatten().unwrap_or(64).max(1) as usize;
 
-    let db = TestDb::create().await;
-    let nats = TestNats::new();
-    let ingest_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("DESKIE_DATABASE_URL", db.url().to_owned()),
-        ("DESKIE_NATS_URL", nats.url().to_owned()),
-        ("DESKIE_NATS_PREFIX", nats.prefix().to_owned()),
-        ("DESKIE_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
-        ("DESKIE_API_ADDR", "127.0.0.1:0".to_owned()),
-        (
-            "DESKIE_PUBLIC_URL",
-            format!("http://127.0.0.1:{ingest_port}"),
-        ),
-        ("DESKIE_ADMIN_TOKEN", ADMIN.to_owned()),
-        ("DESKIE_ENCRYPTION_KEY", "cd".repeat(32)),
-        ("DESKIE_CHATRA_API_URL", "http://127.0.0.1:1/api".to_owned()),
-    ]);
-    let settings = Settings::from_lookup(|k| vars.get(k).cloned())?;
+    let env = deskie_bench::bench_env(ADMIN, "http://127.0.0.1:1/api").await?;
+    let settings = &env.settings;
     let shutdown = CancellationToken::new();
-    let suite = deskie::start_suite(&settings, shutdown.clone()).await?;
+    let suite = deskie::start_suite(settings, shutdown.clone()).await?;
     let api = format!("http://127.0.0.1:{}/api/v1", suite.api_port);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)

@@ -18,9 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deskie_bench::{Figures, latency_histogram};
-use deskie_config::Settings;
 use deskie_domain::case::case_id_for;
-use deskie_testkit::{ChatraStandIn, TestDb, TestNats};
+use deskie_testkit::ChatraStandIn;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -35,29 +34,11 @@ async fn main() -> anyhow::Result<()> {
     let case_count = args.next().flatten().unwrap_or(200).max(1);
     let rate = args.next().flatten().unwrap_or(0);
 
-    let db = TestDb::create().await;
-    let nats = TestNats::new();
     let chatra = ChatraStandIn::start().await;
     chatra.accept_keys("bench-public", "bench-secret");
-    let ingest_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("DESKIE_DATABASE_URL", db.url().to_owned()),
-        ("DESKIE_NATS_URL", nats.url().to_owned()),
-        ("DESKIE_NATS_PREFIX", nats.prefix().to_owned()),
-        ("DESKIE_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
-        ("DESKIE_API_ADDR", "127.0.0.1:0".to_owned()),
-        (
-            "DESKIE_PUBLIC_URL",
-            format!("http://127.0.0.1:{ingest_port}"),
-        ),
-        ("DESKIE_ADMIN_TOKEN", ADMIN.to_owned()),
-        ("DESKIE_ENCRYPTION_KEY", "cd".repeat(32)),
-        ("DESKIE_CHATRA_API_URL", chatra.base_url().to_owned()),
-    ]);
-    let settings = Settings::from_lookup(|k| vars.get(k).cloned())?;
-    let mut options = deskie::SuiteOptions::from_settings(&settings)?;
+    let env = deskie_bench::bench_env(ADMIN, chatra.base_url()).await?;
+    let settings = &env.settings;
+    let mut options = deskie::SuiteOptions::from_settings(settings)?;
     if let Some(outbound) = options.outbound.as_mut() {
         let unlimited = NonZeroU32::new(1_000_000).unwrap_or(NonZeroU32::MAX);
         outbound.rate = deskie_outbound::RateLimit {
@@ -67,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
         outbound.poll_interval = Duration::from_millis(100);
     }
     let shutdown = CancellationToken::new();
-    let suite = deskie::start_suite_with(&settings, options, shutdown.clone()).await?;
+    let suite = deskie::start_suite_with(settings, options, shutdown.clone()).await?;
     let api = format!("http://127.0.0.1:{}/api/v1", suite.api_port);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(senders)

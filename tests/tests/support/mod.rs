@@ -244,6 +244,20 @@ impl Suite {
         }
     }
 
+    /// Opens the case of the pre-chat fixture (`CLIENT`, `CHAT`) and adds Julia, an agent
+    /// with Live Chat access; returns the case, her id and her token.
+    pub async fn case_and_agent(&self) -> (Uuid, String, String) {
+        assert_eq!(
+            self.webhook(fixture("chat-started-prechat-form.json"))
+                .await,
+            200
+        );
+        let case = self.case_id(CLIENT, CHAT);
+        self.case_when(case, |c| c["id"].is_string()).await;
+        let (agent_id, token) = self.agent("julia@example.com", &["live_chat"]).await;
+        (case, agent_id, token)
+    }
+
     /// Adds an agent; returns its id and token.
     pub async fn agent(&self, email: &str, channels: &[&str]) -> (String, String) {
         let created: Value = self
