@@ -175,7 +175,44 @@ async fn many_writers_and_a_killed_relay_publish_every_event_once_in_stream_orde
     let stored = stored_ids(&store).await;
     assert!(stored.len() >= 480, "writers stored {}", stored.len());
     let published = published(&bus, stored.len(), Duration::from_secs(30)).await;
+    if published.len() < stored.len() {
+        // The horizon is cluster-wide: say who holds it, should this ever stall again.
+        eprintln!("stalled: {}", horizon_holders(&store).await);
+    }
     stop_b.cancel();
     let _ = relay_b.await;
     assert_exactly_once_and_in_order(&published, &stored);
+}
+
+/// database, state, transaction id, query.
+type Session = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The sessions holding the xid8 horizon back (an open transaction with an id, in any
+/// database of the cluster), and the relay's checkpoint.
+async fn horizon_holders(store: &deskie_store::Store) -> String {
+    let holders: Vec<Session> = sqlx::query_as(
+        "SELECT datname::text, state, backend_xid::text, left(query, 120)
+           FROM pg_stat_activity
+          WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL
+          ORDER BY xact_start",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap_or_default();
+    let horizon: Option<String> =
+        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+            .fetch_one(store.pool())
+            .await
+            .ok();
+    let checkpoint: Vec<(String, i64, Option<String>)> =
+        sqlx::query_as("SELECT relay, epoch, last_tx::text FROM relay_checkpoint")
+            .fetch_all(store.pool())
+            .await
+            .unwrap_or_default();
+    format!("horizon {horizon:?}; checkpoint {checkpoint:?}; sessions {holders:#?}")
 }

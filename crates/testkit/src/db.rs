@@ -24,6 +24,15 @@ impl TestDb {
             .execute(&mut admin)
             .await
             .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        // The relay's xid8 horizon is cluster-wide: a transaction a test leaks (a task aborted
+        // mid-transaction) would stall every other test's relay until the test ends. End such
+        // sessions after 10 s, as compose's PostgreSQL does after 30 s.
+        let timeout =
+            format!("ALTER DATABASE {name} SET idle_in_transaction_session_timeout = '10s'");
+        sqlx::query(sqlx::AssertSqlSafe(timeout))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot configure test database {name}: {e}"));
         let _ = admin.close().await;
         let base = admin_url
             .rsplit_once('/')

@@ -33,6 +33,20 @@ impl OutboundMetrics {
         )?;
         registry.register(Box::new(replies.clone()))?;
         registry.register(Box::new(settled.clone()))?;
+        // Every series from zero, so a dashboard sees "none yet" rather than nothing.
+        for outcome in [
+            "sent",
+            "failed",
+            "unknown",
+            "retried",
+            "claim_lost",
+            "record_failed",
+        ] {
+            replies.with_label_values(&[outcome]);
+        }
+        for by in ["echo", "deadline"] {
+            settled.with_label_values(&[by]);
+        }
         Ok(Self {
             registry,
             replies,

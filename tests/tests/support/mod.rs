@@ -345,7 +345,8 @@ pub fn messages_of(case: &Value) -> Vec<Value> {
 }
 
 /// The path of a workspace binary next to this test's executable (`target/<profile>/`),
-/// built first when missing (e.g. when only this test package was built).
+/// built first when missing. Cargo puts a package's binary there when that package has
+/// integration tests (as `deskie-outbound` does), so a workspace test run finds it built.
 pub fn binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test executable");
     let dir = exe
@@ -356,7 +357,7 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     if !path.exists() {
         let profile_release = dir.ends_with("release");
         let mut build = std::process::Command::new(env!("CARGO"));
-        build.args(["build", "--bin", name]);
+        build.args(["build", "--bin", name, "-p", name]);
         if profile_release {
             build.arg("--release");
         }
