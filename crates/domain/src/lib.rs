@@ -5,3 +5,4 @@
 
 pub mod case;
 pub mod chatra;
+pub mod rules;

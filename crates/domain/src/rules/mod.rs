@@ -1,0 +1,34 @@
+//! The admin's rules for Live Chat cases: what they look like ([`RuleSpec`]), how they are
+//! checked ([`validate`]) and which fire for a change to a case ([`evaluate`]).
+//!
+//! A rules service builds a [`RuleContext`] for each case event that triggers rules
+//! ([`case_change`]; events caused by rules trigger none, so rules never loop), evaluates the
+//! integration's rules and records each [`Firing`] before carrying out its actions.
+//! See `docs/rules.md`.
+
+mod action;
+mod condition;
+mod context;
+mod error;
+mod evaluate;
+mod hours;
+mod spec;
+mod template;
+mod validate;
+
+pub use action::{Action, MAX_SECRET_CHARS, MAX_TEXT_CHARS, RenderedAction};
+pub use condition::{
+    Condition, Field, MAX_FIELD_KEY_CHARS, MAX_IN_VALUES, MAX_PATTERN_CHARS, MAX_VALUE_CHARS,
+    Operator, REGEX_SIZE_LIMIT,
+};
+pub use context::{
+    CaseChange, CaseFacts, CustomerFacts, RuleContext, Trigger, UpdateKind, case_change,
+};
+pub use error::{RuleError, RuleProblem};
+pub use evaluate::{Firing, evaluate};
+pub use hours::BusinessHours;
+pub use spec::{ActionSpec, ConditionSpec, ConditionsSpec, RuleSpec};
+pub use template::{Escaping, Placeholder, Template};
+pub use validate::{
+    MAX_ACTIONS, MAX_CONDITIONS, MAX_NAME_CHARS, MAX_POSITION, ValidRule, validate,
+};
