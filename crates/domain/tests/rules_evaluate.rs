@@ -313,3 +313,25 @@ fn actions_come_rendered_in_order() {
         ]
     );
 }
+
+proptest::proptest! {
+    /// Whatever the customer sends, evaluation returns without panicking, and rules that do
+    /// not depend on the text fire either way.
+    #[test]
+    fn any_customer_input_evaluates(text in ".*", name in ".*", key in "[a-z]{1,3}") {
+        let mut ctx = message(&text);
+        ctx.customer.name = Some(name.clone());
+        ctx.customer.fields = vec![(key.clone(), name)];
+        let conditions = json!({"any": [
+            {"field": "message.text", "op": "matches", "value": r"(?i)refund|\d{4}"},
+            {"field": "message.text", "op": "not_contains", "value": "É"},
+            {"field": "customer.name", "op": "in", "value": ["a", "ß"]},
+            {"field": format!("customer.field.{key}"), "op": "absent"},
+            {"field": "channel", "op": "eq", "value": "live_chat"},
+        ]});
+        let actions = json!([{"type": "reply", "text": "{{customer.name}}: {{message.text}}"}]);
+        let rules = [rule(1, json!({"name": "t", "conditions": conditions, "actions": actions}))];
+        let fired = evaluate(&rules, &ctx);
+        proptest::prop_assert_eq!(fired.len(), 1);
+    }
+}

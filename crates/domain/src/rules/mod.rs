@@ -11,6 +11,7 @@ mod condition;
 mod context;
 mod error;
 mod evaluate;
+mod field;
 mod hours;
 mod spec;
 mod template;
@@ -18,14 +19,14 @@ mod validate;
 
 pub use action::{Action, MAX_SECRET_CHARS, MAX_TEXT_CHARS, RenderedAction};
 pub use condition::{
-    Condition, Field, MAX_FIELD_KEY_CHARS, MAX_IN_VALUES, MAX_PATTERN_CHARS, MAX_VALUE_CHARS,
-    Operator, REGEX_SIZE_LIMIT,
+    Condition, MAX_IN_VALUES, MAX_PATTERN_CHARS, MAX_VALUE_CHARS, REGEX_SIZE_LIMIT,
 };
 pub use context::{
     CaseChange, CaseFacts, CustomerFacts, RuleContext, Trigger, UpdateKind, case_change,
 };
 pub use error::{RuleError, RuleProblem};
 pub use evaluate::{Firing, evaluate};
+pub use field::{Field, MAX_FIELD_KEY_CHARS, Operator};
 pub use hours::BusinessHours;
 pub use spec::{ActionSpec, ConditionSpec, ConditionsSpec, RuleSpec};
 pub use template::{Escaping, Placeholder, Template};
