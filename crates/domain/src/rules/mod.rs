@@ -7,6 +7,7 @@
 //! See `docs/rules.md`.
 
 mod action;
+mod apply;
 mod condition;
 mod context;
 mod error;
@@ -18,6 +19,7 @@ mod template;
 mod validate;
 
 pub use action::{Action, MAX_SECRET_CHARS, MAX_TEXT_CHARS, RenderedAction};
+pub use apply::{EffectInputs, Rotation, decide_rule_effects};
 pub use condition::{
     Condition, MAX_IN_VALUES, MAX_PATTERN_CHARS, MAX_VALUE_CHARS, REGEX_SIZE_LIMIT,
 };
