@@ -8,6 +8,7 @@
 
 mod action;
 mod apply;
+mod batch;
 mod condition;
 mod context;
 mod error;
@@ -20,6 +21,7 @@ mod validate;
 
 pub use action::{Action, MAX_SECRET_CHARS, MAX_TEXT_CHARS, RenderedAction};
 pub use apply::{EffectInputs, Rotation, decide_rule_effects};
+pub use batch::changes_to_evaluate;
 pub use condition::{
     Condition, MAX_IN_VALUES, MAX_PATTERN_CHARS, MAX_VALUE_CHARS, REGEX_SIZE_LIMIT,
 };
