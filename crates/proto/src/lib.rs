@@ -120,6 +120,9 @@ impl events::Event {
             AgentTokenRotated(_) => "agent_token_rotated",
             AgentStatusChanged(_) => "agent_status_changed",
             AgentChatraLinked(_) => "agent_chatra_linked",
+            RuleCreated(_) => "rule_created",
+            RuleUpdated(_) => "rule_updated",
+            RuleDeleted(_) => "rule_deleted",
         }
     }
 }

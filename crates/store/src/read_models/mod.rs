@@ -9,13 +9,14 @@ pub mod agents;
 pub mod cases;
 pub mod groups;
 pub mod integrations;
+pub mod rules;
 
 use deskie_proto::events::{Envelope, Event};
 use sqlx::PgConnection;
 
 use crate::StoreError;
 
-/// Applies a configuration event (group, integration or agent) to its read model.
+/// Applies a configuration event (group, integration, agent or rule) to its read model.
 pub async fn apply_config_event(
     conn: &mut PgConnection,
     envelope: &Envelope,
@@ -38,6 +39,9 @@ pub async fn apply_config_event(
             | Event::AgentStatusChanged(_)
             | Event::AgentChatraLinked(_),
         ) => agents::apply(conn, envelope).await,
+        Some(Event::RuleCreated(_) | Event::RuleUpdated(_) | Event::RuleDeleted(_)) => {
+            rules::apply(conn, envelope).await
+        }
         _ => Ok(()),
     }
 }

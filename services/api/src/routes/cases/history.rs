@@ -159,7 +159,10 @@ pub fn data(event: &Event) -> Value {
         | Event::AgentDisabled(_)
         | Event::AgentTokenRotated(_)
         | Event::AgentStatusChanged(_)
-        | Event::AgentChatraLinked(_) => json!({}),
+        | Event::AgentChatraLinked(_)
+        | Event::RuleCreated(_)
+        | Event::RuleUpdated(_)
+        | Event::RuleDeleted(_) => json!({}),
     }
 }
 
