@@ -30,7 +30,7 @@ const CONFIG_TABLES: [&str; 2] = ["groups", "integrations"];
 
 /// Read models that exist only from some migration on; emptied (and rebuilt through
 /// `apply_config_event`) when present.
-const OPTIONAL_TABLES: [&str; 2] = ["agents", "agent_chatra_links"];
+const OPTIONAL_TABLES: [&str; 3] = ["agents", "agent_chatra_links", "rules"];
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]

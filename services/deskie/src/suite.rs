@@ -46,6 +46,8 @@ pub struct SuiteOptions {
     pub outbound: Option<OutboundConfig>,
     /// agent-sync's configuration; `None` leaves it out.
     pub agent_sync: Option<AgentSyncConfig>,
+    /// Whether the rules service runs.
+    pub rules: bool,
 }
 
 impl SuiteOptions {
@@ -58,13 +60,14 @@ impl SuiteOptions {
         Ok(Self {
             outbound: Some(outbound),
             agent_sync: Some(AgentSyncConfig::from_settings(settings)?),
+            rules: true,
         })
     }
 }
 
 /// Creates the database when missing, migrates, connects to NATS, then starts ingest, the
-/// API, the relay, routing, the projector, outbound and agent-sync, all stopping when
-/// `shutdown` is cancelled.
+/// API, the relay, routing, the projector, outbound, agent-sync and rules, all stopping
+/// when `shutdown` is cancelled.
 pub async fn start_suite(
     settings: &Settings,
     shutdown: CancellationToken,
@@ -166,6 +169,17 @@ pub async fn start_suite_with(
             "agent-sync",
             tokio::spawn(deskie_agent_sync::run(
                 config,
+                store.clone(),
+                bus.clone(),
+                shutdown.clone(),
+            )),
+        ));
+    }
+    if options.rules {
+        tasks.push((
+            "rules",
+            tokio::spawn(deskie_rules::run(
+                settings.require_cipher()?.clone(),
                 store.clone(),
                 bus.clone(),
                 shutdown.clone(),

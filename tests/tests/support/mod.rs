@@ -128,6 +128,7 @@ pub async fn start_with(options: Options) -> Suite {
     let suite_options = deskie::SuiteOptions {
         outbound: options.outbound,
         agent_sync,
+        rules: true,
     };
     let running = deskie::start_suite_with(&settings, suite_options, shutdown.clone())
         .await

@@ -46,7 +46,7 @@ pub struct EffectInputs<'a> {
     pub rotation: &'a Rotation,
     /// Encrypts a destination secret (a Slack webhook URL, a Telegram bot token) for the
     /// bus: secrets never travel in clear.
-    pub seal: &'a dyn Fn(&str) -> Vec<u8>,
+    pub seal: &'a (dyn Fn(&str) -> Vec<u8> + Sync),
 }
 
 /// The events the `firings` add to the case, in order: for each firing, `RuleFired` then one

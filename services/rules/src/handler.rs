@@ -1,0 +1,193 @@
+//! One case event in: the rules that fire for it, and what they do, in one transaction.
+
+use deskie_bus::Topology;
+use deskie_bus::consumer::{Delivery, Handler, HandlerError};
+use deskie_config::Cipher;
+use deskie_domain::case::CaseState;
+use deskie_domain::rules::{
+    CaseChange, EffectInputs, RuleContext, case_change, changes_to_evaluate, decide_rule_effects,
+    evaluate,
+};
+use deskie_proto::Message;
+use deskie_proto::events::{Envelope, Event};
+use deskie_store::read_models::{agents, cases};
+use deskie_store::{EventDraft, Store, StoreError, StoredEvent, StreamKey};
+use uuid::Uuid;
+
+use crate::SERVICE;
+use crate::rotation;
+use crate::rule_book::RuleBook;
+
+/// The rules handler.
+#[derive(Debug, Clone)]
+pub struct EvaluateRules {
+    store: Store,
+    topology: Topology,
+    book: RuleBook,
+    cipher: Cipher,
+}
+
+impl EvaluateRules {
+    /// A handler over `store`, decrypting and sealing credentials with `cipher`.
+    pub fn new(store: Store, topology: Topology, cipher: Cipher) -> Self {
+        Self {
+            store,
+            topology,
+            book: RuleBook::new(cipher.clone()),
+            cipher,
+        }
+    }
+
+    async fn evaluate(&self, envelope: &Envelope, event: &Event) -> Result<usize, StoreError> {
+        let case_id: Uuid = envelope
+            .stream_id
+            .parse()
+            .map_err(|_| StoreError::Corrupt {
+                event_id: envelope.event_id.parse().unwrap_or_default(),
+                reason: format!("stream id {:?} is not a UUID", envelope.stream_id),
+            })?;
+        let mut tx = self
+            .store
+            .begin_stream(StreamKey::new("case", case_id))
+            .await?;
+        // Once per event, in the same transaction as what the rules did.
+        if !tx.record_processed(SERVICE, &envelope.event_id).await? {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let history = tx.history().await?;
+        let Some(batch) = cause_batch(&history, envelope) else {
+            tx.commit().await?;
+            return Ok(0);
+        };
+        let events_of_batch: Vec<&Event> = history[batch.clone()]
+            .iter()
+            .filter_map(|e| e.envelope.event.as_ref())
+            .collect();
+        let position = usize::try_from(envelope.version).unwrap_or(0) - 1 - batch.start;
+        if !changes_to_evaluate(&events_of_batch).contains(&position) {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        // The case as of this change: everything its cause wrote, nothing later.
+        let as_of = CaseState::from_events(
+            history[..batch.end]
+                .iter()
+                .filter_map(|e| e.envelope.event.as_ref()),
+        );
+        let Some(mut ctx) = RuleContext::for_event(case_id, &as_of, event, chrono::Utc::now())
+        else {
+            tx.commit().await?;
+            return Ok(0);
+        };
+        if ctx.message_text.is_none() && ctx.change == CaseChange::Created {
+            ctx.message_text = events_of_batch.iter().find_map(|e| match e {
+                Event::CustomerMessageReceived(m) => Some(m.text.clone()),
+                _ => None,
+            });
+        }
+        if ctx.agent_name.is_none()
+            && let Event::ReplyRequested(reply) = event
+            && let Some(agent) = reply.agent_id.as_deref().and_then(|a| a.parse().ok())
+        {
+            ctx.agent_name = agents::get(tx.connection(), agent).await?.map(|a| a.name);
+        }
+        let rules = self
+            .book
+            .enabled(tx.connection(), ctx.change.trigger())
+            .await?;
+        let firings = evaluate(&rules, &ctx);
+        if firings.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let current =
+            CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
+        let group = current.group_id.parse().ok();
+        let rotation = rotation::load(tx.connection(), group).await?;
+        let seal = |secret: &str| self.cipher.encrypt(secret.as_bytes());
+        let inputs = EffectInputs {
+            cause_event_id: &envelope.event_id,
+            rotation: &rotation,
+            seal: &seal,
+        };
+        let (events, rotated) = decide_rule_effects(&current, &firings, &inputs);
+        let fired = firings.len();
+        let drafts = events
+            .into_iter()
+            .map(|event| EventDraft {
+                event,
+                causation_id: envelope.event_id.clone(),
+                correlation_id: envelope.correlation_id.clone(),
+                emitted_by: SERVICE,
+            })
+            .collect();
+        let expected = tx.version();
+        tx.append(expected, drafts).await?;
+        cases::catch_up(tx.connection(), case_id).await?;
+        if let (Some(group), Some(agent)) = (group, rotated) {
+            rotation::advance(tx.connection(), group, agent).await?;
+        }
+        tx.commit().await?;
+        for firing in &firings {
+            tracing::info!(%case_id, rule_id = %firing.rule_id, rule = %firing.rule_name, "rule fired");
+        }
+        Ok(fired)
+    }
+}
+
+/// The positions in `history` of the events written by the same cause as `envelope`
+/// (contiguous: one writer appends a cause's events in one transaction).
+fn cause_batch(history: &[StoredEvent], envelope: &Envelope) -> Option<std::ops::Range<usize>> {
+    let at = usize::try_from(envelope.version).ok()?.checked_sub(1)?;
+    let same = |i: usize| {
+        history
+            .get(i)
+            .is_some_and(|e| e.envelope.causation_id == envelope.causation_id)
+    };
+    if !same(at) {
+        return None;
+    }
+    let mut start = at;
+    while start > 0 && same(start - 1) {
+        start -= 1;
+    }
+    let mut end = at + 1;
+    while same(end) {
+        end += 1;
+    }
+    Some(start..end)
+}
+
+impl Handler for EvaluateRules {
+    /// One case's events in order: rules see the case as it was at each change.
+    fn lane(&self, message: &async_nats::jetstream::Message) -> Option<String> {
+        self.topology
+            .stream_id_of_event_subject(&message.subject)
+            .map(str::to_owned)
+    }
+
+    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
+        let envelope =
+            Envelope::decode(delivery.payload.as_ref()).map_err(|e| HandlerError::Poison {
+                reason: format!("payload is not a deskie.events.v1.Envelope: {e}"),
+            })?;
+        if envelope.stream_type != "case" {
+            return Ok(());
+        }
+        // Most events trigger nothing (and events caused by rules never do): no query.
+        let Some(event) = envelope.event.as_ref().filter(|e| case_change(e).is_some()) else {
+            return Ok(());
+        };
+        match self.evaluate(&envelope, event).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::Corrupt { .. }) => Err(HandlerError::Poison {
+                reason: "corrupt case stream".into(),
+            }),
+            Err(error) => Err(HandlerError::Retry {
+                reason: error.to_string(),
+                after: None,
+            }),
+        }
+    }
+}

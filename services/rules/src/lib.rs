@@ -1,0 +1,47 @@
+//! rules: the admin's rules on new and updated Live Chat cases (see `docs/services/rules.md`
+//! and `docs/rules.md`).
+//!
+//! For each case event that is a change rules see ([`deskie_domain::rules::case_change`];
+//! one per cause, [`deskie_domain::rules::changes_to_evaluate`]), in one transaction on the
+//! case's stream: the inbox record of the event, the case as of that change, the enabled
+//! rules of its trigger evaluated in position order, then `RuleFired` and the events of
+//! their actions ([`deskie_domain::rules::decide_rule_effects`]). Redelivery fires nothing
+//! twice (the inbox); events caused by rules trigger no rules (no loops). Auto-replies go
+//! out through outbound like agents' replies (`ReplyRequested`, source `rule`).
+
+mod handler;
+pub mod rotation;
+mod rule_book;
+
+pub use handler::EvaluateRules;
+pub use rule_book::RuleBook;
+
+use deskie_bus::Bus;
+use deskie_bus::consumer::{self, ConsumerSpec};
+use deskie_config::Cipher;
+use deskie_store::Store;
+use tokio_util::sync::CancellationToken;
+
+/// Consumer, inbox and `emitted_by` name.
+pub const SERVICE: &str = "rules";
+
+/// Case events evaluated at once; one case's events still go one after the other (its lane).
+pub const CONCURRENCY: usize = 8;
+
+/// The consumer settings of rules.
+pub fn consumer_spec(bus: &Bus) -> ConsumerSpec {
+    let topology = bus.topology();
+    let mut spec = ConsumerSpec::new(
+        topology.events_stream(),
+        topology.consumer_name(SERVICE),
+        topology.events_of_type("case"),
+    );
+    spec.concurrency = CONCURRENCY;
+    spec
+}
+
+/// Runs rules until `shutdown` is cancelled.
+pub async fn run(cipher: Cipher, store: Store, bus: Bus, shutdown: CancellationToken) {
+    let handler = EvaluateRules::new(store, bus.topology().clone(), cipher);
+    consumer::run(bus.clone(), consumer_spec(&bus), handler, shutdown).await;
+}

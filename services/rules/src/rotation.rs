@@ -1,0 +1,45 @@
+//! The round-robin rotation: who may take a case now, and who got the last one.
+
+use deskie_domain::rules::Rotation;
+use deskie_store::StoreError;
+use deskie_store::read_models::agents;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// The rotation of `group_id`: online agents with Live Chat access, and the agent the
+/// rotation of that group assigned last. (Agents have no group membership yet: every online
+/// Live Chat agent takes part in every group's rotation.)
+pub async fn load(conn: &mut PgConnection, group_id: Option<Uuid>) -> Result<Rotation, StoreError> {
+    let online = agents::online_with_access(&mut *conn, "live_chat")
+        .await?
+        .into_iter()
+        .map(|agent| agent.id)
+        .collect();
+    let last = match group_id {
+        Some(group) => {
+            sqlx::query_scalar("SELECT last_agent_id FROM rules_rotation WHERE group_id = $1")
+                .bind(group)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        None => None,
+    };
+    Ok(Rotation { online, last })
+}
+
+/// Remembers that the rotation of `group_id` assigned `agent`.
+pub async fn advance(
+    conn: &mut PgConnection,
+    group_id: Uuid,
+    agent: Uuid,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO rules_rotation (group_id, last_agent_id) VALUES ($1, $2)
+         ON CONFLICT (group_id) DO UPDATE SET last_agent_id = $2, updated_at = now()",
+    )
+    .bind(group_id)
+    .bind(agent)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
