@@ -244,34 +244,16 @@ async fn a_hanging_chatra_call_holds_neither_other_cases_nor_jetstream_messages(
     suite.stop().await;
 }
 
-/// A child process killed (SIGKILL) when dropped, so a failing test leaves none behind.
-struct Killed(std::process::Child);
-
-impl Killed {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// A `deskie-outbound` process next to the suite, with a 2 s lease.
-fn outbound_process(suite: &Suite, chatra: &deskie_testkit::ChatraStandIn) -> Killed {
-    let child = std::process::Command::new(support::binary("deskie-outbound"))
-        .envs(suite.env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("DESKIE_CHATRA_API_URL", chatra.base_url())
-        .env("DESKIE_OUTBOUND_ADDR", "127.0.0.1:0")
-        .env("DESKIE_OUTBOUND_LEASE_SECS", "2")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("deskie-outbound starts");
-    Killed(child)
+fn outbound_process(
+    suite: &Suite,
+    chatra: &deskie_testkit::ChatraStandIn,
+) -> deskie_testkit::ServiceProcess {
+    let binary = support::binary("deskie-outbound");
+    let mut envs: Vec<(&str, &str)> = suite.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    envs.push(("DESKIE_CHATRA_API_URL", chatra.base_url()));
+    envs.push(("DESKIE_OUTBOUND_LEASE_SECS", "2"));
+    deskie_testkit::ServiceProcess::spawn(&binary.to_string_lossy(), &envs, "DESKIE_OUTBOUND_ADDR")
 }
 
 #[tokio::test]

@@ -4,8 +4,10 @@
 //! start with a message that names the bad variable. Secrets are held in
 //! [`secrecy::SecretString`] so they cannot reach a log through `Debug`.
 
+mod addr;
 mod cipher;
 mod settings;
 
+pub use addr::addr_var;
 pub use cipher::{Cipher, CipherError};
 pub use settings::{ConfigError, Settings};

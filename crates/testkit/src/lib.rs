@@ -13,6 +13,7 @@ mod chatra_standin;
 mod db;
 mod fixtures;
 mod nats;
+mod process;
 mod server;
 mod streams;
 
@@ -20,6 +21,7 @@ pub use chatra_standin::{ChatraStandIn, Fault, RecordedRequest};
 pub use db::TestDb;
 pub use fixtures::chatra_fixture;
 pub use nats::TestNats;
+pub use process::{ServiceProcess, free_port, run_with};
 pub use server::NatsServer;
 pub use streams::{header, read_stream};
 

@@ -182,6 +182,7 @@ pub async fn start_suite_with(
                 settings.require_cipher()?.clone(),
                 store.clone(),
                 bus.clone(),
+                deskie_rules::RulesMetrics::new()?,
                 shutdown.clone(),
             )),
         ));

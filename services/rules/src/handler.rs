@@ -15,6 +15,7 @@ use deskie_store::{EventDraft, Store, StoreError, StoredEvent, StreamKey};
 use uuid::Uuid;
 
 use crate::SERVICE;
+use crate::metrics::RulesMetrics;
 use crate::rotation;
 use crate::rule_book::RuleBook;
 
@@ -25,20 +26,27 @@ pub struct EvaluateRules {
     topology: Topology,
     book: RuleBook,
     cipher: Cipher,
+    metrics: RulesMetrics,
 }
 
 impl EvaluateRules {
-    /// A handler over `store`, decrypting and sealing credentials with `cipher`.
-    pub fn new(store: Store, topology: Topology, cipher: Cipher) -> Self {
+    /// A handler over `store`, decrypting and sealing credentials with `cipher`, counting
+    /// into `metrics`.
+    pub fn new(store: Store, topology: Topology, cipher: Cipher, metrics: RulesMetrics) -> Self {
         Self {
             store,
             topology,
             book: RuleBook::new(cipher.clone()),
             cipher,
+            metrics,
         }
     }
 
-    async fn evaluate(&self, envelope: &Envelope, event: &Event) -> Result<usize, StoreError> {
+    async fn evaluate(
+        &self,
+        envelope: &Envelope,
+        event: &Event,
+    ) -> Result<Option<usize>, StoreError> {
         let case_id: Uuid = envelope
             .stream_id
             .parse()
@@ -53,12 +61,12 @@ impl EvaluateRules {
         // Once per event, in the same transaction as what the rules did.
         if !tx.record_processed(SERVICE, &envelope.event_id).await? {
             tx.commit().await?;
-            return Ok(0);
+            return Ok(None);
         }
         let history = tx.history().await?;
         let Some(batch) = cause_batch(&history, envelope) else {
             tx.commit().await?;
-            return Ok(0);
+            return Ok(None);
         };
         let events_of_batch: Vec<&Event> = history[batch.clone()]
             .iter()
@@ -67,7 +75,7 @@ impl EvaluateRules {
         let position = usize::try_from(envelope.version).unwrap_or(0) - 1 - batch.start;
         if !changes_to_evaluate(&events_of_batch).contains(&position) {
             tx.commit().await?;
-            return Ok(0);
+            return Ok(None);
         }
         // The case as of this change: everything its cause wrote, nothing later.
         let as_of = CaseState::from_events(
@@ -78,7 +86,7 @@ impl EvaluateRules {
         let Some(mut ctx) = RuleContext::for_event(case_id, &as_of, event, chrono::Utc::now())
         else {
             tx.commit().await?;
-            return Ok(0);
+            return Ok(None);
         };
         if ctx.message_text.is_none() && ctx.change == CaseChange::Created {
             ctx.message_text = events_of_batch.iter().find_map(|e| match e {
@@ -99,7 +107,7 @@ impl EvaluateRules {
         let firings = evaluate(&rules, &ctx);
         if firings.is_empty() {
             tx.commit().await?;
-            return Ok(0);
+            return Ok(Some(0));
         }
         let current =
             CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
@@ -132,7 +140,7 @@ impl EvaluateRules {
         for firing in &firings {
             tracing::info!(%case_id, rule_id = %firing.rule_id, rule = %firing.rule_name, "rule fired");
         }
-        Ok(fired)
+        Ok(Some(fired))
     }
 }
 
@@ -179,15 +187,25 @@ impl Handler for EvaluateRules {
         let Some(event) = envelope.event.as_ref().filter(|e| case_change(e).is_some()) else {
             return Ok(());
         };
-        match self.evaluate(&envelope, event).await {
-            Ok(_) => Ok(()),
-            Err(StoreError::Corrupt { .. }) => Err(HandlerError::Poison {
-                reason: "corrupt case stream".into(),
-            }),
-            Err(error) => Err(HandlerError::Retry {
-                reason: error.to_string(),
-                after: None,
-            }),
-        }
+        let (outcome, result) = match self.evaluate(&envelope, event).await {
+            Ok(None) => ("skipped", Ok(())),
+            Ok(Some(0)) => ("none", Ok(())),
+            Ok(Some(_)) => ("fired", Ok(())),
+            Err(error @ StoreError::Corrupt { .. }) => (
+                "poison",
+                Err(HandlerError::Poison {
+                    reason: error.to_string(),
+                }),
+            ),
+            Err(error) => (
+                "retried",
+                Err(HandlerError::Retry {
+                    reason: error.to_string(),
+                    after: None,
+                }),
+            ),
+        };
+        self.metrics.count(outcome);
+        result
     }
 }

@@ -10,16 +10,19 @@
 //! out through outbound like agents' replies (`ReplyRequested`, source `rule`).
 
 mod handler;
+mod metrics;
 pub mod rotation;
 mod rule_book;
 
 pub use handler::EvaluateRules;
+pub use metrics::RulesMetrics;
 pub use rule_book::RuleBook;
 
 use deskie_bus::Bus;
 use deskie_bus::consumer::{self, ConsumerSpec};
 use deskie_config::Cipher;
 use deskie_store::Store;
+use deskie_telemetry::ops::{self, OpsEndpoints};
 use tokio_util::sync::CancellationToken;
 
 /// Consumer, inbox and `emitted_by` name.
@@ -40,8 +43,46 @@ pub fn consumer_spec(bus: &Bus) -> ConsumerSpec {
     spec
 }
 
-/// Runs rules until `shutdown` is cancelled.
-pub async fn run(cipher: Cipher, store: Store, bus: Bus, shutdown: CancellationToken) {
-    let handler = EvaluateRules::new(store, bus.topology().clone(), cipher);
+/// Where the `deskie-rules` binary serves `/healthz`, `/readyz` and `/metrics`.
+pub const ADDR_VAR: &str = "DESKIE_RULES_ADDR";
+/// The default of [`ADDR_VAR`].
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8085";
+
+/// Runs rules until `shutdown` is cancelled, counting into `metrics`.
+pub async fn run(
+    cipher: Cipher,
+    store: Store,
+    bus: Bus,
+    metrics: RulesMetrics,
+    shutdown: CancellationToken,
+) {
+    let handler = EvaluateRules::new(store, bus.topology().clone(), cipher, metrics);
     consumer::run(bus.clone(), consumer_spec(&bus), handler, shutdown).await;
+}
+
+/// [`run`] with `/healthz`, `/readyz` (NATS, database) and `/metrics` on `listener`.
+pub async fn run_serving(
+    cipher: Cipher,
+    store: Store,
+    bus: Bus,
+    listener: std::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics = RulesMetrics::new()?;
+    let endpoints = OpsEndpoints::new(
+        {
+            let (bus, store) = (bus.clone(), store.clone());
+            move || {
+                let (nats, store) = (bus.is_connected(), store.clone());
+                async move { [("nats", nats), ("database", store.ping().await)] }
+            }
+        },
+        {
+            let metrics = metrics.clone();
+            move || metrics.render()
+        },
+    );
+    let work = run(cipher, store, bus, metrics, shutdown.clone());
+    ops::serve_alongside(listener, endpoints, shutdown.cancelled(), work).await?;
+    Ok(())
 }
