@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::commands::agents::AgentCommandError;
 use crate::commands::cases::CaseCommandError;
+use crate::commands::rules::RuleCommandError;
 
 /// Why a request failed. Messages never carry a secret or a submitted value.
 #[derive(thiserror::Error)]
@@ -103,6 +104,17 @@ impl From<CaseCommandError> for ApiError {
             CaseCommandError::Forbidden => Self::Forbidden("no access to this case's channel"),
             CaseCommandError::Invalid { field, message } => Self::invalid(field, message),
             CaseCommandError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RuleCommandError> for ApiError {
+    fn from(error: RuleCommandError) -> Self {
+        match error {
+            RuleCommandError::NotFound => Self::NotFound,
+            RuleCommandError::Invalid { field, message } => Self::invalid(field, message),
+            RuleCommandError::Secret(e) => e.into(),
+            RuleCommandError::Store(e) => e.into(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod key_check;
 pub mod metrics;
 pub mod routes;
+pub mod rule_secrets;
 pub mod secret_token;
 pub mod startup;
 pub mod webhook_token;

@@ -78,7 +78,13 @@ pub struct ActionSpec {
 }
 
 /// Parameters that hold a credential: never written to logs.
-pub(crate) const SECRET_PARAMS: [&str; 2] = ["webhook_url", "bot_token"];
+pub(crate) const SECRET_PARAMS: [&str; 2] = ActionSpec::SECRET_PARAMS;
+
+impl ActionSpec {
+    /// The parameters that hold a credential (`notify_slack.webhook_url`,
+    /// `notify_telegram.bot_token`): never logged, stored only encrypted, never shown in clear.
+    pub const SECRET_PARAMS: [&'static str; 2] = ["webhook_url", "bot_token"];
+}
 
 impl fmt::Debug for ActionSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

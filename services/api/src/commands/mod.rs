@@ -5,6 +5,7 @@ pub mod agents;
 pub mod cases;
 pub mod groups;
 pub mod integrations;
+pub mod rules;
 
 use deskie_proto::events::Event;
 use deskie_store::{StoreError, StreamTx};

@@ -6,6 +6,7 @@ pub mod cases;
 pub mod groups;
 pub mod health;
 pub mod integrations;
+pub mod rules;
 
 use actix_web::error::JsonPayloadError;
 use actix_web::middleware::from_fn;
@@ -89,6 +90,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::resource("/agents/{id}/token")
                         .wrap(from_fn(admin_only))
                         .post(agents::rotate_token),
+                )
+                .service(
+                    web::resource("/rules")
+                        .wrap(from_fn(admin_only))
+                        .get(rules::list)
+                        .post(rules::create),
+                )
+                .service(
+                    web::resource("/rules/{id}")
+                        .wrap(from_fn(admin_only))
+                        .get(rules::get)
+                        .patch(rules::update)
+                        .delete(rules::delete),
                 )
                 .service(web::resource("/cases").get(cases::list))
                 .service(
