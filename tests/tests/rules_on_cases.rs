@@ -1,0 +1,264 @@
+//! Rules on Live Chat cases, end to end: an admin's rules through the API, chats through
+//! ingest, effects through outbound to the Chatra stand-in.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{ADMIN, CHAT, CLIENT, Options, Suite, fixture};
+use uuid::Uuid;
+
+async fn create_rule(suite: &Suite, rule: Value) -> String {
+    let response = suite
+        .http
+        .post(format!("{}/rules", suite.api))
+        .bearer_auth(ADMIN)
+        .json(&rule)
+        .send()
+        .await
+        .expect("rule");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+async fn go_online(suite: &Suite, token: &str) {
+    let status = suite
+        .http
+        .put(format!("{}/agents/me/status", suite.api))
+        .bearer_auth(token)
+        .json(&json!({ "status": "online" }))
+        .send()
+        .await
+        .expect("status")
+        .status();
+    assert_eq!(status, 200);
+}
+
+fn count(types: &[String], wanted: &str) -> usize {
+    types.iter().filter(|t| *t == wanted).count()
+}
+
+/// The case's event types once `done` holds for them (or whatever they are after 15 s).
+async fn events_when(suite: &Suite, case: Uuid, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let types = suite.event_types(case).await;
+        if done(&types) || std::time::Instant::now() > deadline {
+            return types;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn chat(n: usize) -> String {
+    json!({
+        "eventName": "chatStarted",
+        "client": { "id": format!("rr-client-{n}"), "chatId": format!("rr-chat-{n}") },
+        "messages": [{ "id": format!("rr-m-{n}"), "type": "client", "text": "hello" }],
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_new_chat_fires_the_greeting_once_assigns_and_plays_a_sound() {
+    let (suite, chatra) =
+        support::start_with_chatra(Options::default(), Some(Duration::from_millis(300))).await;
+    chatra.chat_id_for(CLIENT, CHAT);
+    let (agent, token) = suite.agent("julia@example.com", &["live_chat"]).await;
+    go_online(&suite, &token).await;
+    create_rule(
+        &suite,
+        json!({
+            "name": "Greet new chats", "trigger": "case_created", "position": 1,
+            "conditions": { "all": [{ "field": "channel", "op": "eq", "value": "live_chat" }] },
+            "actions": [
+                { "type": "reply", "text": "Hi {{customer.name}}, we are on it." },
+                { "type": "assign_round_robin" },
+                { "type": "play_sound", "sound": "bell" }
+            ]
+        }),
+    )
+    .await;
+
+    assert_eq!(
+        suite
+            .webhook(fixture("chat-started-prechat-form.json"))
+            .await,
+        200
+    );
+    let case = suite.case_id(CLIENT, CHAT);
+    let case_now = suite
+        .case_when(case, |c| {
+            c["assignee_id"] == agent.as_str()
+                && support::messages_of(c)
+                    .iter()
+                    .any(|m| m["source"] == "rule" && m["delivery"] == "sent")
+        })
+        .await;
+    assert_eq!(case_now["assignee_id"], agent.as_str(), "{case_now}");
+    let sent = chatra.sent_messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body["text"], "Hi Maria Lopez, we are on it.");
+    assert_eq!(sent[0].body["receivedFrom"], "deskie");
+
+    // The same webhook again, and the echo of the greeting: nothing fires again.
+    assert_eq!(
+        suite
+            .webhook(fixture("chat-started-prechat-form.json"))
+            .await,
+        200
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let types = suite.event_types(case).await;
+    assert_eq!(count(&types, "rule_fired"), 1, "{types:?}");
+    assert_eq!(count(&types, "reply_requested"), 1, "{types:?}");
+    assert_eq!(count(&types, "notification_requested"), 1, "{types:?}");
+    assert_eq!(count(&types, "case_assigned"), 1, "{types:?}");
+    assert_eq!(count(&types, "reply_delivered"), 1, "{types:?}");
+    assert_eq!(chatra.sent_messages().len(), 1);
+
+    let (_, events) = suite.get(&format!("/cases/{case}/events")).await;
+    let fired = events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["type"] == "rule_fired")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(fired["data"]["rule_name"], "Greet new chats", "{fired}");
+    suite.stop().await;
+}
+
+#[tokio::test]
+async fn stop_processing_stops_later_rules() {
+    let (suite, _chatra) = support::start_with_chatra(Options::default(), None).await;
+    for (position, stop) in [(1, true), (2, false)] {
+        create_rule(
+            &suite,
+            json!({
+                "name": format!("rule {position}"), "trigger": "case_created",
+                "position": position, "stop_processing": stop,
+                "actions": [{ "type": "set_status", "status": "pending" }, { "type": "play_sound", "sound": "bell" }]
+            }),
+        )
+        .await;
+    }
+    assert_eq!(
+        suite
+            .webhook(fixture("chat-started-prechat-form.json"))
+            .await,
+        200
+    );
+    let case = suite.case_id(CLIENT, CHAT);
+    let types = events_when(&suite, case, |t| count(t, "rule_fired") >= 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let types_later = suite.event_types(case).await;
+    assert_eq!(count(&types, "rule_fired"), 1, "{types:?}");
+    assert_eq!(count(&types_later, "rule_fired"), 1, "{types_later:?}");
+    let case_now = suite.case_when(case, |c| c["status"] == "pending").await;
+    assert_eq!(case_now["status"], "pending");
+    suite.stop().await;
+}
+
+#[tokio::test]
+async fn round_robin_spreads_30_new_cases_evenly_over_3_online_agents_and_skips_an_offline_one() {
+    let (suite, _chatra) = support::start_with_chatra(Options::default(), None).await;
+    let mut online = Vec::new();
+    for name in ["ana", "ben", "cem"] {
+        let (id, token) = suite
+            .agent(&format!("{name}@example.com"), &["live_chat"])
+            .await;
+        go_online(&suite, &token).await;
+        online.push(id);
+    }
+    let (offline, _) = suite.agent("dan@example.com", &["live_chat"]).await;
+    create_rule(
+        &suite,
+        json!({ "name": "Spread", "trigger": "case_created", "actions": [{ "type": "assign_round_robin" }] }),
+    )
+    .await;
+
+    for n in 0..30 {
+        assert_eq!(suite.webhook(chat(n)).await, 200);
+    }
+    let mut assignees = Vec::new();
+    for n in 0..30 {
+        let case = suite.case_id(&format!("rr-client-{n}"), &format!("rr-chat-{n}"));
+        let assigned = suite
+            .case_when(case, |c| c["assignee_id"].is_string())
+            .await;
+        assignees.push(
+            assigned["assignee_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    for agent in &online {
+        let got = assignees.iter().filter(|a| *a == agent).count();
+        assert_eq!(got, 10, "{agent} got {got} of 30: {assignees:?}");
+    }
+    assert!(
+        !assignees.contains(&offline),
+        "the offline agent got a case"
+    );
+    suite.stop().await;
+}
+
+#[tokio::test]
+async fn a_customer_resuming_a_closed_case_fires_its_rule_once() {
+    let (suite, _chatra) = support::start_with_chatra(Options::default(), None).await;
+    create_rule(
+        &suite,
+        json!({
+            "name": "Tell the team", "trigger": "case_updated",
+            "conditions": { "all": [{ "field": "update", "op": "eq", "value": "customer_resumed" }] },
+            "actions": [{ "type": "notify_telegram", "bot_token": "123456:secret-token", "chat_id": "-100200", "text": "{{customer.name}} is back" }]
+        }),
+    )
+    .await;
+    assert_eq!(
+        suite
+            .webhook(fixture("chat-started-prechat-form.json"))
+            .await,
+        200
+    );
+    let case = suite.case_id(CLIENT, CHAT);
+    suite.case_when(case, |c| c["id"].is_string()).await;
+    let closed = suite
+        .http
+        .patch(format!("{}/cases/{case}", suite.api))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "status": "closed" }))
+        .send()
+        .await
+        .expect("close");
+    assert_eq!(closed.status(), 200);
+    let again = json!({
+        "eventName": "chatFragment",
+        "client": { "id": CLIENT, "chatId": CHAT },
+        "messages": [{ "id": "resume-1", "type": "client", "text": "Me again" }],
+    });
+    for _ in 0..2 {
+        assert_eq!(suite.webhook(again.to_string()).await, 200);
+    }
+    let types = events_when(&suite, case, |t| count(t, "rule_fired") >= 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let types_later = suite.event_types(case).await;
+    assert_eq!(count(&types, "case_resumed"), 1, "{types:?}");
+    assert_eq!(count(&types_later, "rule_fired"), 1, "{types_later:?}");
+    assert_eq!(
+        count(&types_later, "notification_requested"),
+        1,
+        "{types_later:?}"
+    );
+    let history = suite.store.load_stream(case).await.expect("history");
+    let secret_in_clear = history
+        .iter()
+        .any(|e| format!("{:?}", e.envelope).contains("secret-token"));
+    assert!(!secret_in_clear, "the bot token travels encrypted");
+    suite.stop().await;
+}
