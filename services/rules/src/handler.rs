@@ -5,13 +5,12 @@ use deskie_bus::consumer::{Delivery, Handler, HandlerError};
 use deskie_config::Cipher;
 use deskie_domain::case::CaseState;
 use deskie_domain::rules::{
-    CaseChange, EffectInputs, RuleContext, case_change, changes_to_evaluate, decide_rule_effects,
-    evaluate,
+    EffectInputs, HistoryEvent, case_change, context_at, decide_rule_effects, evaluate,
 };
 use deskie_proto::Message;
 use deskie_proto::events::{Envelope, Event};
 use deskie_store::read_models::{agents, cases};
-use deskie_store::{EventDraft, Store, StoreError, StoredEvent, StreamKey};
+use deskie_store::{EventDraft, Store, StoreError, StreamKey};
 use uuid::Uuid;
 
 use crate::SERVICE;
@@ -64,36 +63,22 @@ impl EvaluateRules {
             return Ok(None);
         }
         let history = tx.history().await?;
-        let Some(batch) = cause_batch(&history, envelope) else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let events_of_batch: Vec<&Event> = history[batch.clone()]
+        let seen: Vec<HistoryEvent<'_>> = history
             .iter()
-            .filter_map(|e| e.envelope.event.as_ref())
+            .filter_map(|e| {
+                e.envelope.event.as_ref().map(|event| HistoryEvent {
+                    causation_id: &e.envelope.causation_id,
+                    event,
+                })
+            })
             .collect();
-        let position = usize::try_from(envelope.version).unwrap_or(0) - 1 - batch.start;
-        if !changes_to_evaluate(&events_of_batch).contains(&position) {
-            tx.commit().await?;
-            return Ok(None);
-        }
-        // The case as of this change: everything its cause wrote, nothing later.
-        let as_of = CaseState::from_events(
-            history[..batch.end]
-                .iter()
-                .filter_map(|e| e.envelope.event.as_ref()),
-        );
-        let Some(mut ctx) = RuleContext::for_event(case_id, &as_of, event, chrono::Utc::now())
-        else {
+        let index = usize::try_from(envelope.version)
+            .unwrap_or(0)
+            .saturating_sub(1);
+        let Some(mut ctx) = context_at(case_id, &seen, index, chrono::Utc::now()) else {
             tx.commit().await?;
             return Ok(None);
         };
-        if ctx.message_text.is_none() && ctx.change == CaseChange::Created {
-            ctx.message_text = events_of_batch.iter().find_map(|e| match e {
-                Event::CustomerMessageReceived(m) => Some(m.text.clone()),
-                _ => None,
-            });
-        }
         if ctx.agent_name.is_none()
             && let Event::ReplyRequested(reply) = event
             && let Some(agent) = reply.agent_id.as_deref().and_then(|a| a.parse().ok())
@@ -142,29 +127,6 @@ impl EvaluateRules {
         }
         Ok(Some(fired))
     }
-}
-
-/// The positions in `history` of the events written by the same cause as `envelope`
-/// (contiguous: one writer appends a cause's events in one transaction).
-fn cause_batch(history: &[StoredEvent], envelope: &Envelope) -> Option<std::ops::Range<usize>> {
-    let at = usize::try_from(envelope.version).ok()?.checked_sub(1)?;
-    let same = |i: usize| {
-        history
-            .get(i)
-            .is_some_and(|e| e.envelope.causation_id == envelope.causation_id)
-    };
-    if !same(at) {
-        return None;
-    }
-    let mut start = at;
-    while start > 0 && same(start - 1) {
-        start -= 1;
-    }
-    let mut end = at + 1;
-    while same(end) {
-        end += 1;
-    }
-    Some(start..end)
 }
 
 impl Handler for EvaluateRules {

@@ -14,6 +14,7 @@ mod context;
 mod error;
 mod evaluate;
 mod field;
+mod history;
 mod hours;
 mod spec;
 mod template;
@@ -31,6 +32,7 @@ pub use context::{
 pub use error::{RuleError, RuleProblem};
 pub use evaluate::{Firing, evaluate};
 pub use field::{Field, MAX_FIELD_KEY_CHARS, Operator};
+pub use history::{HistoryEvent, context_at};
 pub use hours::BusinessHours;
 pub use spec::{ActionSpec, ConditionSpec, ConditionsSpec, RuleSpec};
 pub use template::{Escaping, Placeholder, Template};
