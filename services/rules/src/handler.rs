@@ -5,7 +5,8 @@ use deskie_bus::consumer::{Delivery, Handler, HandlerError};
 use deskie_config::Cipher;
 use deskie_domain::case::CaseState;
 use deskie_domain::rules::{
-    EffectInputs, HistoryEvent, case_change, context_at, decide_rule_effects, evaluate,
+    EffectInputs, HistoryEvent, RenderedAction, Rotation, case_change, context_at,
+    decide_rule_effects, evaluate,
 };
 use deskie_proto::Message;
 use deskie_proto::events::{Envelope, Event};
@@ -97,7 +98,16 @@ impl EvaluateRules {
         let current =
             CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
         let group = current.group_id.parse().ok();
-        let rotation = rotation::load(tx.connection(), group).await?;
+        let rotates = firings.iter().any(|f| {
+            f.actions
+                .iter()
+                .any(|a| matches!(a, RenderedAction::AssignRoundRobin))
+        });
+        let rotation = if rotates {
+            rotation::load(tx.connection(), group).await?
+        } else {
+            Rotation::default()
+        };
         let seal = |secret: &str| self.cipher.encrypt(secret.as_bytes());
         let inputs = EffectInputs {
             cause_event_id: &envelope.event_id,

@@ -9,7 +9,17 @@ use uuid::Uuid;
 /// The rotation of `group_id`: online agents with Live Chat access, and the agent the
 /// rotation of that group assigned last. (Agents have no group membership yet: every online
 /// Live Chat agent takes part in every group's rotation.)
+///
+/// Takes the group's rotation lock for the rest of the transaction: cases of one group are
+/// evaluated concurrently (one lane per case), and two of them reading the same "last" would
+/// give the same agent two cases in a row.
 pub async fn load(conn: &mut PgConnection, group_id: Option<Uuid>) -> Result<Rotation, StoreError> {
+    if let Some(group) = group_id {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("rules-rotation:{group}"))
+            .execute(&mut *conn)
+            .await?;
+    }
     let online = agents::online_with_access(&mut *conn, "live_chat")
         .await?
         .into_iter()
