@@ -187,6 +187,28 @@ pub async fn settle(
     Ok(true)
 }
 
+/// Gives `claim` back untried, `pending` again after `after` with this attempt not counted:
+/// for a worker that never called out (a rate limit would have held it past its lease).
+/// `false` when the claim is no longer the current one. The row stays open, so its stream's
+/// next row is not promoted.
+pub async fn release(
+    conn: &mut PgConnection,
+    claim: &ClaimedIntent,
+    after: Duration,
+) -> Result<bool, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE outbox SET status = 'pending', attempts = attempts - 1, lease_until = NULL,
+                not_before = now() + make_interval(secs => $3), updated_at = now()
+          WHERE id = $1 AND attempts = $2 AND status = 'sending'",
+    )
+    .bind(claim.id)
+    .bind(claim.attempts)
+    .bind(after.as_secs_f64())
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
 /// Makes the oldest `queued` row of `stream_id` `pending`, unless a row of it is still open.
 async fn promote_next(conn: &mut PgConnection, stream_id: Uuid) -> Result<(), StoreError> {
     sqlx::query(

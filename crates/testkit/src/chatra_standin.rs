@@ -11,53 +11,20 @@
 //! ingest URL, every message sent through it is echoed back as a `chatFragment` carrying the
 //! `receivedFrom` tag, and [`ChatraStandIn::post_webhook`] posts any body there.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::sync::MutexGuard;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::dev::ServerHandle;
-use actix_web::http::{Method, StatusCode};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-/// A failure injected into the next request; queued faults are used one per request, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
-    /// Answer with this status (and `Retry-After: secs` if given) without processing.
-    Status(u16, Option<u64>),
-    /// Wait this long, then answer normally.
-    Delay(Duration),
-    /// Never answer (until the server stops).
-    Hang,
-    /// Read the request, then drop the connection without answering.
-    CloseConnection,
-    /// Process the request (a message is stored and echoed), then answer with this status:
-    /// what a 500 from Chatra after it already sent the message looks like.
-    AcceptThenStatus(u16),
-    /// Process the request, then never answer: a timeout after the message went out.
-    AcceptThenHang,
-}
-
-/// One request as the stand-in received it.
-#[derive(Debug, Clone)]
-pub struct RecordedRequest {
-    /// `GET`, `POST`, …
-    pub method: String,
-    /// The full path, e.g. `/api/messages/`.
-    pub path: String,
-    /// The `Authorization` header as sent.
-    pub authorization: Option<String>,
-    /// The body as JSON (`Null` when empty, a string when not JSON).
-    pub body: Value,
-    /// When it arrived.
-    pub at: Instant,
-}
+use crate::standin::{self, Fault, RecordedRequest, Server, Traffic, answer_with_fault, lock};
 
 #[derive(Default)]
 struct State {
     keys: Vec<String>,
-    faults: VecDeque<Fault>,
-    requests: Vec<RecordedRequest>,
+    traffic: Traffic,
     messages: HashMap<String, Value>,
     chat_ids: HashMap<String, String>,
     agent_online_path: String,
@@ -65,43 +32,32 @@ struct State {
     echo_delay: Duration,
 }
 
-type Shared = Arc<Mutex<State>>;
+impl AsMut<Traffic> for State {
+    fn as_mut(&mut self) -> &mut Traffic {
+        &mut self.traffic
+    }
+}
+
+type Shared = standin::Shared<State>;
 
 /// The stand-in; stops when [`ChatraStandIn::stop`] is called or the test's runtime ends.
 pub struct ChatraStandIn {
     base_url: String,
-    state: Shared,
-    handle: ServerHandle,
+    server: Server<State>,
 }
 
 impl ChatraStandIn {
     /// Starts on `127.0.0.1:0` with no accepted keys (every call gets 401 until
     /// [`accept_keys`](Self::accept_keys)).
     pub async fn start() -> Self {
-        let state: Shared = Arc::new(Mutex::new(State {
+        let state = State {
             agent_online_path: "/agents/online".into(),
             ..State::default()
-        }));
-        let data = web::Data::new(Arc::clone(&state));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the stand-in");
-        let port = listener.local_addr().expect("stand-in address").port();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .app_data(web::PayloadConfig::new(1 << 20))
-                .default_service(web::to(answer))
-        })
-        .listen(listener)
-        .expect("listen")
-        .workers(1)
-        .disable_signals()
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        };
+        let server = Server::start(state, answer);
         Self {
-            base_url: format!("http://127.0.0.1:{port}/api"),
-            state,
-            handle,
+            base_url: format!("{}/api", server.origin()),
+            server,
         }
     }
 
@@ -126,7 +82,7 @@ impl ChatraStandIn {
 
     /// Queues `fault` for the next request not already claimed by an earlier fault.
     pub fn fail_next(&self, fault: Fault) -> &Self {
-        self.lock().faults.push_back(fault);
+        self.server.fail_next(fault);
         self
     }
 
@@ -165,7 +121,7 @@ impl ChatraStandIn {
 
     /// Every request received so far, in arrival order (including refused ones).
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.lock().requests.clone()
+        self.server.requests()
     }
 
     /// The `chatFragment` webhook Chatra would send for a message sent through the stand-in,
@@ -176,11 +132,11 @@ impl ChatraStandIn {
 
     /// Stops the server; hanging requests are dropped.
     pub async fn stop(&self) {
-        self.handle.stop(false).await;
+        self.server.stop().await;
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
+        self.server.lock()
     }
 }
 
@@ -218,66 +174,18 @@ fn echo_webhook(state: &State, message_id: &str) -> Option<Value> {
     }))
 }
 
-fn lock(state: &Shared) -> MutexGuard<'_, State> {
-    // A panicking test thread must not hide every later request.
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+async fn answer(request: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
+    let (body, fault) = lock(&state).traffic.arrive(&request, &body);
+    answer_with_fault(fault, refuse, || process(&request, &body, &state)).await
 }
 
-async fn answer(request: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
-    let authorization = request
-        .headers()
-        .get("Authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body: Value = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
-    };
-    let fault = {
-        let mut state = lock(&state);
-        state.requests.push(RecordedRequest {
-            method: request.method().to_string(),
-            path: request.path().to_owned(),
-            authorization: authorization.clone(),
-            body: body.clone(),
-            at: Instant::now(),
-        });
-        state.faults.pop_front()
-    };
-    match fault {
-        Some(Fault::Status(code, retry_after)) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = HttpResponse::build(status);
-            if let Some(secs) = retry_after {
-                response.insert_header(("Retry-After", secs.to_string()));
-            }
-            return response.json(json!({ "error": format!("injected {code}") }));
-        }
-        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
-        Some(Fault::Hang) => std::future::pending::<()>().await,
-        // actix-web has no call to drop a connection, but a panicking handler does exactly
-        // that: the worker's runtime catches the panic in the connection's task and closes
-        // the socket with nothing written. The message lands in the test's captured stderr.
-        Some(Fault::CloseConnection) => {
-            panic!("Chatra stand-in: Fault::CloseConnection drops this connection on purpose")
-        }
-        Some(Fault::AcceptThenStatus(code)) => {
-            let _processed = process(&request, &body, &state);
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return HttpResponse::build(status)
-                .json(json!({ "error": format!("injected {code} after processing") }));
-        }
-        Some(Fault::AcceptThenHang) => {
-            let _processed = process(&request, &body, &state);
-            std::future::pending::<()>().await;
-        }
-        None => {}
+/// A refusal as Chatra words it, with `Retry-After` when a wait is given.
+fn refuse(code: u16, retry_after: Option<u64>) -> HttpResponse {
+    let mut response = HttpResponse::build(standin::status(code));
+    if let Some(secs) = retry_after {
+        response.insert_header(("Retry-After", secs.to_string()));
     }
-    process(&request, &body, &state)
+    response.json(json!({ "error": format!("injected {code}") }))
 }
 
 /// What Chatra does with a request, faults aside.

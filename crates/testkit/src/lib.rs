@@ -5,6 +5,8 @@
 //!   deleted afterwards.
 //! - [`NatsServer`]: a private `nats-server` on a free port, for tests that stop and restart it.
 //! - [`ChatraStandIn`]: a local Chatra REST API that records requests and fails on demand.
+//! - [`SlackStandIn`], [`TelegramStandIn`]: a local Slack incoming webhook and Telegram Bot
+//!   API (`sendMessage`), recording requests and failing on demand in the same way.
 //!
 //! `DESKIE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) and
 //! `DESKIE_TEST_NATS_URL` (default `nats://127.0.0.1:4222`) point elsewhere when needed.
@@ -15,15 +17,21 @@ mod fixtures;
 mod nats;
 mod process;
 mod server;
+mod slack_standin;
+mod standin;
 mod streams;
+mod telegram_standin;
 
-pub use chatra_standin::{ChatraStandIn, Fault, RecordedRequest};
+pub use chatra_standin::ChatraStandIn;
 pub use db::TestDb;
 pub use fixtures::chatra_fixture;
 pub use nats::TestNats;
 pub use process::{ServiceProcess, free_port, run_with};
 pub use server::NatsServer;
+pub use slack_standin::SlackStandIn;
+pub use standin::{Fault, RecordedRequest};
 pub use streams::{header, read_stream};
+pub use telegram_standin::TelegramStandIn;
 
 /// A short random token for names (databases, prefixes).
 pub fn unique_suffix() -> String {

@@ -1,13 +1,10 @@
-//! The delivery workers: claim due replies from the ledger, send each to Chatra, record the
-//! outcome on the case and settle the ledger row in one transaction.
+//! Reply delivery: each claimed reply (see [`crate::claims`]) is sent to Chatra, and the
+//! outcome recorded on the case and the ledger row settled in one transaction.
 //!
 //! Every reply is its own task (bounded by `concurrency`), so a hanging Chatra call holds
 //! only its own case back. A worker that dies between sending and recording leaves its row
 //! claimed; when the lease runs out the next claim sees `previous_claim_lost` and records
 //! `unknown` instead of sending again.
-
-use std::sync::Arc;
-use std::time::Duration;
 
 use deskie_chatra::{ChatraClient, ChatraCredentials, ChatraError, OutgoingMessage, SentMessage};
 use deskie_config::Cipher;
@@ -16,13 +13,11 @@ use deskie_store::outbox::{self, ClaimedIntent, Settlement};
 use deskie_store::read_models::{agents, cases, integrations};
 use deskie_store::{EventDraft, Store, StoreError, StreamKey, StreamTx};
 use secrecy::SecretString;
-use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::OutboundConfig;
-use crate::intake::{CHATRA_REPLY, ReplyIntent};
+use crate::claims::Perform;
+use crate::intake::ReplyIntent;
 use crate::metrics::OutboundMetrics;
 use crate::policy::{NextStep, after_error};
 use crate::rate_limit::IntegrationLimiter;
@@ -56,52 +51,10 @@ struct Record {
     settlement: Settlement,
 }
 
-/// Claims and delivers until `shutdown`; then waits for the calls in flight (bounded by the
-/// HTTP client's timeout) so their outcomes are recorded.
-pub(crate) async fn run(deliverer: Arc<Deliverer>, wake: Arc<Notify>, shutdown: CancellationToken) {
-    let permits = Arc::new(Semaphore::new(deliverer.config.concurrency.max(1)));
-    let mut tasks = JoinSet::new();
-    loop {
-        while tasks.try_join_next().is_some() {}
-        let free = permits.available_permits();
-        if free > 0 {
-            match outbox::claim_due(
-                deliverer.store.pool(),
-                CHATRA_REPLY,
-                i64::try_from(free).unwrap_or(i64::MAX),
-                deliverer.config.lease,
-            )
-            .await
-            {
-                Ok(claims) => {
-                    let claimed = claims.len();
-                    for claim in claims {
-                        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                            break;
-                        };
-                        let deliverer = Arc::clone(&deliverer);
-                        let wake = Arc::clone(&wake);
-                        tasks.spawn(async move {
-                            deliverer.deliver(claim).await;
-                            drop(permit);
-                            // The case's next reply may be due now.
-                            wake.notify_one();
-                        });
-                    }
-                    if claimed > 0 && claimed == free {
-                        continue;
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "cannot claim replies; retrying"),
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = wake.notified() => {}
-            () = tokio::time::sleep(deliverer.config.poll_interval) => {}
-        }
+impl Perform for Deliverer {
+    async fn perform(&self, claim: ClaimedIntent) {
+        self.deliver(claim).await;
     }
-    while tasks.join_next().await.is_some() {}
 }
 
 impl Deliverer {
@@ -186,7 +139,7 @@ impl Deliverer {
             agent_name,
             received_from: self.config.received_from.clone(),
         };
-        self.limiter.until_ready(integration_id).await;
+        self.limiter.until_ready(&integration_id).await;
         let sent = self.chatra.send_message(&creds, &message).await;
         Ok(self.after_call(integration_id, claim, sent))
     }
@@ -214,7 +167,7 @@ impl Deliverer {
         } = &error
         {
             // A 429 speaks for the whole account: hold its other replies back too.
-            self.limiter.pause(integration_id, *wait);
+            self.limiter.pause(&integration_id, *wait);
         }
         match after_error(&error, claim.attempts, &self.config.retry, rand::random()) {
             NextStep::RetryAfter(after) => {
@@ -375,7 +328,8 @@ fn fail(why: Unsendable) -> Record {
     }
 }
 
-fn set_parent(span: &tracing::Span, trace: &[(String, String)]) {
+/// Makes `span` a child of the trace carried in `trace` (the event's context).
+pub(crate) fn set_parent(span: &tracing::Span, trace: &[(String, String)]) {
     if trace.is_empty() {
         return;
     }
@@ -385,6 +339,3 @@ fn set_parent(span: &tracing::Span, trace: &[(String, String)]) {
     }
     deskie_telemetry::nats::set_parent_from_headers(span, Some(&headers));
 }
-
-/// How long the delivery loop sleeps when nothing woke it.
-pub(crate) const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);

@@ -1,7 +1,8 @@
-//! Case events in: a ledger row per reply asked for, and echoes settling `unknown` rows.
+//! Case events in: a ledger row per reply and per Slack/Telegram notification asked for, and
+//! echoes settling `unknown` rows.
 //!
 //! The handler only writes to PostgreSQL and acknowledges, so no JetStream message waits on
-//! Chatra; the delivery workers take it from the ledger.
+//! Chatra, Slack or Telegram; the workers take it from the ledger.
 
 use std::sync::Arc;
 
@@ -13,6 +14,8 @@ use deskie_store::{Store, StoreError, StreamKey};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use uuid::Uuid;
+
+use crate::notify::{SLACK_NOTIFICATION, TELEGRAM_NOTIFICATION, notification_intent};
 
 /// Ledger kind of a reply delivered through Chatra's `POST /messages/`.
 pub const CHATRA_REPLY: &str = "chatra_reply";
@@ -34,17 +37,39 @@ pub struct ReplyIntent {
     pub trace: Vec<(String, String)>,
 }
 
+/// The workers to poke when a row of their kind is written, one per ledger kind.
+#[derive(Debug, Clone, Default)]
+pub struct Wakes {
+    /// `chatra_reply`.
+    pub replies: Arc<Notify>,
+    /// `slack_notification`.
+    pub slack: Arc<Notify>,
+    /// `telegram_notification`.
+    pub telegram: Arc<Notify>,
+}
+
+impl Wakes {
+    /// The worker of `kind`'s rows.
+    pub fn of(&self, kind: &str) -> &Arc<Notify> {
+        match kind {
+            SLACK_NOTIFICATION => &self.slack,
+            TELEGRAM_NOTIFICATION => &self.telegram,
+            _ => &self.replies,
+        }
+    }
+}
+
 /// The intake handler.
 #[derive(Debug, Clone)]
 pub struct Intake {
     store: Store,
-    wake: Arc<Notify>,
+    wakes: Wakes,
 }
 
 impl Intake {
-    /// Writes through `store`; pokes `wake` when there is something to deliver.
-    pub fn new(store: Store, wake: Arc<Notify>) -> Self {
-        Self { store, wake }
+    /// Writes through `store`; pokes the worker of a row's kind when it has something to do.
+    pub fn new(store: Store, wakes: Wakes) -> Self {
+        Self { store, wakes }
     }
 }
 
@@ -69,13 +94,7 @@ impl Handler for Intake {
         }
         match &envelope.event {
             Some(Event::ReplyRequested(requested)) => {
-                let case_id: Uuid =
-                    envelope
-                        .stream_id
-                        .parse()
-                        .map_err(|_| HandlerError::Poison {
-                            reason: format!("stream id {:?} is not a UUID", envelope.stream_id),
-                        })?;
+                let case_id = case_id_of(&envelope)?;
                 let intent = ReplyIntent {
                     case_id,
                     message_id: requested.message_id.clone(),
@@ -102,7 +121,23 @@ impl Handler for Intake {
                 tx.commit().await.map_err(retry)?;
                 if queued {
                     tracing::debug!(%case_id, message_id = %requested.message_id, "reply queued");
-                    self.wake.notify_one();
+                    self.wakes.replies.notify_one();
+                }
+            }
+            Some(Event::NotificationRequested(requested)) => {
+                let case_id = case_id_of(&envelope)?;
+                let trace = deskie_telemetry::nats::current_context_pairs();
+                let Some(new) = notification_intent(case_id, requested, trace) else {
+                    return Ok(()); // a sound: the api streams it to agents
+                };
+                let new = new.map_err(|e| HandlerError::Poison {
+                    reason: format!("notification intent: {e}"),
+                })?;
+                // No stream: nothing to order against, so no lock to take.
+                let mut conn = self.connection().await?;
+                if outbox::enqueue(&mut conn, &new).await.map_err(retry)? {
+                    tracing::debug!(%case_id, key = %new.intent_key, "notification queued");
+                    self.wakes.of(&new.kind).notify_one();
                 }
             }
             Some(Event::ReplyDelivered(delivered)) if delivered.settled_by == "echo" => {
@@ -119,6 +154,15 @@ impl Handler for Intake {
         }
         Ok(())
     }
+}
+
+fn case_id_of(envelope: &Envelope) -> Result<Uuid, HandlerError> {
+    envelope
+        .stream_id
+        .parse()
+        .map_err(|_| HandlerError::Poison {
+            reason: format!("stream id {:?} is not a UUID", envelope.stream_id),
+        })
 }
 
 fn retry(error: StoreError) -> HandlerError {

@@ -1,20 +1,25 @@
-//! outbound: delivers agent replies to Chatra, exactly once as the visitor sees it
-//! (see `docs/services/outbound.md`).
+//! outbound: delivers agent replies to Chatra, exactly once as the visitor sees it, and the
+//! staff notifications rules ask for to Slack and Telegram (see `docs/services/outbound.md`).
 //!
 //! - **Intake** ([`intake`]): a JetStream consumer on case events writes one ledger row per
-//!   `ReplyRequested` (unique per message, so redelivery adds nothing) and acknowledges at
-//!   once: no JetStream message ever waits on Chatra.
-//! - **Delivery** (`deliver`): workers claim due rows, one case's replies in order, each
-//!   reply in a task of its own, paced per integration ([`rate_limit`]); the outcome is
-//!   recorded on the case and the row settled in one transaction.
+//!   `ReplyRequested` and per Slack/Telegram `NotificationRequested` (unique per message or
+//!   notification, so redelivery adds nothing) and acknowledges at once: no JetStream
+//!   message ever waits on a peer.
+//! - **Delivery** (`claims`, `deliver`): workers claim due rows of one kind, one case's
+//!   replies in order, each in a task of its own, paced per integration ([`rate_limit`]);
+//!   a reply's outcome is recorded on the case and the row settled in one transaction.
+//! - **Notifications** ([`notify`]): the same claim loop for `slack_notification` and
+//!   `telegram_notification` rows, paced per destination; retried unless certainly refused.
 //! - **Policy** ([`policy`]): what certainly did not reach Chatra is retried with capped
 //!   exponential backoff and jitter (429 waits exactly `Retry-After`); other 4xx fail; a 500
 //!   or a timeout after the request left is `unknown` and never re-sent: the echo webhook
 //!   settles it as sent, or after [`OutboundConfig::unknown_deadline`] it fails (`sweep`).
 
+mod claims;
 mod deliver;
 pub mod intake;
 mod metrics;
+pub mod notify;
 pub mod policy;
 pub mod rate_limit;
 mod startup;
@@ -26,6 +31,9 @@ use std::time::Duration;
 
 pub use intake::{CHATRA_REPLY, reply_intent_key};
 pub use metrics::OutboundMetrics;
+pub use notify::{
+    DEFAULT_TELEGRAM_API_URL, SLACK_NOTIFICATION, TELEGRAM_NOTIFICATION, notification_intent_key,
+};
 pub use policy::RetryPolicy;
 pub use rate_limit::RateLimit;
 pub use startup::{Application, OutboundStartError};
@@ -43,6 +51,8 @@ pub const RATE_VAR: &str = "DESKIE_OUTBOUND_RATE_PER_SECOND";
 pub const UNKNOWN_DEADLINE_VAR: &str = "DESKIE_OUTBOUND_UNKNOWN_DEADLINE_SECS";
 /// Seconds a claimed reply stays exclusive to its worker (see [`OutboundConfig::lease`]).
 pub const LEASE_VAR: &str = "DESKIE_OUTBOUND_LEASE_SECS";
+/// Where Telegram's Bot API is (see [`DEFAULT_TELEGRAM_API_URL`]).
+pub const TELEGRAM_API_URL_VAR: &str = "DESKIE_TELEGRAM_API_URL";
 
 /// outbound's configuration.
 #[derive(Debug, Clone)]
@@ -62,6 +72,12 @@ pub struct OutboundConfig {
     pub retry: RetryPolicy,
     /// Pace per Chatra account.
     pub rate: RateLimit,
+    /// Telegram's Bot API base URL (`DESKIE_TELEGRAM_API_URL`).
+    pub telegram_api_url: String,
+    /// Pace per notification destination: a Slack webhook, a Telegram bot's chat (1/s).
+    pub notification_rate: RateLimit,
+    /// Retries of staff notifications.
+    pub notification_retry: RetryPolicy,
     /// How often the ledger is looked at when nothing woke the workers (another instance's
     /// intake, retries coming due, the deadline sweep).
     pub poll_interval: Duration,
@@ -78,7 +94,10 @@ impl Default for OutboundConfig {
             unknown_deadline: Duration::from_secs(600),
             retry: RetryPolicy::default(),
             rate: RateLimit::default(),
-            poll_interval: deliver::DEFAULT_POLL_INTERVAL,
+            telegram_api_url: DEFAULT_TELEGRAM_API_URL.to_owned(),
+            notification_rate: RateLimit::paced(NonZeroU32::MIN),
+            notification_retry: RetryPolicy::default(),
+            poll_interval: claims::DEFAULT_POLL_INTERVAL,
             http_addr: None,
         }
     }
@@ -126,6 +145,11 @@ impl OutboundConfig {
         if let Some(raw) = read(LEASE_VAR) {
             config.lease = seconds(LEASE_VAR, &raw, 1)?;
         }
+        // `deskie_config::Settings` validates it (both entry points read settings first);
+        // read here too so `deskie run`, which builds this config from the environment, sees it.
+        if let Some(raw) = read(TELEGRAM_API_URL_VAR) {
+            config.telegram_api_url = raw.trim().trim_end_matches('/').to_owned();
+        }
         Ok(config)
     }
 }
@@ -156,6 +180,8 @@ mod tests {
         assert_eq!(config.http_addr, DEFAULT_ADDR.parse().ok());
         assert_eq!(config.rate, RateLimit::default());
         assert_eq!(config.unknown_deadline, Duration::from_secs(600));
+        assert_eq!(config.telegram_api_url, "https://api.telegram.org");
+        assert_eq!(config.notification_rate.per_second.get(), 1);
 
         let set = |var: &'static str, value: &'static str| {
             OutboundConfig::from_lookup("tag", move |v| (v == var).then(|| value.to_owned()))
@@ -171,6 +197,12 @@ mod tests {
                 .expect("deadline")
                 .unknown_deadline,
             Duration::from_secs(30)
+        );
+        assert_eq!(
+            set(TELEGRAM_API_URL_VAR, "http://127.0.0.1:9/")
+                .expect("telegram")
+                .telegram_api_url,
+            "http://127.0.0.1:9"
         );
         for (var, value) in [
             (RATE_VAR, "0"),

@@ -5,12 +5,16 @@ use prometheus::{IntCounterVec, Opts, Registry};
 
 /// `outbound_replies_total{outcome}`: `sent`, `failed`, `unknown`, `retried`, `claim_lost`
 /// (a claim ran out before its outcome was recorded), `record_failed`; and
-/// `outbound_unknown_settled_total{by}`: `echo` or `deadline`.
+/// `outbound_unknown_settled_total{by}`: `echo` or `deadline`; and
+/// `outbound_notifications_total{kind, outcome}`: `slack`/`telegram` × `sent`, `failed`,
+/// `retried`, `deferred` (put back to wait for the destination's turn), `claim_lost`,
+/// `record_failed`.
 #[derive(Debug, Clone)]
 pub struct OutboundMetrics {
     registry: Registry,
     replies: IntCounterVec,
     settled: IntCounterVec,
+    notifications: IntCounterVec,
 }
 
 impl OutboundMetrics {
@@ -31,8 +35,16 @@ impl OutboundMetrics {
             ),
             &["by"],
         )?;
+        let notifications = IntCounterVec::new(
+            Opts::new(
+                "outbound_notifications_total",
+                "Staff notification attempts by kind and outcome",
+            ),
+            &["kind", "outcome"],
+        )?;
         registry.register(Box::new(replies.clone()))?;
         registry.register(Box::new(settled.clone()))?;
+        registry.register(Box::new(notifications.clone()))?;
         // Every series from zero, so a dashboard sees "none yet" rather than nothing.
         for outcome in [
             "sent",
@@ -47,10 +59,23 @@ impl OutboundMetrics {
         for by in ["echo", "deadline"] {
             settled.with_label_values(&[by]);
         }
+        for kind in ["slack", "telegram"] {
+            for outcome in [
+                "sent",
+                "failed",
+                "retried",
+                "deferred",
+                "claim_lost",
+                "record_failed",
+            ] {
+                notifications.with_label_values(&[kind, outcome]);
+            }
+        }
         Ok(Self {
             registry,
             replies,
             settled,
+            notifications,
         })
     }
 
@@ -62,6 +87,11 @@ impl OutboundMetrics {
     /// Counts one unknown outcome settled by `by`.
     pub fn settled(&self, by: &str) {
         self.settled.with_label_values(&[by]).inc();
+    }
+
+    /// Counts one notification outcome of `kind` (`slack`, `telegram`).
+    pub fn notified(&self, kind: &str, outcome: &str) {
+        self.notifications.with_label_values(&[kind, outcome]).inc();
     }
 
     /// The text exposition format.

@@ -1,8 +1,12 @@
-//! The retry and `unknown` policy: what one failed call to Chatra leads to. Pure.
+//! The retry and `unknown` policy: what one failed call to Chatra, Slack or Telegram leads
+//! to. Pure.
 
+use std::fmt::Display;
 use std::time::Duration;
 
 use deskie_chatra::ChatraError;
+
+use crate::notify::NotifyError;
 
 /// How failed-but-certainly-not-delivered calls are retried.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,16 +81,53 @@ pub fn after_error(
         ChatraError::NotSent { .. }
         | ChatraError::RateLimited { .. }
         | ChatraError::Unavailable { .. } => {
-            if attempts >= policy.max_attempts {
-                return NextStep::Fail(format!("gave up after {attempts} attempts: {error}"));
-            }
-            NextStep::RetryAfter(
-                error
-                    .retry_after()
-                    .unwrap_or_else(|| policy.backoff(attempts, jitter)),
-            )
+            retry_or_give_up(error, error.retry_after(), attempts, policy, jitter)
         }
     }
+}
+
+/// The policy for staff notifications (Slack, Telegram): not customer-visible, so whatever
+/// did not certainly fail is tried again — a duplicate in a staff channel is better than a
+/// missed alert.
+///
+/// | outcome | next |
+/// |---|---|
+/// | no answer (connect error, timeout, reset) | retry with backoff |
+/// | 429 | retry after exactly the wait asked for (backoff when absent) |
+/// | 5xx | retry with backoff |
+/// | other 4xx | fail at once |
+///
+/// Retries stop after `max_attempts`; the notification then fails with the last error.
+/// (`Unknown` is never returned.)
+pub fn after_notification_error(
+    error: &NotifyError,
+    attempts: i32,
+    policy: &RetryPolicy,
+    jitter: f64,
+) -> NextStep {
+    match error {
+        NotifyError::Rejected { .. } => NextStep::Fail(error.to_string()),
+        NotifyError::RateLimited { retry_after } => {
+            retry_or_give_up(error, *retry_after, attempts, policy, jitter)
+        }
+        NotifyError::NoAnswer { .. } | NotifyError::ServerError { .. } => {
+            retry_or_give_up(error, None, attempts, policy, jitter)
+        }
+    }
+}
+
+/// Retry after `asked` (else the backoff), unless the attempts are used up.
+fn retry_or_give_up(
+    error: &dyn Display,
+    asked: Option<Duration>,
+    attempts: i32,
+    policy: &RetryPolicy,
+    jitter: f64,
+) -> NextStep {
+    if attempts >= policy.max_attempts {
+        return NextStep::Fail(format!("gave up after {attempts} attempts: {error}"));
+    }
+    NextStep::RetryAfter(asked.unwrap_or_else(|| policy.backoff(attempts, jitter)))
 }
 
 #[cfg(test)]
@@ -170,5 +211,45 @@ mod tests {
             let wait = p.backoff(3, f64::from(n) / 100.0);
             assert!(wait >= Duration::from_secs(2) && wait <= Duration::from_secs(4));
         }
+    }
+
+    #[test]
+    fn staff_notifications_retry_what_did_not_certainly_fail() {
+        let p = policy();
+        let rate_limited = NotifyError::RateLimited {
+            retry_after: Some(Duration::from_secs(5)),
+        };
+        assert_eq!(
+            after_notification_error(&rate_limited, 1, &p, 0.3),
+            NextStep::RetryAfter(Duration::from_secs(5))
+        );
+        for error in [
+            NotifyError::NoAnswer {
+                reason: "timed out".into(),
+            },
+            NotifyError::ServerError {
+                status: 500,
+                body: "rollup_error".into(),
+            },
+            NotifyError::RateLimited { retry_after: None },
+        ] {
+            assert_eq!(
+                after_notification_error(&error, 2, &p, 1.0),
+                NextStep::RetryAfter(Duration::from_secs(2)),
+                "{error}"
+            );
+            assert!(matches!(
+                after_notification_error(&error, 8, &p, 0.0),
+                NextStep::Fail(reason) if reason.starts_with("gave up after 8 attempts")
+            ));
+        }
+        let rejected = NotifyError::Rejected {
+            status: 400,
+            body: "Bad Request: chat not found".into(),
+        };
+        assert!(matches!(
+            after_notification_error(&rejected, 1, &p, 0.5),
+            NextStep::Fail(reason) if reason.contains("chat not found")
+        ));
     }
 }

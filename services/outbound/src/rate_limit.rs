@@ -1,11 +1,14 @@
-//! A per-integration rate limit, so our replies never flood a Chatra account, and a pause
-//! when Chatra says 429 for the whole account.
+//! Keyed rate limits, so our calls never flood a peer, and a pause when the peer says 429:
+//! per integration for replies (a Chatra account), per destination for notifications (a
+//! Slack webhook, a Telegram chat — keyed by a hash, never by the secret itself).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -28,20 +31,33 @@ impl Default for RateLimit {
     }
 }
 
-/// The limiter shared by every delivery of one process.
-pub struct IntegrationLimiter {
-    limiter: DefaultKeyedRateLimiter<Uuid>,
-    paused_until: Mutex<HashMap<Uuid, Instant>>,
-}
-
-impl std::fmt::Debug for IntegrationLimiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IntegrationLimiter").finish_non_exhaustive()
+impl RateLimit {
+    /// `n` calls per second, one at a time (no burst).
+    pub fn paced(n: NonZeroU32) -> Self {
+        Self {
+            per_second: n,
+            burst: NonZeroU32::MIN,
+        }
     }
 }
 
-impl IntegrationLimiter {
-    /// A limiter allowing `limit` per integration.
+/// The limiter of one kind of peer, shared by every delivery of one process.
+pub struct KeyedLimiter<K: Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
+    paused_until: Mutex<HashMap<K, Instant>>,
+}
+
+/// Replies, per Chatra account.
+pub type IntegrationLimiter = KeyedLimiter<Uuid>;
+
+impl<K: Hash + Eq + Clone> std::fmt::Debug for KeyedLimiter<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedLimiter").finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
+    /// A limiter allowing `limit` per key.
     pub fn new(limit: RateLimit) -> Self {
         Self {
             limiter: RateLimiter::keyed(
@@ -51,39 +67,56 @@ impl IntegrationLimiter {
         }
     }
 
-    /// Waits until a call to `integration` is allowed.
-    pub async fn until_ready(&self, integration: Uuid) {
-        loop {
-            let paused = self.paused(integration);
-            match paused {
-                Some(until) => tokio::time::sleep_until(until).await,
-                None => break,
-            }
+    /// Waits until a call to `key` is allowed.
+    pub async fn until_ready(&self, key: &K) {
+        while let Some(until) = self.paused(key) {
+            tokio::time::sleep_until(until).await;
         }
-        self.limiter.until_key_ready(&integration).await;
+        self.limiter.until_key_ready(key).await;
     }
 
-    /// Holds every call to `integration` back for `wait` (Chatra answered 429).
-    pub fn pause(&self, integration: Uuid, wait: Duration) {
+    /// Waits until a call to `key` is allowed, unless that takes longer than `budget`: then
+    /// returns at once with how long it would take (the caller puts the work back for later
+    /// rather than hold a claim past its lease).
+    pub async fn ready_within(&self, key: &K, budget: Duration) -> Result<(), Duration> {
+        let deadline = Instant::now() + budget;
+        loop {
+            let wait = match self.paused(key) {
+                Some(until) => until - Instant::now(),
+                None => match self.limiter.check_key(key) {
+                    Ok(()) => return Ok(()),
+                    Err(not_until) => not_until.wait_time_from(self.limiter.clock().now()),
+                },
+            };
+            let until = Instant::now() + wait;
+            if until > deadline {
+                return Err(wait);
+            }
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// Holds every call to `key` back for `wait` (the peer answered 429).
+    pub fn pause(&self, key: &K, wait: Duration) {
         let until = Instant::now() + wait;
         let mut paused = self.lock();
-        let entry = paused.entry(integration).or_insert(until);
+        let entry = paused.entry(key.clone()).or_insert(until);
         *entry = (*entry).max(until);
     }
 
-    fn paused(&self, integration: Uuid) -> Option<Instant> {
+    fn paused(&self, key: &K) -> Option<Instant> {
         let mut paused = self.lock();
-        match paused.get(&integration) {
+        match paused.get(key) {
             Some(until) if *until > Instant::now() => Some(*until),
             Some(_) => {
-                paused.remove(&integration);
+                paused.remove(key);
                 None
             }
             None => None,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Instant>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Instant>> {
         self.paused_until
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -104,7 +137,7 @@ mod tests {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         let started = std::time::Instant::now();
         for _ in 0..5 {
-            limiter.until_ready(a).await;
+            limiter.until_ready(&a).await;
         }
         let paced = started.elapsed();
         assert!(
@@ -121,12 +154,29 @@ mod tests {
     async fn a_pause_holds_only_its_integration() {
         let limiter = IntegrationLimiter::new(RateLimit::default());
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        limiter.pause(a, Duration::from_secs(5));
-        limiter.pause(a, Duration::from_secs(1));
-        assert!(limiter.paused(b).is_none());
+        limiter.pause(&a, Duration::from_secs(5));
+        limiter.pause(&a, Duration::from_secs(1));
+        assert!(limiter.paused(&b).is_none());
         let started = Instant::now();
-        limiter.until_ready(a).await;
+        limiter.until_ready(&a).await;
         assert_eq!(started.elapsed().as_secs(), 5, "the longer pause wins");
-        assert!(limiter.paused(a).is_none());
+        assert!(limiter.paused(&a).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_longer_than_the_budget_is_handed_back() {
+        let limiter = KeyedLimiter::<u8>::new(RateLimit::default());
+        limiter.pause(&1, Duration::from_secs(30));
+        assert_eq!(
+            limiter.ready_within(&1, Duration::from_secs(10)).await,
+            Err(Duration::from_secs(30))
+        );
+        let started = Instant::now();
+        assert_eq!(
+            limiter.ready_within(&1, Duration::from_secs(40)).await,
+            Ok(())
+        );
+        assert_eq!(started.elapsed().as_secs(), 30);
+        assert_eq!(limiter.ready_within(&2, Duration::ZERO).await, Ok(()));
     }
 }

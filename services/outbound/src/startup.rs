@@ -1,21 +1,22 @@
-//! Building and running outbound: intake, delivery workers, the deadline sweep and,
-//! optionally, its HTTP endpoints.
+//! Building and running outbound: intake, reply and notification workers, the deadline
+//! sweep and, optionally, its HTTP endpoints.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use deskie_bus::Bus;
 use deskie_bus::consumer::{self, ConsumerSpec};
-use deskie_chatra::ChatraClient;
+use deskie_chatra::{ChatraClient, default_http_client};
 use deskie_config::Cipher;
 use deskie_store::Store;
 use deskie_telemetry::ops::{self, BindError, OpsEndpoints};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::deliver::{self, Deliverer};
-use crate::intake::Intake;
-use crate::rate_limit::IntegrationLimiter;
+use crate::claims::{self, Lane};
+use crate::deliver::Deliverer;
+use crate::intake::{CHATRA_REPLY, Intake, Wakes};
+use crate::notify::{Notifier, NotifyClient, SLACK_NOTIFICATION, TELEGRAM_NOTIFICATION};
+use crate::rate_limit::{IntegrationLimiter, KeyedLimiter};
 use crate::{OutboundConfig, OutboundMetrics, SERVICE, sweep};
 
 /// Why outbound cannot start.
@@ -32,6 +33,7 @@ pub enum OutboundStartError {
 /// outbound, ready to run.
 pub struct Application {
     deliverer: Arc<Deliverer>,
+    notifier: Arc<Notifier>,
     bus: Bus,
     listener: Option<(TcpListener, u16)>,
 }
@@ -46,7 +48,8 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     /// Binds the HTTP address when one is configured (port 0 picks a free one); nothing is
-    /// consumed or sent until [`Application::run_until_stopped`].
+    /// consumed or sent until [`Application::run_until_stopped`]. Slack and Telegram are
+    /// called with the same client settings as Chatra (5 s to connect, 15 s per call).
     pub fn build(
         config: OutboundConfig,
         store: Store,
@@ -55,9 +58,19 @@ impl Application {
         cipher: Cipher,
     ) -> Result<Self, OutboundStartError> {
         let listener = config.http_addr.map(ops::bind).transpose()?;
+        let metrics = OutboundMetrics::new().map_err(OutboundStartError::Metrics)?;
+        let notifier = Notifier {
+            store: store.clone(),
+            cipher: cipher.clone(),
+            client: NotifyClient::new(default_http_client(), &config.telegram_api_url),
+            retry: config.notification_retry,
+            lease: config.lease,
+            limiter: KeyedLimiter::new(config.notification_rate),
+            metrics: metrics.clone(),
+        };
         let deliverer = Deliverer {
             limiter: IntegrationLimiter::new(config.rate),
-            metrics: OutboundMetrics::new().map_err(OutboundStartError::Metrics)?,
+            metrics,
             config,
             store,
             chatra,
@@ -65,6 +78,7 @@ impl Application {
         };
         Ok(Self {
             deliverer: Arc::new(deliverer),
+            notifier: Arc::new(notifier),
             bus,
             listener,
         })
@@ -91,12 +105,43 @@ impl Application {
             topology.consumer_name(SERVICE),
             topology.events_of_type("case"),
         );
-        let wake = Arc::new(Notify::new());
-        let intake = Intake::new(self.deliverer.store.clone(), Arc::clone(&wake));
+        let wakes = Wakes::default();
+        let store = &self.deliverer.store;
+        let intake = Intake::new(store.clone(), wakes.clone());
+        let config = &self.deliverer.config;
+        // One lane per kind, each with its own permits: a hanging Slack holds no reply back.
+        let lane = |kind| {
+            let lane = Lane {
+                kind,
+                concurrency: config.concurrency,
+                lease: config.lease,
+                poll_interval: config.poll_interval,
+            };
+            (lane, Arc::clone(wakes.of(kind)), shutdown.clone())
+        };
+        let notifications = |kind| {
+            let (lane, wake, shutdown) = lane(kind);
+            claims::run(
+                Arc::clone(&self.notifier),
+                store.clone(),
+                lane,
+                wake,
+                shutdown,
+            )
+        };
+        let (replies, reply_wake, reply_shutdown) = lane(CHATRA_REPLY);
         let work = async {
             tokio::join!(
                 consumer::run(self.bus.clone(), spec, intake, shutdown.clone()),
-                deliver::run(Arc::clone(&self.deliverer), wake, shutdown.clone()),
+                claims::run(
+                    Arc::clone(&self.deliverer),
+                    store.clone(),
+                    replies,
+                    reply_wake,
+                    reply_shutdown
+                ),
+                notifications(SLACK_NOTIFICATION),
+                notifications(TELEGRAM_NOTIFICATION),
                 sweep::run(Arc::clone(&self.deliverer), shutdown.clone()),
             );
         };

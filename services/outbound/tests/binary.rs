@@ -19,6 +19,7 @@ fn a_bad_variable_is_named_and_nothing_starts() {
         ("DESKIE_OUTBOUND_RATE_PER_SECOND", "lots"),
         ("DESKIE_OUTBOUND_LEASE_SECS", "0"),
         ("DESKIE_OUTBOUND_ADDR", "nowhere"),
+        ("DESKIE_TELEGRAM_API_URL", "api.telegram.org"),
     ] {
         let output = run_with(BIN, &base, var, value);
         assert!(!output.status.success(), "{var}={value} was accepted");

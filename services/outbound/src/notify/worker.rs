@@ -1,0 +1,180 @@
+//! The notification workers: each claimed row (see [`crate::claims`]) is decrypted, paced per
+//! destination, sent, and its ledger row settled as the staff-notification policy says.
+
+use std::time::Duration;
+
+use deskie_config::Cipher;
+use deskie_store::outbox::{self, ClaimedIntent, Settlement};
+use deskie_store::{Store, StoreError};
+use secrecy::{ExposeSecret, SecretString};
+use tracing::Instrument;
+
+use super::{
+    NotificationIntent, NotifyClient, SLACK_NOTIFICATION, TELEGRAM_NOTIFICATION, destination_key,
+};
+use crate::claims::Perform;
+use crate::deliver::set_parent;
+use crate::metrics::OutboundMetrics;
+use crate::policy::{NextStep, RetryPolicy, after_notification_error};
+use crate::rate_limit::KeyedLimiter;
+
+/// Everything a notification task needs.
+pub(crate) struct Notifier {
+    pub store: Store,
+    pub cipher: Cipher,
+    pub client: NotifyClient,
+    pub retry: RetryPolicy,
+    /// The claims' lease: a task waits for its destination's turn at most half of it.
+    pub lease: Duration,
+    /// Per destination (a hash of it; see [`destination_key`]).
+    pub limiter: KeyedLimiter<[u8; 32]>,
+    pub metrics: OutboundMetrics,
+}
+
+/// How a claim ends.
+enum Outcome {
+    /// Settled as the policy says.
+    Settle(Settlement),
+    /// Given back untried: the destination's turn comes after this wait.
+    Release(Duration),
+}
+
+impl Perform for Notifier {
+    async fn perform(&self, claim: ClaimedIntent) {
+        let kind = if claim.kind == SLACK_NOTIFICATION {
+            "slack"
+        } else {
+            "telegram"
+        };
+        let intent: NotificationIntent = match serde_json::from_value(claim.payload.clone()) {
+            Ok(intent) => intent,
+            Err(error) => {
+                tracing::error!(%error, key = %claim.intent_key, "unreadable ledger row");
+                let failed = Settlement::Failed {
+                    error: format!("unreadable ledger row: {error}"),
+                };
+                self.finish(&claim, kind, Outcome::Settle(failed)).await;
+                return;
+            }
+        };
+        let span = tracing::info_span!(
+            "notify",
+            kind,
+            case_id = %intent.case_id,
+            notification_id = %intent.notification_id,
+            rule_id = intent.rule_id.as_deref().unwrap_or_default(),
+            attempt = claim.attempts,
+        );
+        set_parent(&span, &intent.trace);
+        async {
+            let outcome = self.attempt(&claim, &intent).await;
+            self.finish(&claim, kind, outcome).await;
+        }
+        .instrument(span)
+        .await;
+    }
+}
+
+impl Notifier {
+    async fn attempt(&self, claim: &ClaimedIntent, intent: &NotificationIntent) -> Outcome {
+        let fail = |error: &str| {
+            Outcome::Settle(Settlement::Failed {
+                error: error.to_owned(),
+            })
+        };
+        let Some(secret) = self.destination(intent) else {
+            return fail("the destination cannot be decrypted with DESKIE_ENCRYPTION_KEY");
+        };
+        let chat_id = intent.telegram_chat_id.as_deref();
+        let telegram = claim.kind == TELEGRAM_NOTIFICATION;
+        if telegram && chat_id.is_none_or(str::is_empty) {
+            return fail("the notification names no Telegram chat");
+        }
+        let key = destination_key(&claim.kind, secret.expose_secret(), chat_id);
+        // Waiting for the destination's turn must leave the lease room for the call itself,
+        // else another claim would send it too; a longer wait puts the row back instead.
+        if let Err(wait) = self.limiter.ready_within(&key, self.lease / 2).await {
+            return Outcome::Release(wait);
+        }
+        let sent = match chat_id {
+            Some(chat_id) if telegram => self.client.telegram(&secret, chat_id, &intent.text).await,
+            _ => self.client.slack(&secret, &intent.text).await,
+        };
+        drop(secret);
+        let Err(error) = sent else {
+            return Outcome::Settle(Settlement::Sent);
+        };
+        if let super::NotifyError::RateLimited {
+            retry_after: Some(wait),
+        } = &error
+        {
+            // A 429 speaks for the destination: hold its other notifications back too.
+            self.limiter.pause(&key, *wait);
+        }
+        Outcome::Settle(
+            match after_notification_error(&error, claim.attempts, &self.retry, rand::random()) {
+                NextStep::RetryAfter(after) => Settlement::Retry {
+                    after,
+                    error: error.to_string(),
+                },
+                NextStep::Fail(reason) | NextStep::Unknown(reason) => {
+                    Settlement::Failed { error: reason }
+                }
+            },
+        )
+    }
+
+    /// The webhook URL or bot token in clear, for the one call.
+    fn destination(&self, intent: &NotificationIntent) -> Option<SecretString> {
+        let ciphertext = intent.destination_ciphertext().ok()?;
+        let clear = self.cipher.decrypt_string(&ciphertext).ok()?;
+        Some(SecretString::from(clear))
+    }
+
+    /// Settles (or releases) the claim, fenced by its attempt, and says so.
+    async fn finish(&self, claim: &ClaimedIntent, kind: &str, outcome: Outcome) {
+        let result: Result<bool, StoreError> = async {
+            let mut conn = self.store.pool().acquire().await?;
+            match &outcome {
+                Outcome::Settle(settlement) => outbox::settle(&mut conn, claim, settlement).await,
+                Outcome::Release(after) => outbox::release(&mut conn, claim, *after).await,
+            }
+        }
+        .await;
+        let label = match (&outcome, &result) {
+            (_, Err(_)) => "record_failed",
+            (_, Ok(false)) => "claim_lost",
+            (Outcome::Release(_), _) => "deferred",
+            (Outcome::Settle(Settlement::Sent), _) => "sent",
+            (Outcome::Settle(Settlement::Retry { .. }), _) => "retried",
+            (Outcome::Settle(Settlement::Failed { .. } | Settlement::Unknown { .. }), _) => {
+                "failed"
+            }
+        };
+        self.metrics.notified(kind, label);
+        match (&outcome, result) {
+            (_, Err(error)) => {
+                tracing::error!(%error, "cannot settle the notification; its lease brings it back");
+            }
+            (_, Ok(false)) => {
+                tracing::warn!("the claim ran out before the notification was settled")
+            }
+            (Outcome::Settle(Settlement::Sent), _) => tracing::info!("notification sent"),
+            (Outcome::Settle(Settlement::Retry { after, error }), _) => tracing::info!(
+                %error,
+                retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+                "notification will be retried"
+            ),
+            (
+                Outcome::Settle(Settlement::Failed { error } | Settlement::Unknown { error, .. }),
+                _,
+            ) => {
+                tracing::warn!(%error, "notification failed");
+            }
+            (Outcome::Release(after), _) => tracing::debug!(
+                wait_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+                "destination busy; notification put back"
+            ),
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! outbound against real PostgreSQL and NATS, with the relay and Slack and Telegram
+//! stand-ins; case events appended through the store, as the rules service appends them.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deskie_bus::{Bus, Topology};
+use deskie_chatra::{ChatraClient, default_http_client};
+use deskie_config::Cipher;
+use deskie_outbound::{Application, OutboundConfig, RetryPolicy};
+use deskie_proto::events::{CaseOpened, Event, NotificationRequested};
+use deskie_store::relay::{Relay, RelayConfig};
+use deskie_store::{EventDraft, Store, StreamKey};
+use deskie_testkit::{SlackStandIn, TelegramStandIn, TestDb, TestNats};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const BOT_TOKEN: &str = "123456:bot-token-that-must-stay-secret";
+pub const CHAT_ID: &str = "-100200300";
+pub const HOOK: &str = "hook-secret-XXXX";
+
+/// A ledger row as outbound left it.
+#[derive(Debug)]
+pub struct Row {
+    pub status: String,
+    pub payload: String,
+    pub last_error: Option<String>,
+    pub attempts: i32,
+}
+
+pub struct Harness {
+    pub store: Store,
+    pub slack: SlackStandIn,
+    pub telegram: TelegramStandIn,
+    pub cipher: Cipher,
+    shutdown: CancellationToken,
+    _db: TestDb,
+    _nats: TestNats,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The relay and outbound (quick polls, 3 attempts 200 ms apart), a Telegram bot
+/// [`BOT_TOKEN`] that may write to [`CHAT_ID`].
+pub async fn harness() -> Harness {
+    let db = TestDb::create().await;
+    let nats = TestNats::new();
+    let store = Store::connect(db.url()).await.expect("store");
+    store.migrate().await.expect("migrate");
+    let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "outbound-test")
+        .await
+        .expect("bus");
+    bus.provision().await.expect("provision");
+    let slack = SlackStandIn::start().await;
+    let telegram = TelegramStandIn::start().await;
+    telegram.accept_bot(BOT_TOKEN).add_chat(CHAT_ID);
+    let cipher = Cipher::from_key_bytes(&[9; 32]);
+    let config = OutboundConfig {
+        http_addr: None,
+        telegram_api_url: telegram.api_url().to_owned(),
+        lease: Duration::from_secs(10),
+        poll_interval: Duration::from_millis(100),
+        notification_retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(1),
+        },
+        ..OutboundConfig::default()
+    };
+    let chatra = ChatraClient::new("http://127.0.0.1:1/api", default_http_client());
+    let app = Application::build(config, store.clone(), bus.clone(), chatra, cipher.clone())
+        .expect("outbound");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(Relay::new(store.url(), bus, RelayConfig::default()).run(shutdown.clone()));
+    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    Harness {
+        store,
+        slack,
+        telegram,
+        cipher,
+        shutdown,
+        _db: db,
+        _nats: nats,
+    }
+}
+
+impl Harness {
+    /// A new case whose rule asks for `notifications` (as the rules service appends them:
+    /// destination encrypted); its id.
+    pub async fn case_with(&self, notifications: Vec<NotificationRequested>) -> Uuid {
+        let case_id = Uuid::now_v7();
+        let opened = Event::CaseOpened(CaseOpened {
+            integration_id: Uuid::now_v7().to_string(),
+            channel: "live_chat".into(),
+            chatra_client_id: "client-1".into(),
+            chatra_chat_id: "chat-1".into(),
+            chatra_group_id: None,
+            group_id: Uuid::now_v7().to_string(),
+            panel: "separate".into(),
+        });
+        let events = std::iter::once(opened)
+            .chain(notifications.into_iter().map(Event::NotificationRequested));
+        let mut tx = self
+            .store
+            .begin_stream(StreamKey::new("case", case_id))
+            .await
+            .expect("begin");
+        let drafts = events
+            .map(|event| EventDraft {
+                event,
+                causation_id: "test".into(),
+                correlation_id: "test".into(),
+                emitted_by: "rules",
+            })
+            .collect();
+        tx.append(0, drafts).await.expect("append");
+        tx.commit().await.expect("commit");
+        case_id
+    }
+
+    /// A Slack notification to the stand-in's webhook `hook`.
+    pub fn slack_notification(&self, hook: &str, text: &str) -> NotificationRequested {
+        NotificationRequested {
+            notification_id: Uuid::now_v7().to_string(),
+            kind: "slack".into(),
+            text: text.into(),
+            destination_secret: self.cipher.encrypt(self.slack.webhook_url(hook).as_bytes()),
+            telegram_chat_id: None,
+            sound: None,
+            rule_id: Some("rule-1".into()),
+        }
+    }
+
+    /// A Telegram notification from bot `token` to `chat_id`.
+    pub fn telegram_notification(
+        &self,
+        token: &str,
+        chat_id: &str,
+        text: &str,
+    ) -> NotificationRequested {
+        NotificationRequested {
+            notification_id: Uuid::now_v7().to_string(),
+            kind: "telegram".into(),
+            text: text.into(),
+            destination_secret: self.cipher.encrypt(token.as_bytes()),
+            telegram_chat_id: Some(chat_id.into()),
+            sound: None,
+            rule_id: Some("rule-2".into()),
+        }
+    }
+
+    /// The ledger row of `notification`.
+    pub async fn row(&self, notification: &NotificationRequested) -> Option<Row> {
+        let key = format!(
+            "{}_notification:{}",
+            notification.kind, notification.notification_id
+        );
+        let row: Option<(String, String, Option<String>, i32)> = sqlx::query_as(
+            "SELECT status, payload::text, last_error, attempts FROM outbox WHERE intent_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(self.store.pool())
+        .await
+        .expect("ledger");
+        row.map(|(status, payload, last_error, attempts)| Row {
+            status,
+            payload,
+            last_error,
+            attempts,
+        })
+    }
+
+    /// Waits until the row of `notification` is `status` (a liveness bound of 30 s, not a
+    /// timing assertion); the row.
+    pub async fn settled(&self, notification: &NotificationRequested, status: &str) -> Row {
+        eventually(|| async {
+            self.row(notification)
+                .await
+                .filter(|row| row.status == status)
+        })
+        .await
+        .unwrap_or_else(|| panic!("never {status}: {:?}", notification.notification_id))
+    }
+}
+
+/// Polls `check` until it yields something, for up to 30 s.
+pub async fn eventually<T, F, Fut>(check: F) -> Option<T>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    for _ in 0..300 {
+        if let Some(found) = check().await {
+            return Some(found);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// Everything logged at any level on this thread while the guard lives.
+pub struct CapturedLogs {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl CapturedLogs {
+    /// Starts capturing (use with a current-thread runtime, so every task logs here).
+    pub fn start() -> Self {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&buffer);
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Writer(Arc::clone(&writer)))
+            .finish();
+        Self {
+            buffer,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        let bytes = self.buffer.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+struct Writer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut bytes) = self.0.lock() {
+            bytes.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
