@@ -7,7 +7,7 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use deskie_store::read_models::agents;
@@ -86,8 +86,8 @@ impl FromRequest for Principal {
 }
 
 /// The token of an `Authorization: Bearer {token}` header (scheme case-insensitive).
-fn bearer_token(request: &ServiceRequest) -> Option<&str> {
-    let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -107,7 +107,7 @@ pub async fn authenticate(
 }
 
 async fn identify(request: &ServiceRequest) -> Result<Principal, ApiError> {
-    let token = bearer_token(request).ok_or(ApiError::Unauthorized)?;
+    let token = bearer_token(request.headers()).ok_or(ApiError::Unauthorized)?;
     let admin = request.app_data::<web::Data<AdminToken>>();
     if admin.is_some_and(|admin| admin.matches(token)) {
         return Ok(Principal::Admin);
@@ -117,11 +117,17 @@ async fn identify(request: &ServiceRequest) -> Result<Principal, ApiError> {
         .ok_or(ApiError::Unauthorized)?;
     // Agents' tokens are 256 random bits, so their SHA-256 can be looked up by index: the
     // timing of the lookup reveals nothing usable about any token.
-    let sha256 = Sha256::digest(token.as_bytes());
-    let agent = agents::by_token_sha256(state.store.pool(), sha256.as_slice()).await?;
+    let sha256: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let agent = agents::by_token_sha256(state.store.pool(), &sha256).await?;
     agent
         .map(|agent| Principal::Agent(AgentView::from(agent)))
         .ok_or(ApiError::Unauthorized)
+}
+
+/// The SHA-256 of the bearer token in `headers`: how the `agents` read model finds the
+/// token's agent, so a long-lived request (a live stream) can check it is still enabled.
+pub fn token_sha256(headers: &HeaderMap) -> Option<[u8; 32]> {
+    bearer_token(headers).map(|token| Sha256::digest(token.as_bytes()).into())
 }
 
 /// Middleware for the admin's resources (groups, integrations, agents): 403 for agents.

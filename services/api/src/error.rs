@@ -55,6 +55,9 @@ pub enum ApiError {
     /// PostgreSQL is unreachable or saturated.
     #[error("the database is unavailable")]
     Unavailable(#[source] StoreError),
+    /// NATS is unreachable, or refused to set up a live-update consumer.
+    #[error("live updates are unavailable")]
+    BusUnavailable(#[source] deskie_bus::BusError),
     /// Any other store failure.
     #[error("the store failed")]
     Store(#[source] StoreError),
@@ -154,7 +157,7 @@ impl ResponseError for ApiError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::Taken { .. } | Self::WrongState(_) => StatusCode::CONFLICT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::BusUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) | Self::Secret(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,4 +1,5 @@
-//! The deskie HTTP API (BRIEF §3): groups and Chatra integrations for the admin.
+//! The deskie HTTP API (BRIEF §3): groups, Chatra integrations, agents and rules for the
+//! admin; cases and their live updates for agents.
 //!
 //! A library with a thin `main.rs`, so `deskie run` can start it in-process:
 //! [`ApiConfig`] → [`Application::build`] → [`Application::run_until_stopped`].
@@ -6,6 +7,7 @@
 //! - Writes append configuration events to the event store and update the read models in
 //!   the same transaction ([`commands`]); reads come from the read models.
 //! - [`key_check`] checks each integration's API keys against Chatra in the background.
+//! - [`live`] streams case events to agents as server-sent events (`GET /api/v1/stream`).
 
 pub mod agent_token;
 pub mod auth;
@@ -14,6 +16,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod key_check;
+pub mod live;
 pub mod metrics;
 pub mod routes;
 pub mod rule_secrets;

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use deskie_api::{ApiConfig, Application};
+use deskie_bus::{Bus, Topology};
 use deskie_config::Settings;
 use deskie_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +26,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     Store::create_database_if_missing(&settings.database_url).await?;
     let store = Store::connect(&settings.database_url).await?;
     store.migrate().await?;
-    let application = Application::build(config, store).await?;
+    // Returns at once even while NATS is down: the client keeps reconnecting, and live
+    // updates answer 503 (and readiness fails) until it is back.
+    let bus = Bus::connect(
+        &settings.nats_url,
+        Topology::new(&settings.nats_prefix),
+        "deskie-api",
+    )
+    .await?;
+    let application = Application::build(config, store, bus).await?;
     tracing::info!(port = application.port(), "api listening");
     let shutdown = CancellationToken::new();
     tokio::spawn({

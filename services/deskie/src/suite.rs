@@ -102,7 +102,12 @@ pub async fn start_suite_with(
         bus.clone(),
     )
     .await?;
-    let api = Api::build(ApiConfig::from_settings(settings)?, store.clone()).await?;
+    let api = Api::build(
+        ApiConfig::from_settings(settings)?,
+        store.clone(),
+        bus.clone(),
+    )
+    .await?;
     let (ingest_port, api_port) = (ingest.port(), api.port());
     let relay = Relay::new(store.url(), bus.clone(), RelayConfig::default());
 

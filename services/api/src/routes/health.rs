@@ -11,14 +11,24 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// 200 when PostgreSQL answers, else 503.
+/// 200 when PostgreSQL answers and NATS is connected (live updates need it), else 503
+/// naming what is missing.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if state.store.ping().await {
-        HttpResponse::Ok().json(json!({"status": "ok"}))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .json(json!({"status": "unavailable", "error": "the database does not answer"}))
+    let database = state.store.ping().await;
+    let nats = state.bus.is_connected();
+    if database && nats {
+        return HttpResponse::Ok().json(json!({"status": "ok"}));
     }
+    let error = match (database, nats) {
+        (false, false) => "neither the database nor NATS answers",
+        (false, true) => "the database does not answer",
+        _ => "NATS is not connected",
+    };
+    HttpResponse::ServiceUnavailable().json(json!({
+        "status": "unavailable",
+        "error": error,
+        "checks": {"database": database, "nats": nats},
+    }))
 }
 
 /// The Prometheus text exposition.

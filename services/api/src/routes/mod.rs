@@ -6,13 +6,16 @@ pub mod cases;
 pub mod groups;
 pub mod health;
 pub mod integrations;
+pub mod live;
 pub mod rules;
 
 use actix_web::error::JsonPayloadError;
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
+use deskie_bus::Bus;
 use deskie_config::Cipher;
 use deskie_store::Store;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::ApiError;
@@ -27,12 +30,16 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     /// The system of record.
     pub store: Store,
+    /// Where live updates come from (the relayed case events).
+    pub bus: Bus,
     /// Encrypts and decrypts secrets at rest.
     pub cipher: Cipher,
     /// Base of webhook URLs.
     pub public_url: String,
     /// Where connects and updates request a key check.
     pub key_checks: KeyCheckRequests,
+    /// Cancelled when the server stops: every live-update stream ends then.
+    pub live_streams: CancellationToken,
 }
 
 /// Mounts every route. `/api/v1` identifies the caller first ([`authenticate`]); the admin's
@@ -104,6 +111,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .patch(rules::update)
                         .delete(rules::delete),
                 )
+                .service(
+                    web::resource("/rules/{id}/dry-run")
+                        .wrap(from_fn(admin_only))
+                        .post(rules::dry_run),
+                )
+                .service(web::resource("/stream").get(live::stream))
                 .service(web::resource("/cases").get(cases::list))
                 .service(
                     web::resource("/cases/{id}")

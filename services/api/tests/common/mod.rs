@@ -1,4 +1,5 @@
-//! Shared set-up: the api on port 0 over a fresh database, and a Chatra stand-in.
+//! Shared set-up: the api on port 0 over a fresh database and its own NATS prefix, and a
+//! Chatra stand-in.
 #![allow(dead_code, unused_imports)]
 
 mod cases;
@@ -7,9 +8,11 @@ mod chatra;
 use std::time::{Duration, Instant};
 
 use deskie_api::{ApiConfig, Application};
+use deskie_bus::{Bus, Topology};
 use deskie_config::Cipher;
 use deskie_store::Store;
-use deskie_testkit::TestDb;
+use deskie_store::relay::{Relay, RelayConfig};
+use deskie_testkit::{TestDb, TestNats};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -27,10 +30,12 @@ pub const PUBLIC_URL: &str = "https://deskie.example";
 pub struct TestApp {
     pub address: String,
     pub store: Store,
+    pub bus: Bus,
     pub client: reqwest::Client,
     shutdown: CancellationToken,
-    // Dropped last: the database goes away after the app stopped using it.
+    // Dropped last: the database and the streams go away after the app stopped using them.
     _db: Option<TestDb>,
+    _nats: TestNats,
 }
 
 impl Drop for TestApp {
@@ -70,7 +75,11 @@ async fn spawn(store: Store, db: Option<TestDb>, chatra_api_url: &str) -> TestAp
         cipher: Cipher::from_key_bytes(&[42; 32]),
         chatra_api_url: chatra_api_url.to_owned(),
     };
-    let app = Application::build(config, store.clone())
+    let nats = TestNats::new();
+    let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "api-test")
+        .await
+        .expect("NATS");
+    let app = Application::build(config, store.clone(), bus.clone())
         .await
         .expect("build");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -79,13 +88,27 @@ async fn spawn(store: Store, db: Option<TestDb>, chatra_api_url: &str) -> TestAp
     TestApp {
         address,
         store,
+        bus,
         client: reqwest::Client::new(),
         shutdown,
         _db: db,
+        _nats: nats,
     }
 }
 
 impl TestApp {
+    /// Starts a relay from the app's database to its NATS prefix, as `deskie run` does,
+    /// stopping with the app.
+    pub fn start_relay(&self) {
+        let relay = Relay::new(self.store.url(), self.bus.clone(), RelayConfig::default());
+        tokio::spawn(relay.run(self.shutdown.clone()));
+    }
+
+    /// Stops the api (and the relay), as a shutdown signal would.
+    pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
+
     /// A request to `path` with the admin token.
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client

@@ -194,7 +194,8 @@ fn attachments(attachments: &[Attachment]) -> Value {
         .collect()
 }
 
-fn time(ts: Option<&Timestamp>) -> Option<String> {
+/// A protobuf timestamp as RFC 3339 (UTC); `None` when unset or out of range.
+pub fn time(ts: Option<&Timestamp>) -> Option<String> {
     let ts = ts?;
     let at: DateTime<Utc> = DateTime::from_timestamp(ts.seconds, u32::try_from(ts.nanos).ok()?)?;
     Some(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))

@@ -15,7 +15,7 @@ use serde_json::Value;
 use tracing_actix_web::RequestId;
 use uuid::Uuid;
 
-pub use history::EventJson;
+pub use history::{EventJson, data as event_data, time as event_time};
 pub use view::CaseJson;
 
 use super::{AppState, path_id};

@@ -1,5 +1,6 @@
-//! `/api/v1/rules`: the admin's rules for Live Chat cases (docs/rules.md).
+//! `/api/v1/rules`: the admin's rules for Live Chat cases (docs/rules.md), and their dry run.
 
+mod dry_run;
 mod view;
 
 use actix_web::{HttpResponse, web};
@@ -7,6 +8,7 @@ use deskie_store::read_models::rules;
 use serde_json::{Map, Value};
 use tracing_actix_web::RequestId;
 
+pub use dry_run::{DEFAULT_CASES, MAX_CASES, dry_run};
 pub use view::rule_view;
 
 use super::{AppState, path_id};
