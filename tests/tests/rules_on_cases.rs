@@ -209,8 +209,16 @@ async fn round_robin_spreads_30_new_cases_evenly_over_3_online_agents_and_skips_
 }
 
 #[tokio::test]
-async fn a_customer_resuming_a_closed_case_fires_its_rule_once() {
-    let (suite, _chatra) = support::start_with_chatra(Options::default(), None).await;
+async fn a_customer_resuming_a_closed_case_notifies_telegram_once() {
+    let telegram = deskie_testkit::TelegramStandIn::start().await;
+    telegram
+        .accept_bot("123456:secret-token")
+        .add_chat("-100200");
+    let mut options = Options::default();
+    if let Some(outbound) = options.outbound.as_mut() {
+        outbound.telegram_api_url = telegram.api_url().to_owned();
+    }
+    let (suite, _chatra) = support::start_with_chatra(options, None).await;
     create_rule(
         &suite,
         json!({
@@ -255,6 +263,16 @@ async fn a_customer_resuming_a_closed_case_fires_its_rule_once() {
         1,
         "{types_later:?}"
     );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while telegram.requests().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = telegram.requests();
+    assert_eq!(sent.len(), 1, "Telegram is told once");
+    assert_eq!(sent[0].path, "/bot123456:secret-token/sendMessage");
+    assert_eq!(sent[0].body["chat_id"], "-100200");
+    assert_eq!(sent[0].body["text"], "Maria Lopez is back");
     let history = suite.store.load_stream(case).await.expect("history");
     let secret_in_clear = history
         .iter()

@@ -72,6 +72,9 @@ pub fn test_outbound_config() -> deskie_outbound::OutboundConfig {
         lease: Duration::from_secs(2),
         unknown_deadline: Duration::from_secs(30),
         poll_interval: Duration::from_millis(100),
+        // Nothing listens there: a test that expects Telegram messages points this at a
+        // TelegramStandIn (the real Bot API is never called).
+        telegram_api_url: "http://127.0.0.1:1".to_owned(),
         ..deskie_outbound::OutboundConfig::default()
     }
 }

@@ -1,0 +1,140 @@
+//! Greeting benchmark: how long a new chat waits for a rule's auto-reply under load —
+//! webhook into ingest → routing → rules → outbound → the Chatra stand-in.
+//!
+//! `cargo run --release -p deskie-bench --bin bench-greeting -- [chats] [rate_per_s]`
+//!
+//! One enabled `case_created` rule answers every new chat with a templated greeting. New
+//! chats (one `chatStarted` each) arrive at a steady rate (default 1,000 at 100/s). Latency
+//! runs from sending the webhook to the stand-in receiving the greeting's `POST /messages/`
+//! (both clocks in this process). Compare with `bench-cases` (webhook → readable case) for
+//! what the rule and the reply add.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deskie_bench::{Figures, latency_histogram};
+use deskie_testkit::ChatraStandIn;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const ADMIN: &str = "bench-admin-token-0123456789";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>().ok());
+    let total = args.next().flatten().unwrap_or(1_000);
+    let rate = args.next().flatten().unwrap_or(100).max(1);
+
+    let chatra = ChatraStandIn::start().await;
+    chatra.accept_keys("bench-public", "bench-secret");
+    let env = deskie_bench::bench_env(ADMIN, chatra.base_url()).await?;
+    let settings = &env.settings;
+    let mut options = deskie::SuiteOptions::from_settings(settings)?;
+    if let Some(outbound) = options.outbound.as_mut() {
+        let unlimited = std::num::NonZeroU32::new(1_000_000).unwrap_or(std::num::NonZeroU32::MAX);
+        outbound.rate = deskie_outbound::RateLimit {
+            per_second: unlimited,
+            burst: unlimited,
+        };
+        outbound.poll_interval = Duration::from_millis(100);
+    }
+    let shutdown = CancellationToken::new();
+    let suite = deskie::start_suite_with(settings, options, shutdown.clone()).await?;
+    let api = format!("http://127.0.0.1:{}/api/v1", suite.api_port);
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{api}{path}"))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+    };
+    let group: Value = post("/groups", json!({"name": "Bench"}))
+        .await?
+        .json()
+        .await?;
+    let integration: Value = post(
+        "/integrations/chatra",
+        json!({"public_key": "bench-public", "secret_key": "bench-secret",
+               "default_group_id": group["id"], "panel": "separate", "group_mappings": []}),
+    )
+    .await?
+    .json()
+    .await?;
+    let created = post(
+        "/rules",
+        json!({"name": "Greet", "trigger": "case_created",
+               "actions": [{"type": "reply", "text": "Hi {{customer.name}}, we are on it."}]}),
+    )
+    .await?;
+    anyhow::ensure!(created.status() == 201, "rule: {}", created.text().await?);
+    let webhook_url = integration["webhook_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    println!(
+        "deskie greeting benchmark: new chat → rule → auto-reply at Chatra, 2 cores, loopback"
+    );
+
+    let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for n in 0..total {
+        ticker.tick().await;
+        let (http, url, sent_at) = (http.clone(), webhook_url.clone(), sent_at.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = format!("greet-client-{n}");
+            let body = json!({"eventName": "chatStarted",
+                "client": {"id": client, "chatId": format!("greet-chat-{n}"), "info": {"name": format!("Visitor {n}")}},
+                "messages": [{"id": format!("greet-m-{n}"), "type": "client", "text": "Hello?"}]});
+            if let Ok(mut s) = sent_at.lock() {
+                s.insert(client.clone(), Instant::now());
+            }
+            let ok = http.post(&url).json(&body).send().await.map(|r| r.status() == 200);
+            if !matches!(ok, Ok(true))
+                && let Ok(mut s) = sent_at.lock()
+            {
+                s.remove(&client);
+            }
+        }));
+        if n > 0 && n.is_multiple_of(rate) {
+            eprintln!("  sent {n}/{total} chats");
+        }
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let expected = sent_at.lock().map(|s| s.len()).unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while chatra.sent_messages().len() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent_at = sent_at.lock().map(|s| s.clone()).unwrap_or_default();
+    let mut latency = latency_histogram();
+    let mut last = started;
+    let greetings = chatra.sent_messages();
+    for request in &greetings {
+        let client = request.body["clientId"].as_str().unwrap_or_default();
+        if let Some(at) = sent_at.get(client) {
+            let micros = request.at.saturating_duration_since(*at).as_micros();
+            let _ = latency.record(u64::try_from(micros).unwrap_or(u64::MAX));
+            last = last.max(request.at);
+        }
+    }
+    let figures = Figures {
+        name: format!("new chat → greeting at Chatra ({rate}/s)"),
+        count: latency.len(),
+        elapsed: last.saturating_duration_since(started),
+        latency_us: latency,
+    };
+    println!("{}", figures.line());
+    println!(
+        "{} greetings for {expected} accepted chats ({} calls in all)",
+        figures.count,
+        greetings.len()
+    );
+    shutdown.cancel();
+    suite.wait().await;
+    Ok(())
+}
