@@ -49,7 +49,7 @@ pub async fn spawn_app_with_chatra(chatra_api_url: &str) -> TestApp {
     let db = TestDb::create().await;
     let store = Store::connect(db.url()).await.expect("connect");
     store.migrate().await.expect("migrate");
-    spawn(store, Some(db), chatra_api_url).await
+    spawn(store, Some(db), chatra_api_url, TestNats::new()).await
 }
 
 /// The api with a fresh database and a Chatra stand-in nobody looks at.
@@ -64,10 +64,19 @@ pub async fn spawn_app_without_database() -> TestApp {
         closed_port_url().trim_start_matches("http://")
     );
     let store = Store::connect(&url).await.expect("connect is lazy");
-    spawn(store, None, &closed_port_url()).await
+    spawn(store, None, &closed_port_url(), TestNats::new()).await
 }
 
-async fn spawn(store: Store, db: Option<TestDb>, chatra_api_url: &str) -> TestApp {
+/// The api with a fresh database and NATS nowhere to be found.
+pub async fn spawn_app_without_nats() -> TestApp {
+    let db = TestDb::create().await;
+    let store = Store::connect(db.url()).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let nowhere = closed_port_url().replace("http://", "nats://");
+    spawn(store, Some(db), &closed_port_url(), TestNats::on(nowhere)).await
+}
+
+async fn spawn(store: Store, db: Option<TestDb>, chatra_api_url: &str, nats: TestNats) -> TestApp {
     let config = ApiConfig {
         addr: "127.0.0.1:0".parse().expect("addr"),
         public_url: PUBLIC_URL.into(),
@@ -75,7 +84,6 @@ async fn spawn(store: Store, db: Option<TestDb>, chatra_api_url: &str) -> TestAp
         cipher: Cipher::from_key_bytes(&[42; 32]),
         chatra_api_url: chatra_api_url.to_owned(),
     };
-    let nats = TestNats::new();
     let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "api-test")
         .await
         .expect("NATS");
@@ -134,6 +142,15 @@ impl TestApp {
         let response = self.post("/api/v1/agents", &body).await;
         assert_eq!(response.status(), 201);
         response.json().await.expect("json")
+    }
+
+    /// `GET path` without a token (health, readiness, metrics).
+    pub async fn get_anonymously(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// `GET path` as the admin.
