@@ -201,36 +201,26 @@ async fn a_transcript_fills_the_gap_then_new_messages_resume_the_case_even_when_
     assert_eq!(
         authors,
         ["customer", "agent", "customer", "agent", "customer"],
-        "the gap is filled in Chatra's order"
+        "the gap is filled in Chatra's order: {case}"
     );
-    assert_eq!(messages[4]["text"], "Great, thank you!");
+    assert_eq!(messages[4]["text"], "Great, thank you!", "{case}");
     assert_eq!(
         messages[2]["attachments"][0]["filename"],
         "photo_of_label.jpg"
     );
     assert_eq!(messages[2]["attachments"][0]["is_image"], true);
-    assert!(
-        suite
-            .event_types(id)
-            .await
-            .contains(&"chat_ended".to_owned())
-    );
+    let types = suite.event_types(id).await;
+    assert!(types.contains(&"chat_ended".to_owned()), "{types:?}");
 
     let again = format!(
         r#"{{"eventName":"chatFragment","client":{{"id":"{CLIENT}","chatId":"{CHAT}"}},
         "messages":[{{"id":"after-end","type":"client","text":"One more question"}}]}}"#
     );
     assert_eq!(suite.webhook(again).await, 200);
-    suite.case_when(id, |c| messages_of(c).len() == 6).await;
-    assert_eq!(
-        suite
-            .event_types(id)
-            .await
-            .iter()
-            .filter(|t| *t == "case_resumed")
-            .count(),
-        1
-    );
+    let case = suite.case_when(id, |c| messages_of(c).len() == 6).await;
+    let types = suite.event_types(id).await;
+    let resumed = types.iter().filter(|t| *t == "case_resumed").count();
+    assert_eq!(resumed, 1, "{types:?} {case}");
 
     let closed = suite
         .http
@@ -240,26 +230,20 @@ async fn a_transcript_fills_the_gap_then_new_messages_resume_the_case_even_when_
         .send()
         .await
         .expect("patch");
-    assert_eq!(closed.status(), 200);
+    assert_eq!(closed.status(), 200, "{:?}", closed.text().await);
     let later = format!(
         r#"{{"eventName":"chatFragment","client":{{"id":"{CLIENT}","chatId":"{CHAT}"}},
         "messages":[{{"id":"after-close","type":"client","text":"Hello again 👋"}}]}}"#
     );
     assert_eq!(suite.webhook(later).await, 200);
     let case = suite.case_when(id, |c| messages_of(c).len() == 7).await;
+    let types = suite.event_types(id).await;
     assert_eq!(
         case["status"], "open",
-        "a customer writing to a closed case reopens it"
+        "a customer writing to a closed case reopens it: {types:?} {case}"
     );
-    assert_eq!(
-        suite
-            .event_types(id)
-            .await
-            .iter()
-            .filter(|t| *t == "case_resumed")
-            .count(),
-        2
-    );
+    let resumed = types.iter().filter(|t| *t == "case_resumed").count();
+    assert_eq!(resumed, 2, "{types:?}");
 }
 
 #[tokio::test]
