@@ -26,7 +26,10 @@ pub use chatra_standin::ChatraStandIn;
 pub use db::TestDb;
 pub use fixtures::chatra_fixture;
 pub use nats::TestNats;
-pub use process::{ServiceProcess, free_port, run_with};
+pub use process::{
+    ServiceProcess, TEST_ENCRYPTION_KEY, assert_bad_variables_are_named, assert_serves_ops,
+    free_port, run_with,
+};
 pub use server::NatsServer;
 pub use slack_standin::SlackStandIn;
 pub use standin::{Fault, RecordedRequest};

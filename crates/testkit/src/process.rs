@@ -76,3 +76,45 @@ pub fn run_with(program: &str, envs: &[(&str, &str)], var: &str, value: &str) ->
         .output()
         .unwrap_or_else(|e| panic!("{program} does not run: {e}"))
 }
+
+/// An encryption key for service binaries under test.
+pub const TEST_ENCRYPTION_KEY: &str =
+    "abababababababababababababababababababababababababababababababab";
+
+/// Runs the service binary `program` once per `(var, value)` in `bad` (with a usable key and a
+/// database nobody listens on) and asserts each run fails naming `var` on stderr.
+pub fn assert_bad_variables_are_named(program: &str, bad: &[(&str, &str)]) {
+    let base = [
+        ("DESKIE_ENCRYPTION_KEY", TEST_ENCRYPTION_KEY),
+        (
+            "DESKIE_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/never",
+        ),
+    ];
+    for (var, value) in bad {
+        let output = run_with(program, &base, var, value);
+        assert!(!output.status.success(), "{var}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(var), "{var} not named: {stderr}");
+    }
+}
+
+/// Starts the service binary `program` on a fresh database and NATS prefix, its ops port set
+/// through `addr_var`, and asserts it becomes ready (NATS and database checked), answers
+/// `/healthz` and serves `metric` on `/metrics`.
+pub async fn assert_serves_ops(program: &str, addr_var: &str, metric: &str) {
+    let (db, nats) = (crate::TestDb::create().await, crate::TestNats::new());
+    let envs = [
+        ("DESKIE_ENCRYPTION_KEY", TEST_ENCRYPTION_KEY),
+        ("DESKIE_DATABASE_URL", db.url()),
+        ("DESKIE_NATS_URL", nats.url()),
+        ("DESKIE_NATS_PREFIX", nats.prefix()),
+    ];
+    let service = ServiceProcess::spawn(program, &envs, addr_var);
+    let ready = service.ready().await;
+    assert_eq!(ready["checks"]["nats"], true);
+    assert_eq!(ready["checks"]["database"], true);
+    assert_eq!(service.get("/healthz").await.map(|(s, _)| s), Some(200));
+    let (_, metrics) = service.get("/metrics").await.expect("metrics");
+    assert!(metrics.contains(metric), "{metrics}");
+}

@@ -42,6 +42,10 @@ impl RuleBook {
             .compiled
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A rule of this trigger that is gone (deleted, disabled, moved) leaves the cache.
+        compiled.retain(|id, (_, rule)| {
+            rule.trigger() != trigger || stored.iter().any(|r| r.id == *id)
+        });
         let mut valid = Vec::with_capacity(stored.len());
         for rule in &stored {
             match compiled.get(&rule.id) {
