@@ -474,6 +474,24 @@ fn action_parameters_have_their_formats() {
             RuleProblem::NotHttps,
         ),
         (
+            5,
+            "webhook_url",
+            json!("http://10.0.0.7/services/x"),
+            RuleProblem::NotHttps,
+        ),
+        (
+            5,
+            "webhook_url",
+            json!("http://localhost.example.com/x"),
+            RuleProblem::NotHttps,
+        ),
+        (
+            5,
+            "webhook_url",
+            json!("ftp://127.0.0.1/x"),
+            RuleProblem::NotHttps,
+        ),
+        (
             6,
             "bot_token",
             json!("not a token"),
@@ -500,6 +518,25 @@ fn action_parameters_have_their_formats() {
                          "text": "x"});
     let rule = spec(json!({"name": "n", "trigger": "case_created", "actions": [channel]}));
     assert!(validate(Uuid::nil(), &rule).is_ok());
+}
+
+#[test]
+fn plain_http_webhooks_are_accepted_only_on_a_loopback_host() {
+    for url in [
+        "http://127.0.0.1:9100/hook",
+        "http://127.8.0.1/hook",
+        "http://localhost:9100/hook",
+        "http://LOCALHOST/hook",
+        "http://[::1]:9100/hook",
+        "https://hooks.slack.com/services/T0/B0/x",
+    ] {
+        let mut json = example();
+        json["actions"][5]["webhook_url"] = json!(url);
+        assert!(
+            validate(Uuid::nil(), &spec(json)).is_ok(),
+            "{url} should be accepted"
+        );
+    }
 }
 
 #[test]

@@ -44,7 +44,8 @@ pub enum Action<Text = Template> {
     },
     /// `notify_slack`: a message to a Slack incoming webhook.
     NotifySlack {
-        /// The `https://` incoming-webhook URL (a credential: never logged).
+        /// The incoming-webhook URL (a credential: never logged): `https://`, or `http://`
+        /// to a loopback host, where the call never leaves the machine (a local stand-in).
         webhook_url: String,
         /// The message; inserted values are escaped for Slack.
         text: Text,
@@ -137,7 +138,7 @@ impl Action {
                 Self::SetStatus { status }
             }
             "notify_slack" => Self::NotifySlack {
-                webhook_url: p.https_url("webhook_url")?,
+                webhook_url: p.webhook_url("webhook_url")?,
                 text: p.template("text")?,
             },
             "notify_telegram" => Self::NotifyTelegram {
@@ -300,11 +301,23 @@ impl<'a> Params<'a> {
         Uuid::parse_str(self.text(name, 64)?).map_err(|_| self.error(name, RuleProblem::NotUuid))
     }
 
-    fn https_url(&self, name: &str) -> Result<String, RuleError> {
+    fn webhook_url(&self, name: &str) -> Result<String, RuleError> {
         let text = self.text(name, MAX_SECRET_CHARS)?;
         match url::Url::parse(text) {
-            Ok(url) if url.scheme() == "https" && url.host().is_some() => Ok(text.to_owned()),
+            Ok(url) if is_https_or_loopback_http(&url) => Ok(text.to_owned()),
             _ => Err(self.error(name, RuleProblem::NotHttps)),
         }
+    }
+}
+
+/// A webhook is called over TLS, except on a loopback host: such a call never leaves the
+/// machine, which is how a local stand-in (or a sidecar proxy) receives it.
+fn is_https_or_loopback_http(url: &url::Url) -> bool {
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(url::Host::Domain(domain))) => domain.eq_ignore_ascii_case("localhost"),
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
     }
 }

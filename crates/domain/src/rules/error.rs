@@ -86,8 +86,8 @@ pub enum RuleProblem {
     /// Not a UUID.
     #[error("must be a UUID")]
     NotUuid,
-    /// Not an `https://` URL.
-    #[error("must be an https URL")]
+    /// Not an `https://` URL (nor `http://` to a loopback host).
+    #[error("must be an https URL (http only to localhost or a loopback address)")]
     NotHttps,
     /// A malformed value, e.g. a Telegram bot token or a time of day.
     #[error("is malformed: {0}")]
