@@ -18,6 +18,7 @@ mod nats;
 mod process;
 mod server;
 mod slack_standin;
+mod sse;
 mod standin;
 mod streams;
 mod telegram_standin;
@@ -32,6 +33,7 @@ pub use process::{
 };
 pub use server::NatsServer;
 pub use slack_standin::SlackStandIn;
+pub use sse::{Sse, SseReader};
 pub use standin::{Fault, RecordedRequest};
 pub use streams::{header, read_stream};
 pub use telegram_standin::TelegramStandIn;

@@ -11,90 +11,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use common::{TestApp, assigned, customer_says, spawn_app};
+use deskie_testkit::{Sse, SseReader};
 
 /// Long enough for the relay (polling every 20 ms) and the consumer, on a busy machine.
 const WAIT: Duration = Duration::from_secs(10);
-
-/// One server-sent event.
-#[derive(Debug)]
-struct Sse {
-    id: u64,
-    event: String,
-    data: Value,
-}
-
-/// A client reading one stream.
-struct Stream {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl Stream {
-    /// The next event (comments skipped); `None` when the server ended the stream, or
-    /// nothing came within `wait`.
-    async fn next_within(&mut self, wait: Duration) -> Option<Sse> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                if let Some(sse) = parse(&block) {
-                    return Some(sse);
-                }
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await;
-            match chunk {
-                Ok(Ok(Some(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
-                _ => return None,
-            }
-        }
-    }
-
-    /// Up to `n` events, fewer when the stream goes quiet for [`WAIT`].
-    async fn take(&mut self, n: usize) -> Vec<Sse> {
-        let mut events = Vec::new();
-        while events.len() < n {
-            let Some(event) = self.next_within(WAIT).await else {
-                break;
-            };
-            events.push(event);
-        }
-        events
-    }
-
-    async fn next(&mut self) -> Sse {
-        self.next_within(WAIT).await.expect("an event")
-    }
-
-    /// Whether the server closes the stream within `wait`.
-    async fn ends_within(&mut self, wait: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
-                Ok(Ok(Some(_))) => continue,
-                Ok(Ok(None) | Err(_)) => return true,
-                Err(_) => return false,
-            }
-        }
-    }
-}
-
-fn parse(block: &str) -> Option<Sse> {
-    let (mut id, mut event, mut data) = (None, None, None);
-    for line in block.lines() {
-        if let Some(v) = line.strip_prefix("id: ") {
-            id = v.parse().ok();
-        } else if let Some(v) = line.strip_prefix("event: ") {
-            event = Some(v.to_owned());
-        } else if let Some(v) = line.strip_prefix("data: ") {
-            data = serde_json::from_str(v).ok();
-        }
-    }
-    Some(Sse {
-        id: id?,
-        event: event?,
-        data: data?,
-    })
-}
 
 async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> reqwest::Response {
     let mut request = app.with_token(token, Method::GET, "/api/v1/stream");
@@ -104,17 +24,14 @@ async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> reqwes
     request.send().await.expect("request")
 }
 
-async fn stream(app: &TestApp, token: &str, last_event_id: Option<&str>) -> Stream {
+async fn stream(app: &TestApp, token: &str, last_event_id: Option<&str>) -> SseReader {
     let response = open(app, token, last_event_id).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"].to_str().ok(),
         Some("text/event-stream")
     );
-    Stream {
-        response,
-        buffer: String::new(),
-    }
+    SseReader::new(response, WAIT)
 }
 
 async fn live_chat_agent(app: &TestApp, email: &str) -> (Uuid, String) {
