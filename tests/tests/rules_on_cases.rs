@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use deskie_testkit::{Fault, SlackStandIn, Sse, SseReader};
 use serde_json::{Value, json};
 use support::{ADMIN, CHAT, CLIENT, Options, Suite, fixture};
 use uuid::Uuid;
@@ -63,7 +64,11 @@ fn chat(n: usize) -> String {
 }
 
 #[tokio::test]
-async fn a_new_chat_fires_the_greeting_once_assigns_and_plays_a_sound() {
+async fn a_new_chat_fires_the_greeting_once_assigns_notifies_slack_once_and_plays_a_sound() {
+    let slack = SlackStandIn::start().await;
+    // Slack's first answer is a 429 asking for a second's wait: it is waited out.
+    slack.fail_next(Fault::Status(429, Some(1)));
+    let webhook_url = slack.webhook_url("greeting-hook-secret");
     let (suite, chatra) =
         support::start_with_chatra(Options::default(), Some(Duration::from_millis(300))).await;
     chatra.chat_id_for(CLIENT, CHAT);
@@ -77,6 +82,8 @@ async fn a_new_chat_fires_the_greeting_once_assigns_and_plays_a_sound() {
             "actions": [
                 { "type": "reply", "text": "Hi {{customer.name}}, we are on it." },
                 { "type": "assign_round_robin" },
+                { "type": "notify_slack", "webhook_url": webhook_url,
+                  "text": "New chat from {{customer.name}}: {{message.text}}" },
                 { "type": "play_sound", "sound": "bell" }
             ]
         }),
@@ -115,10 +122,33 @@ async fn a_new_chat_fires_the_greeting_once_assigns_and_plays_a_sound() {
     let types = suite.event_types(case).await;
     assert_eq!(count(&types, "rule_fired"), 1, "{types:?}");
     assert_eq!(count(&types, "reply_requested"), 1, "{types:?}");
-    assert_eq!(count(&types, "notification_requested"), 1, "{types:?}");
+    assert_eq!(
+        count(&types, "notification_requested"),
+        2,
+        "Slack and the sound: {types:?}"
+    );
     assert_eq!(count(&types, "case_assigned"), 1, "{types:?}");
     assert_eq!(count(&types, "reply_delivered"), 1, "{types:?}");
     assert_eq!(chatra.sent_messages().len(), 1);
+
+    // Slack: the 429, then the one post that went through a second later, and nothing more.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while slack.requests().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let posts = slack.requests_to("greeting-hook-secret");
+    assert_eq!(posts.len(), 2, "a 429 and one retry: {posts:?}");
+    assert!(
+        posts[1].at.duration_since(posts[0].at) >= Duration::from_millis(950),
+        "Retry-After was waited out: {:?}",
+        posts[1].at.duration_since(posts[0].at)
+    );
+    assert_eq!(posts[1].method, "POST");
+    assert_eq!(
+        posts[1].body,
+        json!({ "text": "New chat from Maria Lopez: Hi, my parcel A-10442 still hasn't arrived. Can you help?" })
+    );
 
     let (_, events) = suite.get(&format!("/cases/{case}/events")).await;
     let fired = events
@@ -214,6 +244,8 @@ async fn a_customer_resuming_a_closed_case_notifies_telegram_once() {
     telegram
         .accept_bot("123456:secret-token")
         .add_chat("-100200");
+    // Telegram's first answer is a 429 with `retry_after: 1`: it is waited out.
+    telegram.fail_next(Fault::Status(429, Some(1)));
     let mut options = Options::default();
     if let Some(outbound) = options.outbound.as_mut() {
         outbound.telegram_api_url = telegram.api_url().to_owned();
@@ -264,19 +296,162 @@ async fn a_customer_resuming_a_closed_case_notifies_telegram_once() {
         "{types_later:?}"
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while telegram.requests().is_empty() && std::time::Instant::now() < deadline {
+    while telegram.requests().len() < 2 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let sent = telegram.requests();
-    assert_eq!(sent.len(), 1, "Telegram is told once");
-    assert_eq!(sent[0].path, "/bot123456:secret-token/sendMessage");
-    assert_eq!(sent[0].body["chat_id"], "-100200");
-    assert_eq!(sent[0].body["text"], "Maria Lopez is back");
+    assert_eq!(sent.len(), 2, "a 429, then Telegram is told once: {sent:?}");
+    assert!(
+        sent[1].at.duration_since(sent[0].at) >= Duration::from_millis(950),
+        "retry_after was waited out: {:?}",
+        sent[1].at.duration_since(sent[0].at)
+    );
+    assert_eq!(sent[1].path, "/bot123456:secret-token/sendMessage");
+    assert_eq!(sent[1].body["chat_id"], "-100200");
+    assert_eq!(sent[1].body["text"], "Maria Lopez is back");
     let history = suite.store.load_stream(case).await.expect("history");
     let secret_in_clear = history
         .iter()
         .any(|e| format!("{:?}", e.envelope).contains("secret-token"));
     assert!(!secret_in_clear, "the bot token travels encrypted");
+    suite.stop().await;
+}
+
+/// Opens `GET /api/v1/stream` as `token`, resuming after `last_event_id` if given.
+async fn live_stream(suite: &Suite, token: &str, last_event_id: Option<u64>) -> SseReader {
+    let mut request = suite
+        .http
+        .get(format!("{}/stream", suite.api))
+        .bearer_auth(token);
+    if let Some(id) = last_event_id {
+        request = request.header("Last-Event-ID", id.to_string());
+    }
+    let response = request.send().await.expect("stream");
+    assert_eq!(response.status(), 200);
+    SseReader::new(response, Duration::from_secs(15))
+}
+
+/// Events off `live` up to and including the first one `last` accepts (all of them, if
+/// none does before the stream goes quiet).
+async fn read_until(live: &mut SseReader, last: impl Fn(&Sse) -> bool) -> Vec<Sse> {
+    let mut events = Vec::new();
+    while let Some(event) = live.next_within(Duration::from_secs(15)).await {
+        let done = last(&event);
+        events.push(event);
+        if done {
+            break;
+        }
+    }
+    events
+}
+
+fn names(events: &[Sse]) -> Vec<&str> {
+    events.iter().map(|e| e.event.as_str()).collect()
+}
+
+#[tokio::test]
+async fn an_agent_s_live_stream_gets_the_rule_s_sound_and_resumes_from_last_event_id_without_gaps()
+{
+    let (suite, _chatra) =
+        support::start_with_chatra(Options::default(), Some(Duration::from_millis(200))).await;
+    let (julia, julia_token) = suite.agent("julia@example.com", &["live_chat"]).await;
+    let (_bob, bob_token) = suite.agent("bob@example.com", &["live_chat"]).await;
+    go_online(&suite, &julia_token).await;
+    create_rule(
+        &suite,
+        json!({
+            "name": "Ring the assignee", "trigger": "case_created",
+            "actions": [{ "type": "assign_round_robin" }, { "type": "play_sound", "sound": "bell" }]
+        }),
+    )
+    .await;
+    let mut julia_live = live_stream(&suite, &julia_token, None).await;
+    // Bob stays connected throughout: what he sees is the reference for "no gaps".
+    let mut bob_live = live_stream(&suite, &bob_token, None).await;
+
+    assert_eq!(
+        suite
+            .webhook(fixture("chat-started-prechat-form.json"))
+            .await,
+        200
+    );
+    let case = suite.case_id(CLIENT, CHAT).to_string();
+    let first = read_until(&mut julia_live, |e| e.event == "sound").await;
+    let seen = names(&first);
+    assert_eq!(seen.first(), Some(&"case_opened"), "{seen:?}");
+    assert!(seen.contains(&"customer_message_received"), "{seen:?}");
+    assert!(seen.contains(&"rule_fired"), "{seen:?}");
+    let sound = first.last().expect("events");
+    assert_eq!(
+        sound.event, "sound",
+        "the assignee hears the bell: {seen:?}"
+    );
+    assert_eq!(sound.data["case_id"], case);
+    assert_eq!(sound.data["data"]["sound"], "bell");
+    let assigned = first
+        .iter()
+        .find(|e| e.event == "case_assigned")
+        .expect("case_assigned before the sound");
+    assert_eq!(assigned.data["data"]["assignee_id"], julia, "{assigned:?}");
+    let last_seen = sound.id;
+    drop(julia_live);
+
+    // While Julia is away: the customer writes again and she answers from another screen.
+    let later = json!({
+        "eventName": "chatFragment",
+        "client": { "id": CLIENT, "chatId": CHAT },
+        "messages": [{ "id": "while-away-1", "type": "client", "text": "Any news?" }],
+    });
+    assert_eq!(suite.webhook(later.to_string()).await, 200);
+    let (status, body) = suite
+        .reply(
+            &julia_token,
+            suite.case_id(CLIENT, CHAT),
+            "Yes: it ships today.",
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+
+    let mut resumed = live_stream(&suite, &julia_token, Some(last_seen)).await;
+    let after = read_until(&mut resumed, |e| e.event == "reply_delivered").await;
+    let seen_after = names(&after);
+    assert!(
+        after.iter().all(|e| e.id > last_seen),
+        "nothing at or before {last_seen} again: {after:?}"
+    );
+    assert!(
+        after.windows(2).all(|w| w[0].id < w[1].id),
+        "in order, once: {after:?}"
+    );
+    assert!(
+        after.iter().any(
+            |e| e.event == "customer_message_received" && e.data["data"]["text"] == "Any news?"
+        ),
+        "{seen_after:?}"
+    );
+    assert!(seen_after.contains(&"reply_requested"), "{seen_after:?}");
+    assert_eq!(
+        seen_after.last(),
+        Some(&"reply_delivered"),
+        "{seen_after:?}"
+    );
+
+    // Bob, connected all along, saw the very same events after `last_seen`, and no sound
+    // (the case has an assignee, and it is not him).
+    let last_resumed = after.last().map(|e| e.id).unwrap_or(last_seen);
+    let bob_saw = read_until(&mut bob_live, |e| e.id >= last_resumed).await;
+    assert!(
+        !bob_saw.iter().any(|e| e.event == "sound"),
+        "the sound is the assignee's: {:?}",
+        names(&bob_saw)
+    );
+    let bob_ids: Vec<u64> = bob_saw
+        .iter()
+        .filter(|e| e.id > last_seen)
+        .map(|e| e.id)
+        .collect();
+    let julia_ids: Vec<u64> = after.iter().map(|e| e.id).collect();
+    assert_eq!(julia_ids, bob_ids, "the resumed stream has no gap");
     suite.stop().await;
 }
