@@ -16,6 +16,7 @@ async fn agent(store: &Store, email: &str, channels: &[&str]) -> Uuid {
         name: email.into(),
         channel_access: channels.iter().map(|c| (*c).to_owned()).collect(),
         token_sha256: Uuid::new_v4().as_bytes().repeat(2),
+        group_ids: Vec::new(),
     });
     store
         .record_config_event(StreamKey::new("agent", id), created, "c", "test")
@@ -106,6 +107,7 @@ async fn status_changes_project_and_only_enabled_online_agents_with_access_are_l
         email: "ann@example.com".into(),
         name: "Ann".into(),
         channel_access: Vec::new(),
+        groups: None,
     });
     record(&store, ann, no_access).await;
     assert!(online_ids(&store).await.is_empty());

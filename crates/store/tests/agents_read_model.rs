@@ -2,7 +2,10 @@
 
 mod common;
 
-use deskie_proto::events::{AgentCreated, AgentDisabled, AgentTokenRotated, AgentUpdated, Event};
+use deskie_proto::events::{
+    AgentCreated, AgentDisabled, AgentGroups, AgentStatusChanged, AgentTokenRotated, AgentUpdated,
+    Event,
+};
 use deskie_store::StreamKey;
 use deskie_store::read_models::{agents, apply_config_event};
 use uuid::Uuid;
@@ -13,6 +16,7 @@ fn created(email: &str, token: u8) -> Event {
         name: "Ann".into(),
         channel_access: vec!["live_chat".into()],
         token_sha256: vec![token; 32],
+        group_ids: Vec::new(),
     })
 }
 
@@ -42,6 +46,7 @@ async fn agent_events_project_and_tokens_work_only_while_enabled() {
         email: "ann@example.com".into(),
         name: "Ann Lee".into(),
         channel_access: Vec::new(),
+        groups: None,
     });
     store
         .record_config_event(key(), update, "c2", "test")
@@ -117,6 +122,7 @@ async fn a_rebuild_stream_by_stream_accepts_emails_that_moved_between_agents() {
                 email: "v@example.com".into(),
                 name: "B".into(),
                 channel_access: Vec::new(),
+                groups: None,
             }),
         ),
         (
@@ -125,6 +131,7 @@ async fn a_rebuild_stream_by_stream_accepts_emails_that_moved_between_agents() {
                 email: "x@example.com".into(),
                 name: "A".into(),
                 channel_access: Vec::new(),
+                groups: None,
             }),
         ),
     ];
@@ -161,4 +168,113 @@ async fn a_rebuild_stream_by_stream_accepts_emails_that_moved_between_agents() {
             (b, "v@example.com".to_owned())
         ]
     );
+}
+
+fn updated(name: &str, groups: Option<Vec<Uuid>>) -> Event {
+    Event::AgentUpdated(AgentUpdated {
+        email: "ann@example.com".into(),
+        name: name.into(),
+        channel_access: vec!["live_chat".into()],
+        groups: groups.map(|ids| AgentGroups {
+            group_ids: ids.iter().map(Uuid::to_string).collect(),
+        }),
+    })
+}
+
+async fn groups_of(store: &deskie_store::Store, id: Uuid) -> Vec<Uuid> {
+    agents::get(store.pool(), id)
+        .await
+        .expect("get")
+        .expect("agent")
+        .group_ids
+}
+
+#[tokio::test]
+async fn group_membership_projects_an_update_without_groups_keeps_it_and_a_rebuild_agrees() {
+    let (_db, store) = common::store().await;
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    let id = Uuid::now_v7();
+    let key = || StreamKey::new("agent", id);
+    let mut envelopes = Vec::new();
+    let mut record = async |event: Event| {
+        let stored = store
+            .record_config_event(key(), event, "c", "test")
+            .await
+            .expect("record");
+        envelopes.extend(stored);
+    };
+    let Event::AgentCreated(mut create) = created("ann@example.com", 1) else {
+        unreachable!()
+    };
+    create.group_ids = vec![a.to_string(), b.to_string()];
+    record(Event::AgentCreated(create)).await;
+    assert_eq!(groups_of(&store, id).await, [a, b]);
+
+    // An update from before agents had groups leaves the membership as it was.
+    record(updated("Ann Lee", None)).await;
+    assert_eq!(groups_of(&store, id).await, [a, b]);
+    record(updated("Ann Lee", Some(vec![b]))).await;
+    assert_eq!(groups_of(&store, id).await, [b]);
+
+    // The candidates of round-robin carry their groups.
+    record(Event::AgentStatusChanged(AgentStatusChanged {
+        status: "online".into(),
+    }))
+    .await;
+    let online = agents::online_with_access(store.pool(), "live_chat")
+        .await
+        .expect("online");
+    let online: Vec<(Uuid, Vec<Uuid>)> = online.into_iter().map(|a| (a.id, a.group_ids)).collect();
+    assert_eq!(online, [(id, vec![b])]);
+
+    // Present with no ids: every group again.
+    record(updated("Ann Lee", Some(Vec::new()))).await;
+    assert!(groups_of(&store, id).await.is_empty());
+    record(updated("Ann", Some(vec![a]))).await;
+    let live = agents::get(store.pool(), id).await.expect("get");
+
+    // A rebuild from the events gives the same row.
+    sqlx::query("TRUNCATE agents")
+        .execute(store.pool())
+        .await
+        .expect("truncate");
+    let mut conn = store.pool().acquire().await.expect("conn");
+    for envelope in &envelopes {
+        apply_config_event(&mut conn, envelope)
+            .await
+            .expect("rebuild");
+    }
+    assert_eq!(agents::get(store.pool(), id).await.expect("get"), live);
+    assert_eq!(groups_of(&store, id).await, [a]);
+}
+
+#[tokio::test]
+async fn a_group_id_that_is_not_a_uuid_is_refused_and_changes_nothing() {
+    let (_db, store) = common::store().await;
+    let id = Uuid::now_v7();
+    let key = || StreamKey::new("agent", id);
+    let first = store
+        .record_config_event(key(), created("ann@example.com", 1), "c1", "test")
+        .await
+        .expect("create");
+    let before = agents::get(store.pool(), id).await.expect("get");
+    let bad = Event::AgentUpdated(AgentUpdated {
+        email: "ann@example.com".into(),
+        name: "Mallory".into(),
+        channel_access: Vec::new(),
+        groups: Some(AgentGroups {
+            group_ids: vec![Uuid::now_v7().to_string(), "sales".into()],
+        }),
+    });
+    let error = store
+        .record_config_event(key(), bad, "c2", "test")
+        .await
+        .expect_err("a corrupt group id");
+    assert!(error.to_string().contains("\"sales\""), "{error}");
+    assert_eq!(agents::get(store.pool(), id).await.expect("get"), before);
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(events, i64::try_from(first.len()).expect("small"));
 }

@@ -117,6 +117,7 @@ async fn pings_stop_when_the_agent_loses_live_chat_access() {
             email: "ann@example.com".into(),
             name: "Agent ann@example.com".into(),
             channel_access: vec![],
+            groups: None,
         })
     })
     .await;
@@ -143,6 +144,7 @@ async fn getting_live_chat_access_back_pings_at_once() {
             email: "ann@example.com".into(),
             name: "Ann".into(),
             channel_access: vec!["live_chat".into()],
+            groups: None,
         }),
     )
     .await;

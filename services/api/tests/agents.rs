@@ -55,6 +55,7 @@ async fn an_agent_is_created_listed_fetched_and_edited() {
             "created_at",
             "disabled",
             "email",
+            "group_ids",
             "id",
             "name",
             "status",
@@ -65,6 +66,7 @@ async fn an_agent_is_created_listed_fetched_and_edited() {
     assert_eq!(agent["email"], "Ann@Example.com");
     assert_eq!(agent["name"], "Ann");
     assert_eq!(agent["channel_access"], json!(["live_chat"]));
+    assert_eq!(agent["group_ids"], json!([]), "no groups: every group");
     assert_eq!(agent["status"], "offline");
     assert_eq!(agent["disabled"], false);
     assert_eq!(agent["token"].as_str().map(str::len), Some(43));
@@ -347,4 +349,120 @@ async fn invalid_agent_bodies_are_refused_naming_the_field_and_store_nothing() {
         assert_eq!(json_of(response).await["field"], field);
     }
     assert_eq!(app.count("events").await, 1);
+}
+
+#[tokio::test]
+async fn group_ids_are_created_fetched_patched_and_left_alone_when_not_sent() {
+    let app = spawn_app().await;
+    let (sales, support) = (
+        app.create_group("Sales").await,
+        app.create_group("Support").await,
+    );
+    let created = app
+        .post(
+            "/api/v1/agents",
+            &json!({"email": "ann@example.com", "name": "Ann", "channel_access": ["live_chat"],
+                    "group_ids": [sales, support, sales]}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let agent = json_of(created).await;
+    assert_eq!(
+        agent["group_ids"],
+        json!([sales, support]),
+        "repeats count once"
+    );
+    let path = format!("/api/v1/agents/{}", agent["id"].as_str().expect("id"));
+    let fetched = json_of(app.get(&path).await).await;
+    assert_eq!(fetched["group_ids"], json!([sales, support]));
+    let listed = json_of(app.get("/api/v1/agents").await).await;
+    assert_eq!(listed[0]["group_ids"], json!([sales, support]));
+
+    let patch = |body: Value| {
+        let (app, path) = (&app, &path);
+        async move {
+            let response = app.patch(path, &body).await;
+            assert_eq!(response.status(), 200, "{body}");
+            json_of(response).await
+        }
+    };
+    let patched = patch(json!({"group_ids": [support]})).await;
+    assert_eq!(patched["group_ids"], json!([support]));
+    assert_eq!(json_of(app.get(&path).await).await, patched);
+    // Not sent, or null: unchanged.
+    let renamed = patch(json!({"name": "Ann Lee"})).await;
+    assert_eq!(renamed["group_ids"], json!([support]));
+    let same = patch(json!({"group_ids": null})).await;
+    assert_eq!(same["group_ids"], json!([support]));
+    patch(json!({"group_ids": [support]})).await;
+    // Empty: every group again.
+    let every = patch(json!({"group_ids": []})).await;
+    assert_eq!(every["group_ids"], json!([]));
+    assert_eq!(
+        app.event_types().await,
+        [
+            "group_created",
+            "group_created",
+            "agent_created",
+            "agent_updated",
+            "agent_updated",
+            "agent_updated"
+        ],
+        "a patch that changes nothing appends nothing"
+    );
+}
+
+#[tokio::test]
+async fn unknown_or_malformed_group_ids_are_refused_naming_the_element_and_store_nothing() {
+    let app = spawn_app().await;
+    let sales = app.create_group("Sales").await;
+    let unknown = uuid::Uuid::now_v7();
+    let body = |group_ids: Value| {
+        json!({"email": "ann@example.com", "name": "Ann", "channel_access": ["live_chat"],
+               "group_ids": group_ids})
+    };
+    for (group_ids, field, says) in [
+        (
+            json!([sales, unknown]),
+            "group_ids[1]",
+            "names no existing group",
+        ),
+        (json!([unknown]), "group_ids[0]", "names no existing group"),
+        (
+            json!([sales, "sales"]),
+            "group_ids[1]",
+            "must be a group id",
+        ),
+        (json!(sales), "group_ids", "must be an array"),
+    ] {
+        let response = app.post("/api/v1/agents", &body(group_ids.clone())).await;
+        assert_eq!(response.status(), 400, "{group_ids}");
+        let refusal = json_of(response).await;
+        assert_eq!(refusal["field"], field, "{group_ids}: {refusal}");
+        let message = refusal["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(field) && message.contains(says),
+            "{message}"
+        );
+    }
+    assert_eq!(app.count("agents").await, 0);
+    assert_eq!(app.event_types().await, ["group_created"]);
+
+    let agent = app.create_agent("bob@example.com", &["live_chat"]).await;
+    let path = format!("/api/v1/agents/{}", agent["id"].as_str().expect("id"));
+    let before = json_of(app.get(&path).await).await;
+    let response = app
+        .patch(
+            &path,
+            &json!({"name": "Robert", "group_ids": [sales, unknown]}),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(json_of(response).await["field"], "group_ids[1]");
+    assert_eq!(
+        json_of(app.get(&path).await).await,
+        before,
+        "nothing changed"
+    );
+    assert_eq!(app.event_types().await, ["group_created", "agent_created"]);
 }

@@ -240,6 +240,7 @@ async fn a_mirrored_message_names_the_deskie_agent_once_the_chatra_agent_is_link
         name: "Ann".into(),
         channel_access: vec!["live_chat".into()],
         token_sha256: vec![7; 32],
+        group_ids: Vec::new(),
     }))
     .await
     .expect("agent");

@@ -1,14 +1,14 @@
 //! The round-robin rotation: who may take a case now, and who got the last one.
 
-use deskie_domain::rules::Rotation;
+use deskie_domain::rules::{Rotation, RotationCandidate};
 use deskie_store::StoreError;
 use deskie_store::read_models::agents;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// The rotation of `group_id`: online agents with Live Chat access, and the agent the
-/// rotation of that group assigned last. (Agents have no group membership yet: every online
-/// Live Chat agent takes part in every group's rotation.)
+/// The rotation of `group_id`: the online agents with Live Chat access who take that group's
+/// cases (members of the group, and agents without groups: [`Rotation::of_group`]), and the
+/// agent the rotation of that group assigned last.
 ///
 /// Takes the group's rotation lock for the rest of the transaction: cases of one group are
 /// evaluated concurrently (one lane per case), and two of them reading the same "last" would
@@ -20,10 +20,13 @@ pub async fn load(conn: &mut PgConnection, group_id: Option<Uuid>) -> Result<Rot
             .execute(&mut *conn)
             .await?;
     }
-    let online = agents::online_with_access(&mut *conn, "live_chat")
+    let candidates: Vec<RotationCandidate> = agents::online_with_access(&mut *conn, "live_chat")
         .await?
         .into_iter()
-        .map(|agent| agent.id)
+        .map(|agent| RotationCandidate {
+            id: agent.id,
+            group_ids: agent.group_ids,
+        })
         .collect();
     let last = match group_id {
         Some(group) => {
@@ -34,7 +37,7 @@ pub async fn load(conn: &mut PgConnection, group_id: Option<Uuid>) -> Result<Rot
         }
         None => None,
     };
-    Ok(Rotation { online, last })
+    Ok(Rotation::of_group(group_id, &candidates, last))
 }
 
 /// Remembers that the rotation of `group_id` assigned `agent`.

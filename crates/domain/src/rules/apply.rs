@@ -9,34 +9,12 @@ use uuid::Uuid;
 
 use super::action::RenderedAction;
 use super::evaluate::Firing;
+use super::rotation::Rotation;
 use crate::case::CaseState;
 
 /// Namespace of the ids of what rules ask for (reply and notification ids), so a
 /// redelivered cause decides exactly the same ids.
 const RULE_EFFECT_NAMESPACE: Uuid = Uuid::from_u128(0x5d1e_7c2a_9b3f_4e61_a0d8_3c47_e2b9_f106);
-
-/// Who is next for `assign_round_robin`: the agents who may take the case now (online, with
-/// Live Chat access), and who got the previous case of the rotation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rotation {
-    /// Candidates, in a stable order (e.g. by id).
-    pub online: Vec<Uuid>,
-    /// The agent the rotation assigned last, online or not.
-    pub last: Option<Uuid>,
-}
-
-impl Rotation {
-    /// The first candidate after `last` in order (wrapping), or the first one; `None` when
-    /// nobody is online. An offline agent is skipped without losing their place.
-    pub fn next(&self) -> Option<Uuid> {
-        let mut sorted = self.online.clone();
-        sorted.sort_unstable();
-        let after_last = self
-            .last
-            .and_then(|last| sorted.iter().find(|agent| **agent > last));
-        after_last.or_else(|| sorted.first()).copied()
-    }
-}
 
 /// What the caller provides besides the firings.
 pub struct EffectInputs<'a> {
@@ -180,35 +158,6 @@ mod tests {
     use crate::case::CaseStatus;
     use crate::rules::Trigger;
 
-    fn ids(n: u128) -> Vec<Uuid> {
-        (1..=n).map(Uuid::from_u128).collect()
-    }
-
-    #[test]
-    fn the_rotation_goes_round_skipping_who_is_offline() {
-        let agents = ids(3);
-        let mut rotation = Rotation {
-            online: agents.clone(),
-            last: None,
-        };
-        let mut counts = [0; 3];
-        for _ in 0..30 {
-            let next = rotation.next().expect("someone is online");
-            counts[agents.iter().position(|a| *a == next).expect("known")] += 1;
-            rotation.last = Some(next);
-        }
-        assert_eq!(counts, [10, 10, 10]);
-
-        // Agent 2 goes offline right after agent 1 got a case: agent 3 is next.
-        rotation.online = vec![agents[0], agents[2]];
-        rotation.last = Some(agents[0]);
-        assert_eq!(rotation.next(), Some(agents[2]));
-        rotation.last = Some(agents[2]);
-        assert_eq!(rotation.next(), Some(agents[0]), "wraps around");
-        rotation.online.clear();
-        assert_eq!(rotation.next(), None, "nobody online: nobody assigned");
-    }
-
     fn opened() -> CaseState {
         CaseState::from_events(&[Event::CaseOpened(CaseOpened {
             group_id: Uuid::from_u128(100).to_string(),
@@ -260,7 +209,7 @@ mod tests {
             },
         ])];
         let rotation = Rotation {
-            online: ids(2),
+            online: vec![Uuid::from_u128(1), Uuid::from_u128(2)],
             last: None,
         };
         let (events, rotated) = decide(&state, &firings, &rotation);

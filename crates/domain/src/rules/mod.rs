@@ -16,12 +16,13 @@ mod evaluate;
 mod field;
 mod history;
 mod hours;
+mod rotation;
 mod spec;
 mod template;
 mod validate;
 
 pub use action::{Action, MAX_SECRET_CHARS, MAX_TEXT_CHARS, RenderedAction};
-pub use apply::{EffectInputs, Rotation, decide_rule_effects};
+pub use apply::{EffectInputs, decide_rule_effects};
 pub use batch::changes_to_evaluate;
 pub use condition::{
     Condition, MAX_IN_VALUES, MAX_PATTERN_CHARS, MAX_VALUE_CHARS, REGEX_SIZE_LIMIT,
@@ -34,6 +35,7 @@ pub use evaluate::{Firing, evaluate};
 pub use field::{Field, MAX_FIELD_KEY_CHARS, Operator};
 pub use history::{HistoryEvent, context_at};
 pub use hours::BusinessHours;
+pub use rotation::{Rotation, RotationCandidate};
 pub use spec::{ActionSpec, ConditionSpec, ConditionsSpec, RuleSpec};
 pub use template::{Escaping, Placeholder, Template};
 pub use validate::{

@@ -27,6 +27,8 @@ pub struct Agent {
     pub disabled_at: Option<DateTime<Utc>>,
     /// `online` or `offline`.
     pub status: String,
+    /// Groups whose cases the agent takes in round-robin; empty = every group.
+    pub group_ids: Vec<Uuid>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -40,7 +42,21 @@ impl Agent {
     }
 }
 
-const COLUMNS: &str = "id, version, email, name, channel_access, token_sha256, disabled_at, status, created_at, updated_at";
+/// The group ids an agent event carries, as UUIDs. The api writes only UUIDs of existing
+/// groups; anything else is a corrupt event, refused rather than read as fewer groups (an
+/// agent left with none would take every group's cases).
+fn group_uuids(envelope: &Envelope, ids: &[String]) -> Result<Vec<Uuid>, StoreError> {
+    ids.iter()
+        .map(|id| {
+            id.parse().map_err(|_| StoreError::Corrupt {
+                event_id: envelope.event_id.parse().unwrap_or_default(),
+                reason: format!("agent group id {id:?} is not a UUID"),
+            })
+        })
+        .collect()
+}
+
+const COLUMNS: &str = "id, version, email, name, channel_access, token_sha256, disabled_at, status, group_ids, created_at, updated_at";
 
 /// Every agent, disabled ones included, oldest first.
 pub async fn list(pool: &PgPool) -> Result<Vec<Agent>, StoreError> {
@@ -97,8 +113,9 @@ pub async fn enabled_by_email(
         .await?)
 }
 
-/// Enabled agents that are `online` and have access to `channel`, oldest first: whom
-/// agent-sync reports online to Chatra.
+/// Enabled agents that are `online` and have access to `channel`, oldest first, with their
+/// groups: whom agent-sync reports online to Chatra, and the candidates of the rules
+/// service's round-robin (which keeps those of the case's group).
 pub async fn online_with_access(
     conn: impl sqlx::PgExecutor<'_>,
     channel: &str,
@@ -121,12 +138,12 @@ pub(super) async fn apply(conn: &mut PgConnection, envelope: &Envelope) -> Resul
     let version = i64::try_from(envelope.version).unwrap_or(i64::MAX);
     let query = match &envelope.event {
         Some(Event::AgentCreated(e)) => sqlx::query(
-            "INSERT INTO agents (id, version, email, name, channel_access, token_sha256, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+            "INSERT INTO agents (id, version, email, name, channel_access, token_sha256, group_ids, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
              ON CONFLICT (id) DO UPDATE SET
                  version = EXCLUDED.version, email = EXCLUDED.email, name = EXCLUDED.name,
                  channel_access = EXCLUDED.channel_access, token_sha256 = EXCLUDED.token_sha256,
-                 updated_at = EXCLUDED.updated_at
+                 group_ids = EXCLUDED.group_ids, updated_at = EXCLUDED.updated_at
              WHERE agents.version < EXCLUDED.version",
         )
         .bind(id)
@@ -135,9 +152,12 @@ pub(super) async fn apply(conn: &mut PgConnection, envelope: &Envelope) -> Resul
         .bind(&e.name)
         .bind(&e.channel_access)
         .bind(&e.token_sha256)
+        .bind(group_uuids(envelope, &e.group_ids)?)
         .bind(at),
+        // No `groups` (an event from before agents had groups): the membership stays.
         Some(Event::AgentUpdated(e)) => sqlx::query(
-            "UPDATE agents SET version = $2, email = $3, name = $4, channel_access = $5, updated_at = $6
+            "UPDATE agents SET version = $2, email = $3, name = $4, channel_access = $5,
+                    group_ids = COALESCE($6, group_ids), updated_at = $7
               WHERE id = $1 AND version < $2",
         )
         .bind(id)
@@ -145,6 +165,12 @@ pub(super) async fn apply(conn: &mut PgConnection, envelope: &Envelope) -> Resul
         .bind(&e.email)
         .bind(&e.name)
         .bind(&e.channel_access)
+        .bind(
+            e.groups
+                .as_ref()
+                .map(|groups| group_uuids(envelope, &groups.group_ids))
+                .transpose()?,
+        )
         .bind(at),
         Some(Event::AgentDisabled(_)) => sqlx::query(
             "UPDATE agents SET version = $2, disabled_at = $3, status = 'offline', updated_at = $3

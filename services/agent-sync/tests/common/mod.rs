@@ -132,6 +132,7 @@ impl Harness {
                 name: format!("Agent {email}"),
                 channel_access: channels.iter().map(|c| (*c).to_owned()).collect(),
                 token_sha256: id.as_bytes().repeat(2),
+                group_ids: Vec::new(),
             }),
         )
         .await;

@@ -1,7 +1,8 @@
 //! AgentCreated, AgentUpdated, AgentDisabled and AgentTokenRotated.
 
 use deskie_proto::events::{
-    AgentCreated, AgentDisabled, AgentStatusChanged, AgentTokenRotated, AgentUpdated, Event,
+    AgentCreated, AgentDisabled, AgentGroups, AgentStatusChanged, AgentTokenRotated, AgentUpdated,
+    Event,
 };
 use deskie_store::read_models::agents::{self, Agent};
 use deskie_store::{Store, StoreError, StreamKey, StreamTx};
@@ -25,6 +26,8 @@ pub struct NewAgent {
     pub name: String,
     /// Known channels, each once.
     pub channel_access: Vec<String>,
+    /// Existing groups, each once; empty = every group.
+    pub group_ids: Vec<Uuid>,
 }
 
 /// A validated partial update; `None` keeps the current value.
@@ -36,6 +39,8 @@ pub struct AgentPatch {
     pub name: Option<String>,
     /// New channel access (the whole list).
     pub channel_access: Option<Vec<String>>,
+    /// New groups (the whole list; empty = every group).
+    pub group_ids: Option<Vec<Uuid>>,
     /// `Some(true)` disables the agent; `Some(false)` is accepted only for an enabled one.
     pub disabled: Option<bool>,
 }
@@ -72,6 +77,7 @@ pub async fn create(
         name: new.name,
         channel_access: new.channel_access,
         token_sha256: token.sha256(),
+        group_ids: to_strings(&new.group_ids),
     });
     append_and_project(&mut tx, event, cause).await?;
     let agent = projected(&mut tx, id).await?;
@@ -93,17 +99,23 @@ pub async fn update(
     if disabled && patch.disabled == Some(false) {
         return Err(AgentCommandError::Disabled);
     }
+    let group_ids = patch.group_ids.unwrap_or_else(|| current.group_ids.clone());
     let profile = AgentUpdated {
         email: patch.email.unwrap_or_else(|| current.email.clone()),
         name: patch.name.unwrap_or_else(|| current.name.clone()),
         channel_access: patch
             .channel_access
             .unwrap_or_else(|| current.channel_access.clone()),
+        // Always the whole membership: absent means "unchanged" only in older events.
+        groups: Some(AgentGroups {
+            group_ids: to_strings(&group_ids),
+        }),
     };
     let mut changed = false;
     if profile.email != current.email
         || profile.name != current.name
         || profile.channel_access != current.channel_access
+        || group_ids != current.group_ids
     {
         if !disabled && profile.email != current.email {
             ensure_email_free(&mut tx, &profile.email, id).await?;
@@ -179,6 +191,10 @@ async fn ensure_email_free(
         Some(other) if other.id != id => Err(AgentCommandError::EmailTaken),
         _ => Ok(()),
     }
+}
+
+fn to_strings(ids: &[Uuid]) -> Vec<String> {
+    ids.iter().map(Uuid::to_string).collect()
 }
 
 /// Agent `id` as stored, with its stream's lock held until the transaction ends.

@@ -1,7 +1,10 @@
 //! `/api/v1/groups`: Deskie groups.
 
+use std::collections::HashSet;
+
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use deskie_store::Store;
 use deskie_store::read_models::groups::{self, Group};
 use serde::Serialize;
 use serde_json::Value;
@@ -12,6 +15,29 @@ use super::body::Fields;
 use super::{AppState, path_id};
 use crate::ApiError;
 use crate::commands::groups::{create_group, rename_group};
+
+/// Refuses, naming the field (`default_group_id`, `group_ids[1]`), the first id that names
+/// no existing group; `named` pairs each field with its id. Groups are never deleted, so one
+/// that exists now still exists when the request's events are written.
+pub async fn ensure_groups_exist(
+    store: &Store,
+    named: impl IntoIterator<Item = (String, Uuid)>,
+) -> Result<(), ApiError> {
+    let mut known = HashSet::new();
+    for (field, id) in named {
+        if known.contains(&id) {
+            continue;
+        }
+        if groups::get(store.pool(), id).await?.is_none() {
+            return Err(ApiError::invalid(
+                &field,
+                format!("{field} names no existing group"),
+            ));
+        }
+        known.insert(id);
+    }
+    Ok(())
+}
 
 /// A group as the API shows it.
 #[derive(Debug, Serialize)]

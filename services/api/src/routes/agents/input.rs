@@ -1,11 +1,17 @@
 //! Validation of agent requests: every refusal names its field.
 
+use deskie_store::Store;
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::ApiError;
 use crate::channels;
 use crate::commands::agents::{AgentPatch, NewAgent, STATUSES};
 use crate::routes::body::Fields;
+use crate::routes::groups;
+
+/// The most groups one agent may be a member of.
+pub const MAX_GROUP_IDS: usize = 500;
 
 /// The body of `POST /api/v1/agents`; `channel_access` defaults to none.
 pub fn new_agent(body: Value) -> Result<NewAgent, ApiError> {
@@ -14,6 +20,7 @@ pub fn new_agent(body: Value) -> Result<NewAgent, ApiError> {
         email: fields.required_email("email")?,
         name: fields.required_text("name")?,
         channel_access: channel_access(&fields)?.unwrap_or_default(),
+        group_ids: group_ids(&fields)?.unwrap_or_default(),
     })
 }
 
@@ -24,6 +31,7 @@ pub fn agent_patch(body: Value) -> Result<AgentPatch, ApiError> {
         email: fields.email("email")?,
         name: fields.text("name")?,
         channel_access: channel_access(&fields)?,
+        group_ids: group_ids(&fields)?,
         disabled: fields.bool("disabled")?,
     })
 }
@@ -48,6 +56,50 @@ pub fn agent_status(body: Value) -> Result<&'static str, ApiError> {
         .into_iter()
         .find(|known| *known == status)
         .ok_or_else(refusal)
+}
+
+/// `group_ids` as sent checked against the store: refuses the first id that names no
+/// existing group (`group_ids[1]`); returns the ids with repeats counted once, in order.
+pub async fn existing_groups(store: &Store, ids: &[Uuid]) -> Result<Vec<Uuid>, ApiError> {
+    let named = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (format!("group_ids[{i}]"), *id));
+    groups::ensure_groups_exist(store, named).await?;
+    let mut once = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !once.contains(id) {
+            once.push(*id);
+        }
+    }
+    Ok(once)
+}
+
+/// At most [`MAX_GROUP_IDS`] UUIDs; `null` or absent = not given. Whether they name
+/// groups is [`existing_groups`]' business.
+fn group_ids(fields: &Fields) -> Result<Option<Vec<Uuid>>, ApiError> {
+    let Some(items) = fields.array("group_ids")? else {
+        return Ok(None);
+    };
+    if items.len() > MAX_GROUP_IDS {
+        return Err(ApiError::invalid(
+            "group_ids",
+            format!("group_ids may hold at most {MAX_GROUP_IDS} groups"),
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.as_str()
+                .and_then(|id| id.trim().parse().ok())
+                .ok_or_else(|| {
+                    let name = format!("group_ids[{i}]");
+                    ApiError::invalid(&name, format!("{name} must be a group id (a UUID)"))
+                })
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 /// Known channel names; a repeated one counts once.
@@ -105,6 +157,7 @@ mod tests {
         assert_eq!(new.channel_access, ["live_chat"]);
         let none = new_agent(json!({"email": "a@b.co", "name": "A"})).expect("valid");
         assert!(none.channel_access.is_empty());
+        assert!(none.group_ids.is_empty(), "no groups: every group");
     }
 
     #[test]
@@ -130,6 +183,16 @@ mod tests {
             (
                 with("channel_access", json!(["live_chat", 3])),
                 "channel_access[1]",
+            ),
+            (with("group_ids", json!("sales")), "group_ids"),
+            (
+                with("group_ids", json!([Uuid::nil(), "sales"])),
+                "group_ids[1]",
+            ),
+            (with("group_ids", json!([7])), "group_ids[0]"),
+            (
+                with("group_ids", json!(vec![Uuid::nil(); MAX_GROUP_IDS + 1])),
+                "group_ids",
             ),
         ] {
             assert_eq!(field_of(new_agent(body)), field);

@@ -22,7 +22,8 @@ pub async fn create(
     request_id: RequestId,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = input::new_agent(body.into_inner())?;
+    let mut new = input::new_agent(body.into_inner())?;
+    new.group_ids = input::existing_groups(&state.store, &new.group_ids).await?;
     let (agent, token) = commands::create(&state.store, new, &request_id.to_string()).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/agents/{}", agent.id)))
@@ -59,7 +60,10 @@ pub async fn update(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id)?;
-    let patch = input::agent_patch(body.into_inner())?;
+    let mut patch = input::agent_patch(body.into_inner())?;
+    if let Some(ids) = &patch.group_ids {
+        patch.group_ids = Some(input::existing_groups(&state.store, ids).await?);
+    }
     let agent = commands::update(&state.store, id, patch, &request_id.to_string()).await?;
     Ok(HttpResponse::Ok().json(AgentView::from(agent)))
 }

@@ -18,6 +18,8 @@ pub struct AgentView {
     pub name: String,
     /// Channels whose cases the agent may see and answer.
     pub channel_access: Vec<String>,
+    /// Groups whose cases the agent takes in round-robin; empty = every group.
+    pub group_ids: Vec<Uuid>,
     /// `online` or `offline`.
     pub status: String,
     /// Whether the agent was disabled (its token no longer works).
@@ -36,6 +38,7 @@ impl From<Agent> for AgentView {
             email: agent.email,
             name: agent.name,
             channel_access: agent.channel_access,
+            group_ids: agent.group_ids,
             status: agent.status,
             created_at: agent.created_at,
             updated_at: agent.updated_at,

@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 
 use deskie_store::Store;
-use deskie_store::read_models::groups;
 use deskie_store::read_models::integrations::GroupMapping;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -12,6 +11,7 @@ use uuid::Uuid;
 use crate::ApiError;
 use crate::commands::integrations::{IntegrationPatch, NewIntegration, Panel};
 use crate::routes::body::Fields;
+use crate::routes::groups;
 
 /// The most group mappings one integration may have.
 pub const MAX_GROUP_MAPPINGS: usize = 500;
@@ -57,20 +57,7 @@ pub async fn ensure_groups_exist(
                 .enumerate()
                 .map(|(i, m)| (format!("group_mappings[{i}].group_id"), m.group_id)),
         );
-    let mut known = HashSet::new();
-    for (field, id) in named {
-        if known.contains(&id) {
-            continue;
-        }
-        if groups::get(store.pool(), id).await?.is_none() {
-            return Err(ApiError::invalid(
-                &field,
-                format!("{field} names no existing group"),
-            ));
-        }
-        known.insert(id);
-    }
-    Ok(())
+    groups::ensure_groups_exist(store, named).await
 }
 
 fn panel(fields: &Fields) -> Result<Option<Panel>, ApiError> {
