@@ -108,6 +108,8 @@ impl events::Event {
             ChatEnded(_) => "chat_ended",
             RuleFired(_) => "rule_fired",
             NotificationRequested(_) => "notification_requested",
+            NotificationDelivered(_) => "notification_delivered",
+            NotificationFailed(_) => "notification_failed",
             GroupCreated(_) => "group_created",
             GroupRenamed(_) => "group_renamed",
             IntegrationConnected(_) => "integration_connected",

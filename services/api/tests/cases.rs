@@ -592,3 +592,72 @@ async fn customer_edits_record_only_what_changes() {
     }
     assert_eq!(app.case_event_count(id).await, 4);
 }
+
+#[tokio::test]
+async fn the_history_shows_notification_outcomes_without_the_destination() {
+    use deskie_proto::events::{
+        Event, NotificationDelivered, NotificationFailed, NotificationRequested,
+    };
+    let app = spawn_app().await;
+    let group = app.create_group("Support").await;
+    let id = Uuid::now_v7();
+    let request = |n: &str, kind: &str| {
+        Event::NotificationRequested(NotificationRequested {
+            notification_id: n.into(),
+            kind: kind.into(),
+            text: "New chat".into(),
+            destination_secret: b"ciphertext-of-the-webhook-url".to_vec(),
+            telegram_chat_id: (kind == "telegram").then(|| "-100200".into()),
+            sound: None,
+            rule_id: Some("rule-1".into()),
+        })
+    };
+    app.record_case(
+        id,
+        vec![
+            opened(group, "chat-1"),
+            request("n-1", "slack"),
+            request("n-2", "telegram"),
+            Event::NotificationDelivered(NotificationDelivered {
+                notification_id: "n-1".into(),
+                kind: "slack".into(),
+                by_rule_id: Some("rule-1".into()),
+                attempts: 2,
+            }),
+            Event::NotificationFailed(NotificationFailed {
+                notification_id: "n-2".into(),
+                kind: "telegram".into(),
+                by_rule_id: Some("rule-1".into()),
+                reason: "refused (HTTP 400): Bad Request: chat not found".into(),
+                attempts: 1,
+            }),
+        ],
+    )
+    .await;
+    let history = json_of(app.get(&format!("/api/v1/cases/{id}/events")).await).await;
+    assert_eq!(history[3]["type"], "notification_delivered");
+    assert_eq!(
+        history[3]["data"],
+        json!({"notification_id": "n-1", "kind": "slack", "by_rule_id": "rule-1", "attempts": 2})
+    );
+    assert_eq!(history[4]["type"], "notification_failed");
+    assert_eq!(
+        history[4]["data"],
+        json!({
+            "notification_id": "n-2",
+            "kind": "telegram",
+            "by_rule_id": "rule-1",
+            "reason": "refused (HTTP 400): Bad Request: chat not found",
+            "attempts": 1
+        })
+    );
+    let shown = history.to_string();
+    assert!(!shown.contains("destination"), "{shown}");
+    // The case itself is unchanged by the outcomes: only its version moved.
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}")).await).await;
+    assert_eq!(case["status"], "open");
+    assert!(
+        case["messages"].as_array().is_some_and(Vec::is_empty),
+        "{case}"
+    );
+}

@@ -10,6 +10,8 @@
 //!   a reply's outcome is recorded on the case and the row settled in one transaction.
 //! - **Notifications** ([`notify`]): the same claim loop for `slack_notification` and
 //!   `telegram_notification` rows, paced per destination; retried unless certainly refused.
+//!   Sent or failed, the outcome is recorded on the case (`NotificationDelivered`,
+//!   `NotificationFailed`) in the transaction that settles the row.
 //! - **Policy** ([`policy`]): what certainly did not reach Chatra is retried with capped
 //!   exponential backoff and jitter (429 waits exactly `Retry-After`); other 4xx fail; a 500
 //!   or a timeout after the request left is `unknown` and never re-sent: the echo webhook

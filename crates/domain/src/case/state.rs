@@ -50,6 +50,18 @@ pub struct ReplyState {
     pub failed: bool,
 }
 
+/// A staff notification (Slack or Telegram) a rule asked for, as far as the case knows; kept
+/// so outbound records its outcome once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationState {
+    /// `slack`, `telegram` (or `sound`, which nobody settles).
+    pub kind: String,
+    /// The rule that asked for it.
+    pub rule_id: Option<String>,
+    /// Whether `NotificationDelivered` or `NotificationFailed` is already on the case.
+    pub settled: bool,
+}
+
 /// The customer's data.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CustomerState {
@@ -103,6 +115,8 @@ pub struct CaseState {
     pub replies: Vec<(String, ReplyState)>,
     /// Customer data.
     pub customer: CustomerState,
+    /// Notifications rules asked for, by notification id, in request order.
+    pub notifications: Vec<(String, NotificationState)>,
 }
 
 impl CaseState {
@@ -186,6 +200,18 @@ impl CaseState {
             }
             Event::CaseResumed(_) => self.chat_ended = false,
             Event::ChatEnded(_) => self.chat_ended = true,
+            Event::NotificationRequested(e) if self.notification(&e.notification_id).is_none() => {
+                self.notifications.push((
+                    e.notification_id.clone(),
+                    NotificationState {
+                        kind: e.kind.clone(),
+                        rule_id: e.rule_id.clone(),
+                        settled: false,
+                    },
+                ));
+            }
+            Event::NotificationDelivered(e) => self.settle_notification(&e.notification_id),
+            Event::NotificationFailed(e) => self.settle_notification(&e.notification_id),
             _ => {}
         }
     }
@@ -203,6 +229,24 @@ impl CaseState {
             .iter_mut()
             .find(|(id, _)| id == message_id)
             .map(|(_, r)| r)
+    }
+
+    /// The notification `notification_id`, if a rule asked for it on this case.
+    pub fn notification(&self, notification_id: &str) -> Option<&NotificationState> {
+        self.notifications
+            .iter()
+            .find(|(id, _)| id == notification_id)
+            .map(|(_, n)| n)
+    }
+
+    fn settle_notification(&mut self, notification_id: &str) {
+        if let Some((_, n)) = self
+            .notifications
+            .iter_mut()
+            .find(|(id, _)| id == notification_id)
+        {
+            n.settled = true;
+        }
     }
 
     /// Replies not yet matched to a Chatra message, oldest first.

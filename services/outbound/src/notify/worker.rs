@@ -1,11 +1,15 @@
 //! The notification workers: each claimed row (see [`crate::claims`]) is decrypted, paced per
-//! destination, sent, and its ledger row settled as the staff-notification policy says.
+//! destination, sent, and its ledger row settled as the staff-notification policy says. A
+//! final outcome (sent or failed) is also recorded on the case (`NotificationDelivered`,
+//! `NotificationFailed`) in the transaction that settles the row.
 
 use std::time::Duration;
 
 use deskie_config::Cipher;
+use deskie_domain::case::{CaseState, NotificationOutcome, decide_notification};
 use deskie_store::outbox::{self, ClaimedIntent, Settlement};
-use deskie_store::{Store, StoreError};
+use deskie_store::read_models::cases;
+use deskie_store::{EventDraft, Store, StoreError, StreamKey};
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
@@ -53,7 +57,9 @@ impl Perform for Notifier {
                 let failed = Settlement::Failed {
                     error: format!("unreadable ledger row: {error}"),
                 };
-                self.finish(&claim, kind, Outcome::Settle(failed)).await;
+                // Without the row, the case is unknown: the outcome stays in the ledger only.
+                self.finish(&claim, kind, None, Outcome::Settle(failed))
+                    .await;
                 return;
             }
         };
@@ -68,7 +74,7 @@ impl Perform for Notifier {
         set_parent(&span, &intent.trace);
         async {
             let outcome = self.attempt(&claim, &intent).await;
-            self.finish(&claim, kind, outcome).await;
+            self.finish(&claim, kind, Some(&intent), outcome).await;
         }
         .instrument(span)
         .await;
@@ -131,9 +137,23 @@ impl Notifier {
         Some(SecretString::from(clear))
     }
 
-    /// Settles (or releases) the claim, fenced by its attempt, and says so.
-    async fn finish(&self, claim: &ClaimedIntent, kind: &str, outcome: Outcome) {
+    /// Settles (or releases) the claim, fenced by its attempt, and says so. A final outcome of
+    /// a readable row is recorded on its case too ([`Self::settle_on_case`]).
+    async fn finish(
+        &self,
+        claim: &ClaimedIntent,
+        kind: &str,
+        intent: Option<&NotificationIntent>,
+        outcome: Outcome,
+    ) {
         let result: Result<bool, StoreError> = async {
+            if let (Outcome::Settle(settlement), Some(intent)) = (&outcome, intent)
+                && let Some(on_case) = case_outcome(settlement)
+            {
+                return self
+                    .settle_on_case(claim, intent, settlement, &on_case)
+                    .await;
+            }
             let mut conn = self.store.pool().acquire().await?;
             match &outcome {
                 Outcome::Settle(settlement) => outbox::settle(&mut conn, claim, settlement).await,
@@ -176,5 +196,57 @@ impl Notifier {
                 "destination busy; notification put back"
             ),
         }
+    }
+
+    /// In one transaction on the case's stream (its advisory lock first, as every writer of
+    /// the case takes it): settles the row, fenced by the claim's attempt, then appends the
+    /// outcome's event unless the case already has it ([`decide_notification`]) and projects
+    /// it. `false`, writing nothing, when the claim was no longer current.
+    async fn settle_on_case(
+        &self,
+        claim: &ClaimedIntent,
+        intent: &NotificationIntent,
+        settlement: &Settlement,
+        outcome: &NotificationOutcome,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .store
+            .begin_stream(StreamKey::new("case", intent.case_id))
+            .await?;
+        if !outbox::settle(tx.connection(), claim, settlement).await? {
+            return Ok(false);
+        }
+        let history = tx.history().await?;
+        let state =
+            CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
+        let attempts = u32::try_from(claim.attempts).unwrap_or(0);
+        if let Some(event) = decide_notification(&state, &intent.notification_id, attempts, outcome)
+        {
+            let draft = EventDraft {
+                event,
+                causation_id: claim.intent_key.clone(),
+                correlation_id: intent.notification_id.clone(),
+                emitted_by: "outbound",
+            };
+            let expected = tx.version();
+            tx.append(expected, vec![draft]).await?;
+            cases::catch_up(tx.connection(), intent.case_id).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// What a settlement means for the case: only final outcomes are recorded there (a retry is
+/// not an outcome yet).
+fn case_outcome(settlement: &Settlement) -> Option<NotificationOutcome> {
+    match settlement {
+        Settlement::Sent => Some(NotificationOutcome::Delivered),
+        Settlement::Failed { error } | Settlement::Unknown { error, .. } => {
+            Some(NotificationOutcome::Failed {
+                reason: error.clone(),
+            })
+        }
+        Settlement::Retry { .. } => None,
     }
 }

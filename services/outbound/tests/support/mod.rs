@@ -10,7 +10,7 @@ use deskie_bus::{Bus, Topology};
 use deskie_chatra::{ChatraClient, default_http_client};
 use deskie_config::Cipher;
 use deskie_outbound::{Application, OutboundConfig, RetryPolicy};
-use deskie_proto::events::{CaseOpened, Event, NotificationRequested};
+use deskie_proto::events::{CaseOpened, Envelope, Event, NotificationRequested};
 use deskie_store::relay::{Relay, RelayConfig};
 use deskie_store::{EventDraft, Store, StreamKey};
 use deskie_testkit::{SlackStandIn, TelegramStandIn, TestDb, TestNats};
@@ -174,6 +174,27 @@ impl Harness {
             last_error,
             attempts,
         })
+    }
+
+    /// The case's events, oldest first, as the event store holds them.
+    pub async fn case_events(&self, case_id: Uuid) -> Vec<Envelope> {
+        self.store
+            .load_stream(case_id)
+            .await
+            .expect("the case's stream")
+            .into_iter()
+            .map(|stored| stored.envelope)
+            .collect()
+    }
+
+    /// The version of the case's read-model row (0 when there is none).
+    pub async fn projected_version(&self, case_id: Uuid) -> i64 {
+        sqlx::query_scalar("SELECT version FROM cases WHERE id = $1")
+            .bind(case_id)
+            .fetch_optional(self.store.pool())
+            .await
+            .expect("cases")
+            .unwrap_or(0)
     }
 
     /// Waits until the row of `notification` is `status` (a liveness bound of 30 s, not a

@@ -147,6 +147,19 @@ pub fn data(event: &Event) -> Value {
             "sound": e.sound,
             "rule_id": e.rule_id,
         }),
+        Event::NotificationDelivered(e) => json!({
+            "notification_id": e.notification_id,
+            "kind": e.kind,
+            "by_rule_id": e.by_rule_id,
+            "attempts": e.attempts,
+        }),
+        Event::NotificationFailed(e) => json!({
+            "notification_id": e.notification_id,
+            "kind": e.kind,
+            "by_rule_id": e.by_rule_id,
+            "reason": e.reason,
+            "attempts": e.attempts,
+        }),
         // Configuration events never belong to a case stream; nothing of them is shown here.
         Event::GroupCreated(_)
         | Event::GroupRenamed(_)
@@ -204,7 +217,9 @@ pub fn time(ts: Option<&Timestamp>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use deskie_proto::events::{CustomerDataChanged, NotificationRequested};
+    use deskie_proto::events::{
+        CustomerDataChanged, NotificationDelivered, NotificationFailed, NotificationRequested,
+    };
 
     #[test]
     fn customer_data_shows_only_what_changed_and_null_for_cleared() {
@@ -231,6 +246,51 @@ mod tests {
         });
         let rendered = data(&event).to_string();
         assert!(!rendered.contains("destination"), "{rendered}");
+    }
+
+    #[test]
+    fn notification_outcomes_show_their_ids_kind_rule_reason_and_attempts() {
+        let delivered = Event::NotificationDelivered(NotificationDelivered {
+            notification_id: "n-1".into(),
+            kind: "slack".into(),
+            by_rule_id: Some("rule-1".into()),
+            attempts: 2,
+        });
+        assert_eq!(
+            data(&delivered),
+            json!({"notification_id": "n-1", "kind": "slack", "by_rule_id": "rule-1", "attempts": 2})
+        );
+        let failed = Event::NotificationFailed(NotificationFailed {
+            notification_id: "n-2".into(),
+            kind: "telegram".into(),
+            by_rule_id: None,
+            reason: "refused (HTTP 400): Bad Request: chat not found".into(),
+            attempts: 1,
+        });
+        assert_eq!(
+            data(&failed),
+            json!({
+                "notification_id": "n-2",
+                "kind": "telegram",
+                "by_rule_id": null,
+                "reason": "refused (HTTP 400): Bad Request: chat not found",
+                "attempts": 1,
+            })
+        );
+        let envelope = Envelope {
+            event_id: "e-1".into(),
+            stream_type: "case".into(),
+            version: 3,
+            emitted_by: "outbound".into(),
+            causation_id: "slack_notification:n-1".into(),
+            correlation_id: "n-1".into(),
+            event: Some(delivered),
+            ..Default::default()
+        };
+        let shown = serde_json::to_value(EventJson::from(envelope)).unwrap_or_default();
+        assert_eq!(shown["type"], "notification_delivered");
+        assert_eq!(shown["emitted_by"], "outbound");
+        assert_eq!(shown["data"]["attempts"], 2);
     }
 
     #[test]
