@@ -149,6 +149,10 @@ async fn a_new_chat_fires_the_greeting_once_assigns_notifies_slack_once_and_play
         posts[1].body,
         json!({ "text": "New chat from Maria Lopez: Hi, my parcel A-10442 still hasn't arrived. Can you help?" })
     );
+    // Its outcome is on the case, once, after the wait.
+    let types = events_when(&suite, case, |t| count(t, "notification_delivered") >= 1).await;
+    assert_eq!(count(&types, "notification_delivered"), 1, "{types:?}");
+    assert_eq!(count(&types, "notification_failed"), 0, "{types:?}");
 
     let (_, events) = suite.get(&format!("/cases/{case}/events")).await;
     let fired = events
@@ -310,6 +314,8 @@ async fn a_customer_resuming_a_closed_case_notifies_telegram_once() {
     assert_eq!(sent[1].path, "/bot123456:secret-token/sendMessage");
     assert_eq!(sent[1].body["chat_id"], "-100200");
     assert_eq!(sent[1].body["text"], "Maria Lopez is back");
+    let types = events_when(&suite, case, |t| count(t, "notification_delivered") >= 1).await;
+    assert_eq!(count(&types, "notification_delivered"), 1, "{types:?}");
     let history = suite.store.load_stream(case).await.expect("history");
     let secret_in_clear = history
         .iter()

@@ -105,7 +105,9 @@ impl CaseChange {
 ///
 /// Loop prevention: an event a rule caused (`CaseAssigned` or `CaseStatusChanged` with
 /// `by_rule_id`, `ReplyRequested` with source `"rule"` or a `rule_id`) yields `None`, as do
-/// `RuleFired` and `NotificationRequested`, so a rule's actions never trigger rules.
+/// `RuleFired` and `NotificationRequested`, so a rule's actions never trigger rules; so do
+/// the delivery outcomes outbound and routing record (`ReplyDelivered`, `ReplyFailed`,
+/// `ReplyOutcomeUnknown`, `NotificationDelivered`, `NotificationFailed`).
 ///
 /// The caller decides how a batch of events maps to evaluations. One webhook can produce
 /// several changes: a new chat gives `CaseOpened` and then `CustomerMessageReceived` (the
