@@ -6,12 +6,14 @@
 //! - [`outbox`]: intents of outside effects, unique per key.
 //! - [`relay`]: publishes committed events to JetStream in per-stream order.
 //! - [`read_models`]: the shared projections other services read.
+//! - [`startup`]: the database and the bus a service binary opens before it serves.
 
 pub mod event_store;
 pub mod inbox;
 pub mod outbox;
 pub mod read_models;
 pub mod relay;
+pub mod startup;
 mod store;
 
 pub use event_store::{EventDraft, StoredEvent, StreamKey, StreamTx};

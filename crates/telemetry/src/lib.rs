@@ -15,6 +15,18 @@ pub mod nats;
 pub mod ops;
 mod subscriber;
 
+/// A token cancelled on SIGINT or SIGTERM ([`shutdown_signal`]): what a service binary
+/// hands its run loop so a `docker stop` ends it gracefully.
+pub fn cancel_on_shutdown_signal() -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let on_signal = token.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal.cancel();
+    });
+    token
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (`docker stop`), whichever comes first.
 pub async fn shutdown_signal() {
     #[cfg(unix)]

@@ -14,10 +14,9 @@ pub struct TestDb {
 impl TestDb {
     /// Creates `deskie_t_<random>` on the test server.
     pub async fn create() -> Self {
-        let admin_url = std::env::var("DESKIE_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("deskie_t_{}", crate::unique_suffix());
-        let mut admin = PgConnection::connect(&admin_url)
+        let db = Self::reserve();
+        let (admin_url, name) = (&db.admin_url, &db.name);
+        let mut admin = PgConnection::connect(admin_url)
             .await
             .unwrap_or_else(|e| panic!("test PostgreSQL at {admin_url} is not reachable: {e}"));
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -34,6 +33,15 @@ impl TestDb {
             .await
             .unwrap_or_else(|e| panic!("cannot configure test database {name}: {e}"));
         let _ = admin.close().await;
+        db
+    }
+
+    /// A fresh database name and URL, *not* created: for a test of code that creates its
+    /// database itself. Dropped if it exists when this value is dropped.
+    pub fn reserve() -> Self {
+        let admin_url = std::env::var("DESKIE_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("deskie_t_{}", crate::unique_suffix());
         let base = admin_url
             .rsplit_once('/')
             .map(|(base, _)| base.to_owned())

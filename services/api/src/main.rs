@@ -3,10 +3,8 @@
 use std::process::ExitCode;
 
 use deskie_api::{ApiConfig, Application};
-use deskie_bus::{Bus, Topology};
 use deskie_config::Settings;
-use deskie_store::Store;
-use tokio_util::sync::CancellationToken;
+use deskie_store::startup::Backing;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -23,43 +21,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::from_env()?;
     let config = ApiConfig::from_settings(&settings)?;
     let _telemetry = deskie_telemetry::init("api", settings.otlp_endpoint.as_deref())?;
-    Store::create_database_if_missing(&settings.database_url).await?;
-    let store = Store::connect(&settings.database_url).await?;
-    store.migrate().await?;
-    // Returns at once even while NATS is down: the client keeps reconnecting, and live
-    // updates answer 503 (and readiness fails) until it is back.
-    let bus = Bus::connect(
+    // The bus connects at once even while NATS is down: the client keeps reconnecting, and
+    // live updates answer 503 (and readiness fails) until it is back.
+    let Backing { store, bus } = Backing::open(
+        &settings.database_url,
         &settings.nats_url,
-        Topology::new(&settings.nats_prefix),
+        &settings.nats_prefix,
         "deskie-api",
     )
     .await?;
     let application = Application::build(config, store, bus).await?;
     tracing::info!(port = application.port(), "api listening");
-    let shutdown = CancellationToken::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            stop_requested().await;
-            shutdown.cancel();
-        }
-    });
+    let shutdown = deskie_telemetry::cancel_on_shutdown_signal();
     application.run_until_stopped(shutdown).await?;
     Ok(())
-}
-
-/// Ctrl-C, or SIGTERM from a service manager or container runtime.
-async fn stop_requested() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -1,9 +1,7 @@
 //! The rules binary.
 
-use deskie_bus::{Bus, Topology};
 use deskie_config::Settings;
-use deskie_store::Store;
-use tokio_util::sync::CancellationToken;
+use deskie_store::startup::Backing;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -15,20 +13,14 @@ async fn main() -> anyhow::Result<()> {
         deskie_rules::DEFAULT_ADDR,
     )?;
     let _telemetry = deskie_telemetry::init("rules", settings.otlp_endpoint.as_deref())?;
-    let store = Store::connect(&settings.database_url).await?;
-    store.migrate().await?;
-    let bus = Bus::connect(
+    let Backing { store, bus } = Backing::open(
+        &settings.database_url,
         &settings.nats_url,
-        Topology::new(&settings.nats_prefix),
+        &settings.nats_prefix,
         "deskie-rules",
     )
     .await?;
     let (listener, _port) = deskie_telemetry::ops::bind(addr)?;
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        deskie_telemetry::shutdown_signal().await;
-        on_signal.cancel();
-    });
+    let shutdown = deskie_telemetry::cancel_on_shutdown_signal();
     deskie_rules::run_serving(cipher, store, bus, listener, shutdown).await
 }

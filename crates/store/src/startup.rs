@@ -1,0 +1,52 @@
+//! What every service binary does before it serves, written once: PostgreSQL (the database
+//! created if missing, as `DESKIE_DATABASE_URL` promises, and the migrations applied) and
+//! NATS, with errors that name the variable to fix.
+
+use deskie_bus::{Bus, BusError, Topology};
+
+use crate::{Store, StoreError};
+
+/// The store and the bus a service runs on.
+pub struct Backing {
+    /// PostgreSQL, migrated.
+    pub store: Store,
+    /// NATS JetStream under the service's client name.
+    pub bus: Bus,
+}
+
+/// Why a service could not start; each names what to check.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// PostgreSQL is unreachable, or the database could not be created or opened.
+    #[error("DESKIE_DATABASE_URL: cannot reach PostgreSQL or create the database: {0}")]
+    Database(StoreError),
+    /// A migration failed (the database is left as the failed migration found it).
+    #[error("applying the database migrations: {0}")]
+    Migrations(StoreError),
+    /// The NATS URL is unusable (an unreachable server is retried in the background instead).
+    #[error("DESKIE_NATS_URL: cannot connect to NATS: {0}")]
+    Bus(BusError),
+}
+
+impl Backing {
+    /// Creates the database if missing, connects and migrates it, then connects to NATS as
+    /// `client_name` (e.g. `deskie-routing`, what NATS monitoring shows) under `nats_prefix`.
+    pub async fn open(
+        database_url: &str,
+        nats_url: &str,
+        nats_prefix: &str,
+        client_name: &str,
+    ) -> Result<Self, StartupError> {
+        Store::create_database_if_missing(database_url)
+            .await
+            .map_err(StartupError::Database)?;
+        let store = Store::connect(database_url)
+            .await
+            .map_err(StartupError::Database)?;
+        store.migrate().await.map_err(StartupError::Migrations)?;
+        let bus = Bus::connect(nats_url, Topology::new(nats_prefix), client_name)
+            .await
+            .map_err(StartupError::Bus)?;
+        Ok(Self { store, bus })
+    }
+}
