@@ -21,7 +21,7 @@ use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::{Bus, BusError, dead_letter};
+use crate::{Bus, BusError, Topology, dead_letter};
 
 /// How a consumer is set up.
 #[derive(Debug, Clone)]
@@ -61,6 +61,17 @@ impl ConsumerSpec {
             first_retry_delay: Duration::from_secs(1),
             max_retry_delay: Duration::from_secs(60),
         }
+    }
+
+    /// The durable consumer `{prefix}_{service}` of every case event (`{prefix}_events`,
+    /// `{prefix}.events.case.>`), with the defaults of [`ConsumerSpec::new`]: what the
+    /// projector, rules, outbound and agent-sync each follow.
+    pub fn case_events(topology: &Topology, service: &str) -> Self {
+        Self::new(
+            topology.events_stream(),
+            topology.consumer_name(service),
+            topology.events_of_type("case"),
+        )
     }
 
     /// The delay before delivery number `delivered + 1`.

@@ -3,6 +3,7 @@
 //! NATS, with errors that name the variable to fix.
 
 use deskie_bus::{Bus, BusError, Topology};
+use deskie_telemetry::ops::OpsEndpoints;
 
 use crate::{Store, StoreError};
 
@@ -49,4 +50,21 @@ impl Backing {
             .map_err(StartupError::Bus)?;
         Ok(Self { store, bus })
     }
+}
+
+/// `/readyz` and `/metrics` of a service that consumes from NATS and writes PostgreSQL: ready
+/// while the NATS connection is up and the database answers; `metrics` renders the page.
+pub fn consumer_endpoints(
+    bus: &Bus,
+    store: &Store,
+    metrics: impl Fn() -> String + Send + Sync + 'static,
+) -> OpsEndpoints {
+    let (bus, store) = (bus.clone(), store.clone());
+    OpsEndpoints::new(
+        move || {
+            let (nats, store) = (bus.is_connected(), store.clone());
+            async move { [("nats", nats), ("database", store.ping().await)] }
+        },
+        metrics,
+    )
 }

@@ -37,8 +37,9 @@ use std::net::TcpListener;
 use deskie_bus::Bus;
 use deskie_bus::consumer::{self, ConsumerSpec};
 use deskie_chatra::ChatraClient;
+use deskie_store::startup::consumer_endpoints;
 use deskie_store::{Store, StoreError};
-use deskie_telemetry::ops::{self, OpsEndpoints};
+use deskie_telemetry::ops;
 use tokio_util::sync::CancellationToken;
 
 /// The service name, as `emitted_by` on its events and in its consumers' names.
@@ -65,12 +66,7 @@ pub fn agent_consumer_spec(bus: &Bus) -> ConsumerSpec {
 
 /// The consumer settings of the case events.
 pub fn case_consumer_spec(bus: &Bus) -> ConsumerSpec {
-    let topology = bus.topology();
-    let mut spec = ConsumerSpec::new(
-        topology.events_stream(),
-        topology.consumer_name(CASE_CONSUMER),
-        topology.events_of_type("case"),
-    );
+    let mut spec = ConsumerSpec::case_events(bus.topology(), CASE_CONSUMER);
     spec.concurrency = CASE_CONCURRENCY;
     spec
 }
@@ -128,19 +124,10 @@ pub async fn run_serving(
 ) -> std::io::Result<()> {
     // Pings and edits can reach Chatra once agent-sync hears events (NATS connected) and
     // reads agents, integrations and cases (PostgreSQL answering).
-    let endpoints = OpsEndpoints::new(
-        {
-            let (bus, store) = (bus.clone(), store.clone());
-            move || {
-                let (nats, store) = (bus.is_connected(), store.clone());
-                async move { [("nats", nats), ("database", store.ping().await)] }
-            }
-        },
-        {
-            let metrics = metrics.clone();
-            move || metrics.render()
-        },
-    );
+    let endpoints = consumer_endpoints(&bus, &store, {
+        let metrics = metrics.clone();
+        move || metrics.render()
+    });
     let work = run_with_metrics(config, store, bus, metrics, shutdown.clone());
     ops::serve_alongside(listener, endpoints, shutdown.cancelled(), work).await
 }

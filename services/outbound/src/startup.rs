@@ -9,7 +9,8 @@ use deskie_bus::consumer::{self, ConsumerSpec};
 use deskie_chatra::{ChatraClient, default_http_client};
 use deskie_config::Cipher;
 use deskie_store::Store;
-use deskie_telemetry::ops::{self, BindError, OpsEndpoints};
+use deskie_store::startup::consumer_endpoints;
+use deskie_telemetry::ops::{self, BindError};
 use tokio_util::sync::CancellationToken;
 
 use crate::claims::{self, Lane};
@@ -99,12 +100,7 @@ impl Application {
         if let Err(error) = self.bus.provision().await {
             tracing::warn!(%error, "streams not provisioned yet; the consumer will retry");
         }
-        let topology = self.bus.topology();
-        let spec = ConsumerSpec::new(
-            topology.events_stream(),
-            topology.consumer_name(SERVICE),
-            topology.events_of_type("case"),
-        );
+        let spec = ConsumerSpec::case_events(self.bus.topology(), SERVICE);
         let wakes = Wakes::default();
         let store = &self.deliverer.store;
         let intake = Intake::new(store.clone(), wakes.clone());
@@ -150,18 +146,9 @@ impl Application {
             return Ok(());
         };
         // Replies can be taken in and delivered: NATS connected and PostgreSQL answering.
-        let (bus, store, metrics) = (
-            self.bus.clone(),
-            self.deliverer.store.clone(),
-            self.deliverer.metrics.clone(),
-        );
-        let endpoints = OpsEndpoints::new(
-            move || {
-                let (nats, store) = (bus.is_connected(), store.clone());
-                async move { [("nats", nats), ("database", store.ping().await)] }
-            },
-            move || metrics.render(),
-        );
+        let metrics = self.deliverer.metrics.clone();
+        let endpoints =
+            consumer_endpoints(&self.bus, &self.deliverer.store, move || metrics.render());
         ops::serve_alongside(listener, endpoints, shutdown.cancelled(), work).await
     }
 }

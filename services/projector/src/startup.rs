@@ -5,7 +5,8 @@ use std::net::TcpListener;
 use deskie_bus::Bus;
 use deskie_bus::consumer::{self, ConsumerSpec};
 use deskie_store::Store;
-use deskie_telemetry::ops::{self, BindError, OpsEndpoints};
+use deskie_store::startup::consumer_endpoints;
+use deskie_telemetry::ops::{self, BindError};
 use tokio_util::sync::CancellationToken;
 
 use crate::{ProjectCases, ProjectorConfig, ProjectorMetrics, SERVICE};
@@ -73,12 +74,7 @@ impl Application {
         if let Err(error) = self.bus.provision().await {
             tracing::warn!(%error, "streams not provisioned yet; the consumer will retry");
         }
-        let topology = self.bus.topology();
-        let spec = ConsumerSpec::new(
-            topology.events_stream(),
-            topology.consumer_name(SERVICE),
-            topology.events_of_type("case"),
-        );
+        let spec = ConsumerSpec::case_events(self.bus.topology(), SERVICE);
         let handler = ProjectCases::new(self.store.clone(), self.metrics.clone());
         let consume = consumer::run(self.bus.clone(), spec, handler, shutdown.clone());
         let Some((listener, _)) = self.listener else {
@@ -86,14 +82,8 @@ impl Application {
             return Ok(());
         };
         // Events can be projected: NATS connected and PostgreSQL answering.
-        let (bus, store, metrics) = (self.bus, self.store, self.metrics);
-        let endpoints = OpsEndpoints::new(
-            move || {
-                let (nats, store) = (bus.is_connected(), store.clone());
-                async move { [("nats", nats), ("database", store.ping().await)] }
-            },
-            move || metrics.render(),
-        );
+        let metrics = self.metrics;
+        let endpoints = consumer_endpoints(&self.bus, &self.store, move || metrics.render());
         ops::serve_alongside(listener, endpoints, shutdown.cancelled(), consume).await
     }
 }

@@ -22,7 +22,8 @@ use deskie_bus::Bus;
 use deskie_bus::consumer::{self, ConsumerSpec};
 use deskie_config::Cipher;
 use deskie_store::Store;
-use deskie_telemetry::ops::{self, OpsEndpoints};
+use deskie_store::startup::consumer_endpoints;
+use deskie_telemetry::ops;
 use tokio_util::sync::CancellationToken;
 
 /// Consumer, inbox and `emitted_by` name.
@@ -33,12 +34,7 @@ pub const CONCURRENCY: usize = 8;
 
 /// The consumer settings of rules.
 pub fn consumer_spec(bus: &Bus) -> ConsumerSpec {
-    let topology = bus.topology();
-    let mut spec = ConsumerSpec::new(
-        topology.events_stream(),
-        topology.consumer_name(SERVICE),
-        topology.events_of_type("case"),
-    );
+    let mut spec = ConsumerSpec::case_events(bus.topology(), SERVICE);
     spec.concurrency = CONCURRENCY;
     spec
 }
@@ -69,19 +65,10 @@ pub async fn run_serving(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = RulesMetrics::new()?;
-    let endpoints = OpsEndpoints::new(
-        {
-            let (bus, store) = (bus.clone(), store.clone());
-            move || {
-                let (nats, store) = (bus.is_connected(), store.clone());
-                async move { [("nats", nats), ("database", store.ping().await)] }
-            }
-        },
-        {
-            let metrics = metrics.clone();
-            move || metrics.render()
-        },
-    );
+    let endpoints = consumer_endpoints(&bus, &store, {
+        let metrics = metrics.clone();
+        move || metrics.render()
+    });
     let work = run(cipher, store, bus, metrics, shutdown.clone());
     ops::serve_alongside(listener, endpoints, shutdown.cancelled(), work).await?;
     Ok(())
