@@ -1,16 +1,33 @@
-//! `deskie dead-letters`: list what consumers gave up on.
+//! `deskie dead-letters` and `deskie redrive`: list what consumers gave up on, and, once the
+//! cause is fixed, put a dead letter back on its original subject so its consumer takes it
+//! again.
+//!
+//! Every stream denies deletes, so a redriven dead letter stays in `{prefix}_dead_letters`;
+//! a marker on `{prefix}.dead_letters._redriven` (no consumer is named `_redriven`: consumer
+//! names start with the prefix) records the redrive, and the listing leaves it out.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
+use bytes::Bytes;
 use deskie_bus::Bus;
 use deskie_bus::dead_letter::headers;
 use futures::StreamExt;
 
+/// On a redriven message: the dead letter's sequence it came from.
+pub const REDRIVEN_FROM: &str = "Deskie-Redriven-From";
+/// On a redrive marker: the dead letter's sequence.
+pub const REDRIVEN_SEQUENCE: &str = "Deskie-Redriven-Sequence";
+/// On a redrive marker: where the message went, `{stream sequence}` of the republished copy.
+pub const REDRIVEN_TO: &str = "Deskie-Redriven-To";
+
 /// One dead letter, as listed to an operator.
 #[derive(Debug, Clone)]
 pub struct DeadLetterSummary {
-    /// Sequence in the dead-letter stream.
+    /// Sequence in the dead-letter stream (what `deskie redrive` takes).
     pub sequence: u64,
     /// The consumer that gave up.
     pub consumer: String,
@@ -22,42 +39,220 @@ pub struct DeadLetterSummary {
     pub reason: String,
 }
 
-/// Up to `limit` dead letters, oldest first.
-pub async fn list(bus: &Bus, limit: usize) -> anyhow::Result<Vec<DeadLetterSummary>> {
+/// A dead letter put back on its subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redriven {
+    /// The dead letter's sequence.
+    pub sequence: u64,
+    /// The consumer that will take it again.
+    pub consumer: String,
+    /// The original subject it was published to again.
+    pub subject: String,
+    /// Its new sequence in the original stream.
+    pub new_sequence: u64,
+}
+
+/// Why a dead letter was not redriven; nothing was published.
+#[derive(Debug, thiserror::Error)]
+pub enum RedriveError {
+    /// No message with that sequence in the dead-letter stream.
+    #[error("dead letter #{0}: no such message in the dead-letter stream")]
+    NotFound(u64),
+    /// The message is a redrive marker, or lacks the dead-letter headers.
+    #[error("dead letter #{0}: not a dead letter")]
+    NotADeadLetter(u64),
+    /// It was redriven before.
+    #[error("dead letter #{sequence}: already redriven (to sequence {to})")]
+    AlreadyRedriven {
+        /// The dead letter.
+        sequence: u64,
+        /// Where it went then.
+        to: String,
+    },
+    /// Its original subject is not one of deskie's streams under this prefix.
+    #[error("dead letter #{sequence}: its subject {subject} is not a deskie stream's")]
+    ForeignSubject {
+        /// The dead letter.
+        sequence: u64,
+        /// Its original subject.
+        subject: String,
+    },
+    /// NATS failed.
+    #[error("NATS: {0}")]
+    Bus(String),
+}
+
+fn bus_error(error: impl std::fmt::Display) -> RedriveError {
+    RedriveError::Bus(error.to_string())
+}
+
+/// The subject of redrive markers.
+fn marker_subject(bus: &Bus) -> String {
+    format!("{}.dead_letters._redriven", bus.topology().prefix())
+}
+
+fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
+    headers.and_then(|h| h.get(name)).map(|v| v.as_str())
+}
+
+/// The whole dead-letter stream, oldest first, read in batches.
+async fn read_all(
+    bus: &Bus,
+) -> Result<(Stream, Vec<async_nats::jetstream::Message>), RedriveError> {
+    let name = bus.topology().dead_letter_stream();
     let stream = bus
         .jetstream()
-        .get_stream(bus.topology().dead_letter_stream())
-        .await?;
+        .get_stream(&name)
+        .await
+        .map_err(|e| RedriveError::Bus(format!("stream {name}: {e}")))?;
     let consumer = stream
         .create_consumer(pull::Config {
             ack_policy: AckPolicy::None,
             deliver_policy: DeliverPolicy::All,
+            inactive_threshold: Duration::from_secs(30),
             ..Default::default()
         })
-        .await?;
-    let mut messages = consumer
-        .fetch()
-        .max_messages(limit)
-        .expires(Duration::from_secs(1))
-        .messages()
-        .await?;
-    let mut out = Vec::new();
-    while let Some(Ok(message)) = messages.next().await {
-        let header = |name: &str| {
-            message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str().to_owned())
-                .unwrap_or_default()
-        };
-        out.push(DeadLetterSummary {
-            sequence: message.info().map(|i| i.stream_sequence).unwrap_or(0),
-            consumer: header(headers::CONSUMER),
-            subject: header(headers::SUBJECT),
-            deliveries: header(headers::DELIVERIES),
-            reason: header(headers::REASON),
+        .await
+        .map_err(bus_error)?;
+    let mut all = Vec::new();
+    loop {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(256)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await
+            .map_err(bus_error)?;
+        let before = all.len();
+        while let Some(message) = batch.next().await {
+            all.push(message.map_err(bus_error)?);
+        }
+        if all.len() == before {
+            return Ok((stream, all));
+        }
+    }
+}
+
+/// Dead-letter sequence → where it was redriven, from the markers.
+fn redrives(bus: &Bus, messages: &[async_nats::jetstream::Message]) -> HashMap<u64, String> {
+    let marker = marker_subject(bus);
+    messages
+        .iter()
+        .filter(|m| m.subject.as_str() == marker)
+        .filter_map(|m| {
+            let sequence = header(m.headers.as_ref(), REDRIVEN_SEQUENCE)?
+                .parse()
+                .ok()?;
+            let to = header(m.headers.as_ref(), REDRIVEN_TO).unwrap_or_default();
+            Some((sequence, to.to_owned()))
+        })
+        .collect()
+}
+
+/// Up to `limit` dead letters not redriven yet, oldest first.
+pub async fn list(bus: &Bus, limit: usize) -> Result<Vec<DeadLetterSummary>, RedriveError> {
+    let (_, messages) = read_all(bus).await?;
+    let redriven = redrives(bus, &messages);
+    let marker = marker_subject(bus);
+    Ok(messages
+        .iter()
+        .filter(|m| m.subject.as_str() != marker)
+        .filter_map(|m| {
+            let sequence = m.info().map(|i| i.stream_sequence).ok()?;
+            let text = |name| {
+                header(m.headers.as_ref(), name)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (!redriven.contains_key(&sequence)).then(|| DeadLetterSummary {
+                sequence,
+                consumer: text(headers::CONSUMER),
+                subject: text(headers::SUBJECT),
+                deliveries: text(headers::DELIVERIES),
+                reason: text(headers::REASON),
+            })
+        })
+        .take(limit)
+        .collect())
+}
+
+/// Publishes dead letter `sequence` again on its original subject, with its original
+/// headers (trace context included) plus [`REDRIVEN_FROM`], then records the redrive.
+///
+/// The copy gets a new `Nats-Msg-Id` (`redrive:{sequence}`): the original id may still be
+/// inside the stream's duplicate window, where NATS would drop the copy. Every consumer of
+/// that subject sees the copy; those that handled the original skip it through their inbox
+/// (case events are keyed by event id) or their own idempotency, and the one that gave up
+/// takes it. Redriving the same dead letter twice is refused.
+pub async fn redrive(bus: &Bus, sequence: u64) -> Result<Redriven, RedriveError> {
+    let (stream, messages) = read_all(bus).await?;
+    if let Some(to) = redrives(bus, &messages).remove(&sequence) {
+        return Err(RedriveError::AlreadyRedriven { sequence, to });
+    }
+    let letter = stream
+        .get_raw_message(sequence)
+        .await
+        .map_err(|e| match e.kind() {
+            RawMessageErrorKind::NoMessageFound => RedriveError::NotFound(sequence),
+            _ => bus_error(e),
+        })?;
+    if letter.subject.as_str() == marker_subject(bus) {
+        return Err(RedriveError::NotADeadLetter(sequence));
+    }
+    let original = Some(&letter.headers);
+    let (Some(subject), Some(consumer)) = (
+        header(original, headers::SUBJECT),
+        header(original, headers::CONSUMER),
+    ) else {
+        return Err(RedriveError::NotADeadLetter(sequence));
+    };
+    let topology = bus.topology();
+    let ours = [topology.all_webhooks(), topology.all_events()]
+        .iter()
+        .any(|wildcard| subject.starts_with(wildcard.trim_end_matches('>')));
+    if !ours {
+        return Err(RedriveError::ForeignSubject {
+            sequence,
+            subject: subject.to_owned(),
         });
     }
-    Ok(out)
+    let mut out = HeaderMap::new();
+    for (name, values) in letter.headers.iter() {
+        let name: &str = name.as_ref();
+        let dead_letter_only = name.starts_with("Deskie-Dead-Letter-")
+            || name.eq_ignore_ascii_case(headers::ORIGINAL_MESSAGE_ID)
+            || name.eq_ignore_ascii_case(async_nats::header::NATS_MESSAGE_ID.as_ref());
+        if !dead_letter_only {
+            for value in values {
+                out.append(name, value.as_str());
+            }
+        }
+    }
+    out.insert(REDRIVEN_FROM, sequence.to_string().as_str());
+    let published = bus
+        .publish_durable(
+            subject.to_owned(),
+            &format!("redrive:{sequence}"),
+            out,
+            letter.payload.clone(),
+        )
+        .await
+        .map_err(bus_error)?;
+    let mut marker = HeaderMap::new();
+    marker.insert(REDRIVEN_SEQUENCE, sequence.to_string().as_str());
+    marker.insert(REDRIVEN_TO, published.sequence.to_string().as_str());
+    bus.publish_durable(
+        marker_subject(bus),
+        &format!("redriven:{sequence}"),
+        marker,
+        Bytes::new(),
+    )
+    .await
+    .map_err(bus_error)?;
+    Ok(Redriven {
+        sequence,
+        consumer: consumer.to_owned(),
+        subject: subject.to_owned(),
+        new_sequence: published.sequence,
+    })
 }

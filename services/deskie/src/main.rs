@@ -27,11 +27,21 @@ enum Command {
     Relay,
     /// Rebuild every read model from the event store (one transaction), showing progress.
     Replay,
-    /// Inspect dead letters.
+    /// List the dead letters not redriven yet, oldest first.
     DeadLetters {
         /// How many to list.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+    },
+    /// Put dead letters back on their original subject, once their cause is fixed, so the
+    /// consumer that gave up takes them again (`#N` as `deskie dead-letters` lists them).
+    Redrive {
+        /// Dead-letter sequences.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        sequences: Vec<u64>,
+        /// Every dead letter not redriven yet.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -115,6 +125,45 @@ async fn main() -> anyhow::Result<()> {
                     letter.reason
                 );
             }
+        }
+        Command::Redrive { sequences, all } => {
+            let bus = Bus::connect(
+                &settings.nats_url,
+                Topology::new(&settings.nats_prefix),
+                "deskie-admin",
+            )
+            .await?;
+            let sequences = if all {
+                deskie::dead_letters::list(&bus, usize::MAX)
+                    .await?
+                    .into_iter()
+                    .map(|letter| letter.sequence)
+                    .collect()
+            } else {
+                sequences
+            };
+            let total = sequences.len();
+            let mut failed = 0;
+            for (done, sequence) in sequences.into_iter().enumerate() {
+                match deskie::dead_letters::redrive(&bus, sequence).await {
+                    Ok(r) => println!(
+                        "[{}/{total}] #{} consumer={} → {} (sequence {})",
+                        done + 1,
+                        r.sequence,
+                        r.consumer,
+                        r.subject,
+                        r.new_sequence
+                    ),
+                    Err(error) => {
+                        failed += 1;
+                        eprintln!("[{}/{total}] {error}", done + 1);
+                    }
+                }
+            }
+            if total == 0 {
+                println!("no dead letters to redrive");
+            }
+            anyhow::ensure!(failed == 0, "{failed} of {total} dead letters not redriven");
         }
     }
     Ok(())
