@@ -242,6 +242,84 @@ async fn round_robin_spreads_30_new_cases_evenly_over_3_online_agents_and_skips_
     suite.stop().await;
 }
 
+/// A Live Chat agent in `groups` (an empty list: every group), online.
+async fn online_agent_in(suite: &Suite, email: &str, groups: &[&str]) -> String {
+    let response = suite
+        .http
+        .post(format!("{}/agents", suite.api))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "email": email, "name": email, "channel_access": ["live_chat"], "group_ids": groups }))
+        .send()
+        .await
+        .expect("agent");
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.expect("json");
+    assert_eq!(created["group_ids"], json!(groups), "{created}");
+    let token = created["token"].as_str().expect("token").to_owned();
+    go_online(suite, &token).await;
+    created["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn round_robin_keeps_to_the_case_s_group() {
+    let (suite, _chatra) = support::start_with_chatra(Options::default(), None).await;
+    let sales = suite.sales_group.clone();
+    let support_group = suite.default_group.clone();
+    let seller = online_agent_in(&suite, "sam@example.com", &[&sales]).await;
+    let anyone = online_agent_in(&suite, "any@example.com", &[]).await;
+    let supporter = online_agent_in(&suite, "sue@example.com", &[&support_group]).await;
+    create_rule(
+        &suite,
+        json!({ "name": "Spread", "trigger": "case_created", "actions": [{ "type": "assign_round_robin" }] }),
+    )
+    .await;
+
+    // Six chats for Chatra's sales group (mapped to the Sales group), two for the default.
+    let chat_in = |n: usize, chatra_group: Option<&str>| {
+        json!({
+            "eventName": "chatStarted",
+            "groupId": chatra_group,
+            "client": { "id": format!("g-client-{n}"), "chatId": format!("g-chat-{n}") },
+            "messages": [{ "id": format!("g-m-{n}"), "type": "client", "text": "hello" }],
+        })
+        .to_string()
+    };
+    for n in 0..8 {
+        let chatra_group = (n < 6).then_some("chatra-sales");
+        assert_eq!(suite.webhook(chat_in(n, chatra_group)).await, 200);
+    }
+    let mut by_group: Vec<(String, String)> = Vec::new();
+    for n in 0..8 {
+        let case = suite.case_id(&format!("g-client-{n}"), &format!("g-chat-{n}"));
+        let assigned = suite
+            .case_when(case, |c| c["assignee_id"].is_string())
+            .await;
+        let field = |k: &str| assigned[k].as_str().unwrap_or_default().to_owned();
+        by_group.push((field("group_id"), field("assignee_id")));
+    }
+    let count = |group: &str, agent: &str| {
+        by_group
+            .iter()
+            .filter(|(g, a)| g == group && a == agent)
+            .count()
+    };
+    assert_eq!(count(&sales, &seller), 3, "{by_group:?}");
+    assert_eq!(count(&sales, &anyone), 3, "{by_group:?}");
+    assert_eq!(
+        count(&sales, &supporter),
+        0,
+        "not a Sales agent: {by_group:?}"
+    );
+    assert_eq!(count(&support_group, &anyone), 1, "{by_group:?}");
+    assert_eq!(count(&support_group, &supporter), 1, "{by_group:?}");
+    assert_eq!(
+        count(&support_group, &seller),
+        0,
+        "not a Support agent: {by_group:?}"
+    );
+    suite.stop().await;
+}
+
 #[tokio::test]
 async fn a_customer_resuming_a_closed_case_notifies_telegram_once() {
     let telegram = deskie_testkit::TelegramStandIn::start().await;
