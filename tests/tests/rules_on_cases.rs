@@ -163,6 +163,28 @@ async fn a_new_chat_fires_the_greeting_once_assigns_notifies_slack_once_and_play
         .cloned()
         .unwrap_or(Value::Null);
     assert_eq!(fired["data"]["rule_name"], "Greet new chats", "{fired}");
+
+    // Under `deskie run`, the api's /metrics also shows the services without a port.
+    let root = suite.api.trim_end_matches("/api/v1");
+    let page = suite
+        .http
+        .get(format!("{root}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for family in [
+        "api_requests_total",
+        "projector_events_total",
+        "rules_events_total",
+        "outbound_replies_total",
+        "outbound_notifications_total",
+        "agent_sync_pings_total",
+    ] {
+        assert!(page.contains(family), "{family} missing from /metrics:\n{page}");
+    }
     suite.stop().await;
 }
 

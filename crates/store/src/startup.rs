@@ -13,6 +13,8 @@ pub struct Backing {
     pub store: Store,
     /// NATS JetStream under the service's client name.
     pub bus: Bus,
+    /// Whether this start created the database (a first start).
+    pub created_database: bool,
 }
 
 /// Why a service could not start; each names what to check.
@@ -38,7 +40,7 @@ impl Backing {
         nats_prefix: &str,
         client_name: &str,
     ) -> Result<Self, StartupError> {
-        Store::create_database_if_missing(database_url)
+        let created_database = Store::create_database_if_missing(database_url)
             .await
             .map_err(StartupError::Database)?;
         let store = Store::connect(database_url)
@@ -48,7 +50,11 @@ impl Backing {
         let bus = Bus::connect(nats_url, Topology::new(nats_prefix), client_name)
             .await
             .map_err(StartupError::Bus)?;
-        Ok(Self { store, bus })
+        Ok(Self {
+            store,
+            bus,
+            created_database,
+        })
     }
 }
 

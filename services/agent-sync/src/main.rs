@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     let config = AgentSyncConfig::from_settings(&settings)?;
     let http_addr = deskie_agent_sync::http_addr_from_lookup(|var| std::env::var(var).ok())?;
     let _telemetry = deskie_telemetry::init("agent-sync", settings.otlp_endpoint.as_deref())?;
-    let Backing { store, bus } = Backing::open(
+    let Backing { store, bus, .. } = Backing::open(
         &settings.database_url,
         &settings.nats_url,
         &settings.nats_prefix,

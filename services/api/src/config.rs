@@ -1,6 +1,7 @@
 //! What the api needs from the environment.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use deskie_config::{Cipher, ConfigError, Settings};
 use secrecy::SecretString;
@@ -18,6 +19,26 @@ pub struct ApiConfig {
     pub cipher: Cipher,
     /// Chatra's REST API base (`DESKIE_CHATRA_API_URL`), no trailing slash.
     pub chatra_api_url: String,
+    /// Other services' metrics pages appended to `/metrics`: `deskie run` serves every
+    /// in-process service's metrics on the api's port (empty for a stand-alone api).
+    pub extra_metrics: ExtraMetrics,
+}
+
+/// Renderers of Prometheus text pages shown after the api's own on `/metrics`.
+#[derive(Clone, Default)]
+pub struct ExtraMetrics(pub Vec<Arc<dyn Fn() -> String + Send + Sync>>);
+
+impl std::fmt::Debug for ExtraMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExtraMetrics({} pages)", self.0.len())
+    }
+}
+
+impl ExtraMetrics {
+    /// Every page, in order.
+    pub fn render(&self) -> String {
+        self.0.iter().map(|page| page()).collect()
+    }
 }
 
 impl ApiConfig {
@@ -29,6 +50,7 @@ impl ApiConfig {
             admin_token: settings.require_admin_token()?.clone(),
             cipher: settings.require_cipher()?.clone(),
             chatra_api_url: settings.chatra_api_url.trim_end_matches('/').to_owned(),
+            extra_metrics: ExtraMetrics::default(),
         })
     }
 }

@@ -24,6 +24,6 @@ pub mod secret_token;
 pub mod startup;
 pub mod webhook_token;
 
-pub use config::ApiConfig;
+pub use config::{ApiConfig, ExtraMetrics};
 pub use error::ApiError;
 pub use startup::{ApiStartError, Application};

@@ -23,7 +23,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let _telemetry = deskie_telemetry::init("api", settings.otlp_endpoint.as_deref())?;
     // The bus connects at once even while NATS is down: the client keeps reconnecting, and
     // live updates answer 503 (and readiness fails) until it is back.
-    let Backing { store, bus } = Backing::open(
+    let Backing { store, bus, .. } = Backing::open(
         &settings.database_url,
         &settings.nats_url,
         &settings.nats_prefix,

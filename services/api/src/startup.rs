@@ -85,6 +85,7 @@ impl Application {
         });
         let admin = web::Data::new(AdminToken::new(&config.admin_token));
         let metrics = web::Data::new(metrics);
+        let extra_metrics = web::Data::new(config.extra_metrics);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(count_requests))
@@ -93,6 +94,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(admin.clone())
                 .app_data(metrics.clone())
+                .app_data(extra_metrics.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })

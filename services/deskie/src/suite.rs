@@ -1,9 +1,10 @@
 //! Every service in one process.
 
-use anyhow::Context;
+use std::sync::Arc;
+
 use deskie_agent_sync::AgentSyncConfig;
-use deskie_api::{ApiConfig, Application as Api};
-use deskie_bus::{Bus, Topology};
+use deskie_api::{ApiConfig, Application as Api, ExtraMetrics};
+use deskie_bus::Bus;
 use deskie_chatra::{ChatraClient, default_http_client};
 use deskie_config::Settings;
 use deskie_ingest::{Application as Ingest, IngestConfig};
@@ -11,6 +12,7 @@ use deskie_outbound::{Application as Outbound, OutboundConfig};
 use deskie_projector::{Application as Projector, ProjectorConfig};
 use deskie_store::Store;
 use deskie_store::relay::{Relay, RelayConfig};
+use deskie_store::startup::Backing;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -81,20 +83,54 @@ pub async fn start_suite_with(
     options: SuiteOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunningSuite> {
-    if Store::create_database_if_missing(&settings.database_url)
-        .await
-        .context("DESKIE_DATABASE_URL: cannot reach PostgreSQL")?
-    {
-        tracing::info!("created the database");
-    }
-    let store = Store::connect(&settings.database_url).await?;
-    store.migrate().await.context("running migrations")?;
-    let bus = Bus::connect(
+    let Backing {
+        store,
+        bus,
+        created_database,
+    } = Backing::open(
+        &settings.database_url,
         &settings.nats_url,
-        Topology::new(&settings.nats_prefix),
+        &settings.nats_prefix,
         "deskie",
     )
     .await?;
+    if created_database {
+        tracing::info!("created the database");
+    }
+    // No HTTP port of their own here (one process, one set of ports): the api's `/metrics`
+    // shows theirs after its own.
+    let projector =
+        Projector::build(ProjectorConfig::default(), store.clone(), bus.clone()).await?;
+    let outbound = match options.outbound {
+        Some(config) => {
+            let chatra = ChatraClient::new(&settings.chatra_api_url, default_http_client());
+            let cipher = settings.require_cipher()?.clone();
+            Some(Outbound::build(
+                config,
+                store.clone(),
+                bus.clone(),
+                chatra,
+                cipher,
+            )?)
+        }
+        None => None,
+    };
+    let agent_sync = match options.agent_sync {
+        Some(config) => Some((config, deskie_agent_sync::AgentSyncMetrics::new()?)),
+        None => None,
+    };
+    let rules = match options.rules {
+        true => Some(deskie_rules::RulesMetrics::new()?),
+        false => None,
+    };
+    let pages = metrics_pages(
+        &projector,
+        outbound.as_ref(),
+        agent_sync.as_ref().map(|(_, metrics)| metrics),
+        rules.as_ref(),
+    );
+    let mut api_config = ApiConfig::from_settings(settings)?;
+    api_config.extra_metrics = pages;
 
     let ingest = Ingest::build(
         IngestConfig::from_settings(settings),
@@ -102,12 +138,7 @@ pub async fn start_suite_with(
         bus.clone(),
     )
     .await?;
-    let api = Api::build(
-        ApiConfig::from_settings(settings)?,
-        store.clone(),
-        bus.clone(),
-    )
-    .await?;
+    let api = Api::build(api_config, store.clone(), bus.clone()).await?;
     let (ingest_port, api_port) = (ingest.port(), api.port());
     let relay = Relay::new(store.url(), bus.clone(), RelayConfig::default());
 
@@ -143,9 +174,6 @@ pub async fn start_suite_with(
             shutdown.clone(),
         )),
     ));
-    // No HTTP port of its own here: one process, one set of ports.
-    let projector =
-        Projector::build(ProjectorConfig::default(), store.clone(), bus.clone()).await?;
     let token = shutdown.clone();
     tasks.push((
         "projector",
@@ -155,10 +183,7 @@ pub async fn start_suite_with(
             }
         }),
     ));
-    if let Some(config) = options.outbound {
-        let chatra = ChatraClient::new(&settings.chatra_api_url, default_http_client());
-        let cipher = settings.require_cipher()?.clone();
-        let outbound = Outbound::build(config, store.clone(), bus.clone(), chatra, cipher)?;
+    if let Some(outbound) = outbound {
         let token = shutdown.clone();
         tasks.push((
             "outbound",
@@ -169,25 +194,26 @@ pub async fn start_suite_with(
             }),
         ));
     }
-    if let Some(config) = options.agent_sync {
+    if let Some((config, metrics)) = agent_sync {
         tasks.push((
             "agent-sync",
-            tokio::spawn(deskie_agent_sync::run(
+            tokio::spawn(deskie_agent_sync::run_with_metrics(
                 config,
                 store.clone(),
                 bus.clone(),
+                metrics,
                 shutdown.clone(),
             )),
         ));
     }
-    if options.rules {
+    if let Some(metrics) = rules {
         tasks.push((
             "rules",
             tokio::spawn(deskie_rules::run(
                 settings.require_cipher()?.clone(),
                 store.clone(),
                 bus.clone(),
-                deskie_rules::RulesMetrics::new()?,
+                metrics,
                 shutdown.clone(),
             )),
         ));
@@ -199,4 +225,26 @@ pub async fn start_suite_with(
         bus,
         tasks,
     })
+}
+
+/// The `/metrics` pages of the services that have no port of their own under `deskie run`.
+fn metrics_pages(
+    projector: &Projector,
+    outbound: Option<&Outbound>,
+    agent_sync: Option<&deskie_agent_sync::AgentSyncMetrics>,
+    rules: Option<&deskie_rules::RulesMetrics>,
+) -> ExtraMetrics {
+    let mut pages: Vec<Arc<dyn Fn() -> String + Send + Sync>> = Vec::new();
+    let metrics = projector.metrics().clone();
+    pages.push(Arc::new(move || metrics.render()));
+    if let Some(metrics) = outbound.map(|o| o.metrics().clone()) {
+        pages.push(Arc::new(move || metrics.render()));
+    }
+    if let Some(metrics) = agent_sync.cloned() {
+        pages.push(Arc::new(move || metrics.render()));
+    }
+    if let Some(metrics) = rules.cloned() {
+        pages.push(Arc::new(move || metrics.render()));
+    }
+    ExtraMetrics(pages)
 }

@@ -8,7 +8,7 @@ use deskie_store::startup::Backing;
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let _telemetry = deskie_telemetry::init("ingest", settings.otlp_endpoint.as_deref())?;
-    let Backing { store, bus } = Backing::open(
+    let Backing { store, bus, .. } = Backing::open(
         &settings.database_url,
         &settings.nats_url,
         &settings.nats_prefix,

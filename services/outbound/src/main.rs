@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
         OutboundConfig::from_lookup(&settings.chatra_received_from, |v| std::env::var(v).ok())?;
     let cipher = settings.require_cipher()?.clone();
     let _telemetry = deskie_telemetry::init("outbound", settings.otlp_endpoint.as_deref())?;
-    let Backing { store, bus } = Backing::open(
+    let Backing { store, bus, .. } = Backing::open(
         &settings.database_url,
         &settings.nats_url,
         &settings.nats_prefix,

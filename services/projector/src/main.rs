@@ -10,7 +10,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let config = ProjectorConfig::from_env()?;
     let _telemetry = deskie_telemetry::init("projector", settings.otlp_endpoint.as_deref())?;
-    let Backing { store, bus } = Backing::open(
+    let Backing { store, bus, .. } = Backing::open(
         &settings.database_url,
         &settings.nats_url,
         &settings.nats_prefix,

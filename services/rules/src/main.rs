@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
         deskie_rules::DEFAULT_ADDR,
     )?;
     let _telemetry = deskie_telemetry::init("rules", settings.otlp_endpoint.as_deref())?;
-    let Backing { store, bus } = Backing::open(
+    let Backing { store, bus, .. } = Backing::open(
         &settings.database_url,
         &settings.nats_url,
         &settings.nats_prefix,

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::AppState;
+use crate::config::ExtraMetrics;
 use crate::metrics::ApiMetrics;
 
 /// 200 while the process serves requests.
@@ -31,9 +32,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }))
 }
 
-/// The Prometheus text exposition.
-pub async fn metrics(metrics: web::Data<ApiMetrics>) -> HttpResponse {
+/// The Prometheus text exposition: the api's metrics, then any [`ExtraMetrics`] pages.
+pub async fn metrics(
+    metrics: web::Data<ApiMetrics>,
+    extra: web::Data<ExtraMetrics>,
+) -> HttpResponse {
+    let mut page = deskie_telemetry::metrics::render(metrics.registry());
+    page.push_str(&extra.render());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(deskie_telemetry::metrics::render(metrics.registry()))
+        .body(page)
 }
