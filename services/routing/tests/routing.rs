@@ -3,12 +3,13 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use deskie_bus::{Bus, Topology};
+use deskie_bus::Bus;
 use deskie_domain::case::case_id_for;
 use deskie_proto::Message;
 use deskie_proto::events::{Event, IntegrationConnected, IntegrationSettings};
 use deskie_proto::webhooks::ChatraWebhookReceived;
 use deskie_routing::RoutingConfig;
+use deskie_store::startup::Backing;
 use deskie_store::{Store, StreamKey};
 use deskie_testkit::{TestDb, TestNats};
 use tokio_util::sync::CancellationToken;
@@ -36,11 +37,10 @@ impl Drop for Harness {
 async fn harness(instances: usize) -> Harness {
     let db = TestDb::create().await;
     let nats = TestNats::new();
-    let store = Store::connect(db.url()).await.expect("store");
-    store.migrate().await.expect("migrate");
-    let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "routing-test")
-        .await
-        .expect("bus");
+    let Backing { store, bus, .. } =
+        Backing::open(db.url(), nats.url(), nats.prefix(), "routing-test")
+            .await
+            .expect("store and bus");
     bus.provision().await.expect("provision");
     let integration = Uuid::new_v4();
     let default_group = Uuid::new_v4();

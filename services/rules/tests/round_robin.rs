@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use deskie_bus::{Bus, Topology};
 use deskie_config::Cipher;
 use deskie_proto::events::{
     AgentCreated, AgentGroups, AgentStatusChanged, AgentUpdated, CaseOpened, Event, GroupCreated,
@@ -16,6 +15,7 @@ use deskie_proto::events::{
 use deskie_rules::RulesMetrics;
 use deskie_store::read_models::cases;
 use deskie_store::relay::{Relay, RelayConfig};
+use deskie_store::startup::Backing;
 use deskie_store::{EventDraft, Store, StreamKey};
 use deskie_testkit::{TestDb, TestNats};
 use tokio_util::sync::CancellationToken;
@@ -38,11 +38,10 @@ impl Drop for Harness {
 async fn harness() -> Harness {
     let db = TestDb::create().await;
     let nats = TestNats::new();
-    let store = Store::connect(db.url()).await.expect("store");
-    store.migrate().await.expect("migrate");
-    let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "rules-test")
-        .await
-        .expect("bus");
+    let Backing { store, bus, .. } =
+        Backing::open(db.url(), nats.url(), nats.prefix(), "rules-test")
+            .await
+            .expect("store and bus");
     bus.provision().await.expect("provision");
     let shutdown = CancellationToken::new();
     let relay = Relay::new(store.url(), bus.clone(), RelayConfig::default());

@@ -4,13 +4,14 @@
 use std::time::{Duration, Instant};
 
 use deskie_agent_sync::{AgentSyncConfig, AgentSyncMetrics};
-use deskie_bus::{Bus, Topology};
+use deskie_bus::Bus;
 use deskie_config::Cipher;
 use deskie_proto::events::{
     AgentCreated, AgentStatusChanged, CaseOpened, Event, IntegrationConnected, IntegrationSettings,
 };
 use deskie_store::read_models::cases;
 use deskie_store::relay::{Relay, RelayConfig};
+use deskie_store::startup::Backing;
 use deskie_store::{EventDraft, Store, StreamKey};
 use deskie_testkit::{ChatraStandIn, RecordedRequest, TestDb, TestNats};
 use tokio_util::sync::CancellationToken;
@@ -46,11 +47,10 @@ impl Drop for Harness {
 pub async fn harness(ping_interval: Duration) -> Harness {
     let db = TestDb::create().await;
     let nats = TestNats::new();
-    let store = Store::connect(db.url()).await.expect("store");
-    store.migrate().await.expect("migrate");
-    let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "agent-sync-test")
-        .await
-        .expect("bus");
+    let Backing { store, bus, .. } =
+        Backing::open(db.url(), nats.url(), nats.prefix(), "agent-sync-test")
+            .await
+            .expect("store and bus");
     bus.provision().await.expect("provision");
     let chatra = ChatraStandIn::start().await;
     chatra.accept_keys(PUBLIC_KEY, SECRET_KEY);

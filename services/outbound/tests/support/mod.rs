@@ -6,12 +6,12 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deskie_bus::{Bus, Topology};
 use deskie_chatra::{ChatraClient, default_http_client};
 use deskie_config::Cipher;
 use deskie_outbound::{Application, OutboundConfig, RetryPolicy};
 use deskie_proto::events::{CaseOpened, Envelope, Event, NotificationRequested};
 use deskie_store::relay::{Relay, RelayConfig};
+use deskie_store::startup::Backing;
 use deskie_store::{EventDraft, Store, StreamKey};
 use deskie_testkit::{SlackStandIn, TelegramStandIn, TestDb, TestNats};
 use tokio_util::sync::CancellationToken;
@@ -51,11 +51,10 @@ impl Drop for Harness {
 pub async fn harness() -> Harness {
     let db = TestDb::create().await;
     let nats = TestNats::new();
-    let store = Store::connect(db.url()).await.expect("store");
-    store.migrate().await.expect("migrate");
-    let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "outbound-test")
-        .await
-        .expect("bus");
+    let Backing { store, bus, .. } =
+        Backing::open(db.url(), nats.url(), nats.prefix(), "outbound-test")
+            .await
+            .expect("store and bus");
     bus.provision().await.expect("provision");
     let slack = SlackStandIn::start().await;
     let telegram = TelegramStandIn::start().await;
