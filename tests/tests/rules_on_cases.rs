@@ -183,7 +183,10 @@ async fn a_new_chat_fires_the_greeting_once_assigns_notifies_slack_once_and_play
         "outbound_notifications_total",
         "agent_sync_pings_total",
     ] {
-        assert!(page.contains(family), "{family} missing from /metrics:\n{page}");
+        assert!(
+            page.contains(family),
+            "{family} missing from /metrics:\n{page}"
+        );
     }
     suite.stop().await;
 }
