@@ -1,6 +1,5 @@
 //! Shared helpers for the bench binaries: latency histograms and progress lines.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use deskie_config::Settings;
@@ -63,23 +62,22 @@ pub struct BenchEnv {
 pub async fn bench_env(admin: &str, chatra_url: &str) -> anyhow::Result<BenchEnv> {
     let db = TestDb::create().await;
     let nats = TestNats::new();
-    let ingest_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("DESKIE_DATABASE_URL", db.url().to_owned()),
-        ("DESKIE_NATS_URL", nats.url().to_owned()),
-        ("DESKIE_NATS_PREFIX", nats.prefix().to_owned()),
-        ("DESKIE_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
-        ("DESKIE_API_ADDR", "127.0.0.1:0".to_owned()),
-        (
-            "DESKIE_PUBLIC_URL",
-            format!("http://127.0.0.1:{ingest_port}"),
-        ),
-        ("DESKIE_ADMIN_TOKEN", admin.to_owned()),
-        ("DESKIE_ENCRYPTION_KEY", "cd".repeat(32)),
-        ("DESKIE_CHATRA_API_URL", chatra_url.to_owned()),
-    ]);
+    let vars = deskie_testkit::suite_vars(&db, &nats, admin, chatra_url);
     let settings = Settings::from_lookup(|k| vars.get(k).cloned())?;
     Ok(BenchEnv { db, nats, settings })
+}
+
+/// The suite's options for a delivery benchmark: outbound with no per-integration rate limit
+/// (else the default 10/s would be the only figure) and a 100 ms claim poll.
+pub fn unthrottled_suite_options(settings: &Settings) -> anyhow::Result<deskie::SuiteOptions> {
+    let mut options = deskie::SuiteOptions::from_settings(settings)?;
+    if let Some(outbound) = options.outbound.as_mut() {
+        let unlimited = std::num::NonZeroU32::new(1_000_000).unwrap_or(std::num::NonZeroU32::MAX);
+        outbound.rate = deskie_outbound::RateLimit {
+            per_second: unlimited,
+            burst: unlimited,
+        };
+        outbound.poll_interval = Duration::from_millis(100);
+    }
+    Ok(options)
 }

@@ -54,6 +54,17 @@ async fn events_when(suite: &Suite, case: Uuid, done: impl Fn(&[String]) -> bool
     }
 }
 
+/// Sends the pre-chat-form chat's first webhook (accepted) and returns its case id.
+async fn new_chat(suite: &Suite) -> Uuid {
+    assert_eq!(
+        suite
+            .webhook(fixture("chat-started-prechat-form.json"))
+            .await,
+        200
+    );
+    suite.case_id(CLIENT, CHAT)
+}
+
 fn chat(n: usize) -> String {
     json!({
         "eventName": "chatStarted",
@@ -90,13 +101,7 @@ async fn a_new_chat_fires_the_greeting_once_assigns_notifies_slack_once_and_play
     )
     .await;
 
-    assert_eq!(
-        suite
-            .webhook(fixture("chat-started-prechat-form.json"))
-            .await,
-        200
-    );
-    let case = suite.case_id(CLIENT, CHAT);
+    let case = new_chat(&suite).await;
     let case_now = suite
         .case_when(case, |c| {
             c["assignee_id"] == agent.as_str()
@@ -205,13 +210,7 @@ async fn stop_processing_stops_later_rules() {
         )
         .await;
     }
-    assert_eq!(
-        suite
-            .webhook(fixture("chat-started-prechat-form.json"))
-            .await,
-        200
-    );
-    let case = suite.case_id(CLIENT, CHAT);
+    let case = new_chat(&suite).await;
     let types = events_when(&suite, case, |t| count(t, "rule_fired") >= 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let types_later = suite.event_types(case).await;
@@ -367,13 +366,7 @@ async fn a_customer_resuming_a_closed_case_notifies_telegram_once() {
         }),
     )
     .await;
-    assert_eq!(
-        suite
-            .webhook(fixture("chat-started-prechat-form.json"))
-            .await,
-        200
-    );
-    let case = suite.case_id(CLIENT, CHAT);
+    let case = new_chat(&suite).await;
     suite.case_when(case, |c| c["id"].is_string()).await;
     let closed = suite
         .http
@@ -479,13 +472,7 @@ async fn an_agent_s_live_stream_gets_the_rule_s_sound_and_resumes_from_last_even
     // Bob stays connected throughout: what he sees is the reference for "no gaps".
     let mut bob_live = live_stream(&suite, &bob_token, None).await;
 
-    assert_eq!(
-        suite
-            .webhook(fixture("chat-started-prechat-form.json"))
-            .await,
-        200
-    );
-    let case = suite.case_id(CLIENT, CHAT).to_string();
+    let case = new_chat(&suite).await.to_string();
     let first = read_until(&mut julia_live, |e| e.event == "sound").await;
     let seen = names(&first);
     assert_eq!(seen.first(), Some(&"case_opened"), "{seen:?}");

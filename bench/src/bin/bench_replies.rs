@@ -13,7 +13,6 @@
 //! the machine's PostgreSQL and NATS, on 127.0.0.1 only.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,15 +37,7 @@ async fn main() -> anyhow::Result<()> {
     chatra.accept_keys("bench-public", "bench-secret");
     let env = deskie_bench::bench_env(ADMIN, chatra.base_url()).await?;
     let settings = &env.settings;
-    let mut options = deskie::SuiteOptions::from_settings(settings)?;
-    if let Some(outbound) = options.outbound.as_mut() {
-        let unlimited = NonZeroU32::new(1_000_000).unwrap_or(NonZeroU32::MAX);
-        outbound.rate = deskie_outbound::RateLimit {
-            per_second: unlimited,
-            burst: unlimited,
-        };
-        outbound.poll_interval = Duration::from_millis(100);
-    }
+    let options = deskie_bench::unthrottled_suite_options(settings)?;
     let shutdown = CancellationToken::new();
     let suite = deskie::start_suite_with(settings, options, shutdown.clone()).await?;
     let api = format!("http://127.0.0.1:{}/api/v1", suite.api_port);

@@ -21,6 +21,7 @@ mod slack_standin;
 mod sse;
 mod standin;
 mod streams;
+mod suite_env;
 mod telegram_standin;
 
 pub use chatra_standin::ChatraStandIn;
@@ -36,6 +37,7 @@ pub use slack_standin::SlackStandIn;
 pub use sse::{Sse, SseReader};
 pub use standin::{Fault, RecordedRequest};
 pub use streams::{header, read_stream};
+pub use suite_env::suite_vars;
 pub use telegram_standin::TelegramStandIn;
 
 /// A short random token for names (databases, prefixes).

@@ -14,7 +14,6 @@ use uuid::Uuid;
 pub const ADMIN: &str = "admin-token-for-the-e2e-suite";
 pub const SECRET_KEY: &str = "chatra-secret-key-e2e-0123456789";
 pub const PUBLIC_KEY: &str = "pub";
-pub const ENCRYPTION_KEY: &str = "abababababababababababababababababababababababababababababababab";
 
 pub struct Suite {
     pub api: String,
@@ -37,13 +36,6 @@ impl Drop for Suite {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// How a suite is started.
@@ -104,21 +96,7 @@ pub async fn start_with_chatra(
 pub async fn start_with(options: Options) -> Suite {
     let db = TestDb::create().await;
     let nats = TestNats::new();
-    let ingest_port = free_port();
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("DESKIE_DATABASE_URL", db.url().to_owned()),
-        ("DESKIE_NATS_URL", nats.url().to_owned()),
-        ("DESKIE_NATS_PREFIX", nats.prefix().to_owned()),
-        ("DESKIE_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
-        ("DESKIE_API_ADDR", "127.0.0.1:0".to_owned()),
-        (
-            "DESKIE_PUBLIC_URL",
-            format!("http://127.0.0.1:{ingest_port}"),
-        ),
-        ("DESKIE_ADMIN_TOKEN", ADMIN.to_owned()),
-        ("DESKIE_ENCRYPTION_KEY", ENCRYPTION_KEY.to_owned()),
-        ("DESKIE_CHATRA_API_URL", options.chatra_url.clone()),
-    ]);
+    let vars = deskie_testkit::suite_vars(&db, &nats, ADMIN, &options.chatra_url);
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("settings");
     let env = vars.clone();
     let shutdown = CancellationToken::new();
