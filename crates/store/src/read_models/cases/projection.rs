@@ -118,12 +118,8 @@ pub async fn apply_case_event(
         Event::CaseStatusChanged(e) => set_case(conn, "status = $2", case_id, &e.to).await?,
         Event::ChatEnded(_) => set_case(conn, "chat_ended = $2", case_id, true).await?,
         Event::CaseResumed(_) => set_case(conn, "chat_ended = $2", case_id, false).await?,
-        // Staff notifications and their outcomes are in the history, not in the case view:
-        // only the version (and `updated_at`) moves.
-        Event::NotificationRequested(_)
-        | Event::NotificationDelivered(_)
-        | Event::NotificationFailed(_) => {}
-        // RuleFired and anything else: only the version moves.
+        // RuleFired, staff notifications and their outcomes (in the history, not in the case
+        // view) and anything else: only the version (and `updated_at`) moves.
         _ => {}
     }
     Ok(true)
