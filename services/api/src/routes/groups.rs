@@ -23,20 +23,23 @@ pub async fn ensure_groups_exist(
     store: &Store,
     named: impl IntoIterator<Item = (String, Uuid)>,
 ) -> Result<(), ApiError> {
-    let mut known = HashSet::new();
-    for (field, id) in named {
-        if known.contains(&id) {
-            continue;
-        }
-        if groups::get(store.pool(), id).await?.is_none() {
-            return Err(ApiError::invalid(
-                &field,
-                format!("{field} names no existing group"),
-            ));
-        }
-        known.insert(id);
+    let named: Vec<(String, Uuid)> = named.into_iter().collect();
+    if named.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    // One read, however many ids: an agent may name up to 500 groups.
+    let existing: HashSet<Uuid> = groups::list(store.pool())
+        .await?
+        .into_iter()
+        .map(|group| group.id)
+        .collect();
+    match named.into_iter().find(|(_, id)| !existing.contains(id)) {
+        Some((field, _)) => Err(ApiError::invalid(
+            &field,
+            format!("{field} names no existing group"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A group as the API shows it.
