@@ -1,9 +1,11 @@
 //! Shared helpers for the bench binaries: latency histograms and progress lines.
 
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::time::{Duration, Instant};
 
 use deskie_config::Settings;
-use deskie_testkit::{TestDb, TestNats};
+use deskie_testkit::{RecordedRequest, TestDb, TestNats};
 use hdrhistogram::Histogram;
 
 /// Throughput and latency of one run.
@@ -80,4 +82,50 @@ pub fn unthrottled_suite_options(settings: &Settings) -> anyhow::Result<deskie::
         outbound.poll_interval = Duration::from_millis(100);
     }
     Ok(options)
+}
+
+/// The calls a stand-in received, matched to the requests that caused them.
+#[derive(Debug)]
+pub struct MatchedCalls {
+    /// From each request to its first call, in µs.
+    pub latency_us: Histogram<u64>,
+    /// When the last matched call arrived.
+    pub last: Instant,
+    /// Calls for a request already matched: a delivery made twice.
+    pub duplicates: usize,
+    /// Calls matching no timed request (warm-up traffic, or something unexpected).
+    pub unmatched: usize,
+}
+
+/// Matches each call to the request `key` names in `sent_at` (when it was sent); a second
+/// call for the same request is counted as a duplicate and not timed again.
+pub fn match_calls<K: Hash + Eq>(
+    calls: &[RecordedRequest],
+    sent_at: &HashMap<K, Instant>,
+    key: impl Fn(&RecordedRequest) -> Option<K>,
+    started: Instant,
+) -> MatchedCalls {
+    let mut matched = MatchedCalls {
+        latency_us: latency_histogram(),
+        last: started,
+        duplicates: 0,
+        unmatched: 0,
+    };
+    let mut seen = HashSet::new();
+    for call in calls {
+        let Some((k, at)) = key(call).and_then(|k| sent_at.get(&k).map(|at| (k, *at))) else {
+            matched.unmatched += 1;
+            continue;
+        };
+        if !seen.insert(k) {
+            matched.duplicates += 1;
+            continue;
+        }
+        let micros = call.at.saturating_duration_since(at).as_micros();
+        let _ = matched
+            .latency_us
+            .record(u64::try_from(micros).unwrap_or(u64::MAX));
+        matched.last = matched.last.max(call.at);
+    }
+    matched
 }

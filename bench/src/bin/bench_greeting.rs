@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use deskie_bench::{Figures, latency_histogram};
+use deskie_bench::Figures;
 use deskie_testkit::ChatraStandIn;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -118,28 +118,29 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let sent_at = sent_at.lock().map(|s| s.clone()).unwrap_or_default();
-    let mut latency = latency_histogram();
-    let mut last = started;
     let greetings = chatra.sent_messages();
-    for request in &greetings {
-        let client = request.body["clientId"].as_str().unwrap_or_default();
-        if let Some(at) = sent_at.get(client) {
-            let micros = request.at.saturating_duration_since(*at).as_micros();
-            let _ = latency.record(u64::try_from(micros).unwrap_or(u64::MAX));
-            last = last.max(request.at);
-        }
-    }
+    let matched = deskie_bench::match_calls(
+        &greetings,
+        &sent_at,
+        |call| call.body["clientId"].as_str().map(str::to_owned),
+        started,
+    );
     let figures = Figures {
         name: format!("new chat → greeting at Chatra ({rate}/s)"),
-        count: latency.len(),
-        elapsed: last.saturating_duration_since(started),
-        latency_us: latency,
+        count: matched.latency_us.len(),
+        elapsed: matched.last.saturating_duration_since(started),
+        latency_us: matched.latency_us,
     };
     println!("{}", figures.line());
     println!(
-        "{} greetings for {expected} accepted chats ({} calls in all)",
+        "{} greetings for {expected} accepted chats ({} calls in all, {} duplicates)",
         figures.count,
-        greetings.len()
+        greetings.len(),
+        matched.duplicates
+    );
+    anyhow::ensure!(
+        figures.count as usize == expected && matched.duplicates == 0,
+        "not exactly one greeting per accepted chat"
     );
     shutdown.cancel();
     suite.wait().await;

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use deskie_bench::{Figures, latency_histogram};
+use deskie_bench::Figures;
 use deskie_domain::case::case_id_for;
 use deskie_testkit::ChatraStandIn;
 use serde_json::{Value, json};
@@ -175,20 +175,18 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let received = chatra.sent_messages();
-    let mut latency = latency_histogram();
-    let mut last = started;
     let sent_at = sent_at.lock().map(|s| s.clone()).unwrap_or_default();
-    for request in &received {
-        let n = request.body["text"]
-            .as_str()
-            .and_then(|t| t.strip_prefix("bench reply "))
-            .and_then(|t| t.parse::<u64>().ok());
-        if let Some(at) = n.and_then(|n| sent_at.get(&n)) {
-            let micros = request.at.saturating_duration_since(*at).as_micros();
-            let _ = latency.record(u64::try_from(micros).unwrap_or(u64::MAX));
-            last = last.max(request.at);
-        }
-    }
+    let matched = deskie_bench::match_calls(
+        &received,
+        &sent_at,
+        |call| {
+            call.body["text"]
+                .as_str()
+                .and_then(|t| t.strip_prefix("bench reply "))
+                .and_then(|t| t.parse::<u64>().ok())
+        },
+        started,
+    );
     let figures = Figures {
         name: match rate {
             0 => format!(
@@ -196,15 +194,20 @@ async fn main() -> anyhow::Result<()> {
             ),
             rate => format!("API reply → Chatra call ({rate}/s, {case_count} cases)"),
         },
-        count: latency.len(),
-        elapsed: last.saturating_duration_since(started),
-        latency_us: latency,
+        count: matched.latency_us.len(),
+        elapsed: matched.last.saturating_duration_since(started),
+        latency_us: matched.latency_us,
     };
     println!("{}", figures.line());
-    let duplicates = received.len().saturating_sub(figures.count as usize);
     println!(
-        "Chatra received {} calls for {accepted} accepted replies ({duplicates} not matched to a reply)",
-        received.len()
+        "Chatra received {} calls for {accepted} accepted replies ({} duplicates, {} not matched to a reply)",
+        received.len(),
+        matched.duplicates,
+        matched.unmatched
+    );
+    anyhow::ensure!(
+        figures.count as usize == accepted && matched.duplicates == 0,
+        "not exactly one call per accepted reply"
     );
     shutdown.cancel();
     suite.wait().await;

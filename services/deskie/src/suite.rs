@@ -119,15 +119,19 @@ pub async fn start_suite_with(
         Some(config) => Some((config, deskie_agent_sync::AgentSyncMetrics::new()?)),
         None => None,
     };
+    // Everything that can fail is resolved before the first task starts.
     let rules = match options.rules {
-        true => Some(deskie_rules::RulesMetrics::new()?),
+        true => Some((
+            settings.require_cipher()?.clone(),
+            deskie_rules::RulesMetrics::new()?,
+        )),
         false => None,
     };
     let pages = metrics_pages(
         &projector,
         outbound.as_ref(),
         agent_sync.as_ref().map(|(_, metrics)| metrics),
-        rules.as_ref(),
+        rules.as_ref().map(|(_, metrics)| metrics),
     );
     let mut api_config = ApiConfig::from_settings(settings)?;
     api_config.extra_metrics = pages;
@@ -206,11 +210,11 @@ pub async fn start_suite_with(
             )),
         ));
     }
-    if let Some(metrics) = rules {
+    if let Some((cipher, metrics)) = rules {
         tasks.push((
             "rules",
             tokio::spawn(deskie_rules::run(
-                settings.require_cipher()?.clone(),
+                cipher,
                 store.clone(),
                 bus.clone(),
                 metrics,

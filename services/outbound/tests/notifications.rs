@@ -8,6 +8,7 @@ use std::time::Duration;
 use deskie_bus::consumer::{Delivery, Handler};
 use deskie_outbound::intake::{Intake, Wakes};
 use deskie_proto::Message;
+use deskie_proto::events::Event;
 use deskie_testkit::Fault;
 use serde_json::json;
 use support::{BOT_TOKEN, CHAT_ID, CapturedLogs, HOOK, eventually, harness};
@@ -106,7 +107,11 @@ async fn a_redelivered_event_notifies_once() {
 
     // JetStream delivers the same event again (a lost ack): the ledger already has its row.
     let stored = h.store.load_stream(case_id).await.expect("stream");
-    let envelope = &stored.last().expect("the notification event").envelope;
+    let envelope = &stored
+        .iter()
+        .find(|e| matches!(e.envelope.event, Some(Event::NotificationRequested(_))))
+        .expect("the notification request")
+        .envelope;
     let intake = Intake::new(h.store.clone(), Wakes::default());
     let delivery = Delivery {
         subject: "events.case.redelivered".into(),

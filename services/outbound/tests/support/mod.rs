@@ -156,10 +156,11 @@ impl Harness {
 
     /// The ledger row of `notification`.
     pub async fn row(&self, notification: &NotificationRequested) -> Option<Row> {
-        let key = format!(
-            "{}_notification:{}",
-            notification.kind, notification.notification_id
-        );
+        let kind = match notification.kind.as_str() {
+            "slack" => deskie_outbound::SLACK_NOTIFICATION,
+            _ => deskie_outbound::TELEGRAM_NOTIFICATION,
+        };
+        let key = deskie_outbound::notification_intent_key(kind, &notification.notification_id);
         let row: Option<(String, String, Option<String>, i32)> = sqlx::query_as(
             "SELECT status, payload::text, last_error, attempts FROM outbox WHERE intent_key = $1",
         )
