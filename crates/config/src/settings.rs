@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::Cipher;
+use crate::{Cipher, addr_var};
 
 /// A variable that is missing or malformed, named so the operator can fix it.
 #[derive(Debug, thiserror::Error)]
@@ -107,15 +107,9 @@ impl Settings {
                 &["nats", "tls", "ws", "wss"],
             )?,
             nats_prefix: prefix_var(get("DESKIE_NATS_PREFIX", "deskie"))?,
-            ingest_addr: addr_var(
-                "DESKIE_INGEST_ADDR",
-                get("DESKIE_INGEST_ADDR", "127.0.0.1:8080"),
-            )?,
-            api_addr: addr_var("DESKIE_API_ADDR", get("DESKIE_API_ADDR", "127.0.0.1:8081"))?,
-            grpc_addr: addr_var(
-                "DESKIE_GRPC_ADDR",
-                get("DESKIE_GRPC_ADDR", "127.0.0.1:50051"),
-            )?,
+            ingest_addr: addr_var(&lookup, "DESKIE_INGEST_ADDR", "127.0.0.1:8080")?,
+            api_addr: addr_var(&lookup, "DESKIE_API_ADDR", "127.0.0.1:8081")?,
+            grpc_addr: addr_var(&lookup, "DESKIE_GRPC_ADDR", "127.0.0.1:50051")?,
             public_url: url_var(
                 "DESKIE_PUBLIC_URL",
                 get("DESKIE_PUBLIC_URL", "http://127.0.0.1:8080"),
@@ -167,13 +161,6 @@ fn url_var(var: &'static str, value: String, schemes: &[&str]) -> Result<String,
         });
     }
     Ok(value.trim_end_matches('/').to_owned())
-}
-
-fn addr_var(var: &'static str, value: String) -> Result<SocketAddr, ConfigError> {
-    value.parse().map_err(|e| ConfigError::Invalid {
-        var,
-        reason: format!("expected host:port, e.g. 127.0.0.1:8080 ({e})"),
-    })
 }
 
 fn prefix_var(value: String) -> Result<String, ConfigError> {

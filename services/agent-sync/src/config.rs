@@ -60,13 +60,7 @@ pub enum ConfigError {
 pub fn http_addr_from_lookup(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<SocketAddr, ConfigError> {
-    let raw = lookup(ADDR_VAR)
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
-    raw.trim().parse().map_err(|e| ConfigError::Invalid {
-        var: ADDR_VAR,
-        reason: format!("{e} (expected host:port, e.g. {DEFAULT_ADDR})"),
-    })
+    Ok(deskie_config::addr_var(lookup, ADDR_VAR, DEFAULT_ADDR)?)
 }
 
 impl AgentSyncConfig {

@@ -115,6 +115,18 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+impl From<deskie_config::ConfigError> for ConfigError {
+    fn from(error: deskie_config::ConfigError) -> Self {
+        match error {
+            deskie_config::ConfigError::Invalid { var, reason } => Self { var, reason },
+            deskie_config::ConfigError::Missing { var, reason } => Self {
+                var,
+                reason: reason.to_owned(),
+            },
+        }
+    }
+}
+
 impl OutboundConfig {
     /// The defaults with outbound's own variables read through `lookup`.
     pub fn from_lookup(
@@ -126,11 +138,7 @@ impl OutboundConfig {
             received_from: received_from.to_owned(),
             ..Self::default()
         };
-        let addr = read(ADDR_VAR).unwrap_or_else(|| DEFAULT_ADDR.to_owned());
-        config.http_addr = Some(addr.trim().parse().map_err(|e| ConfigError {
-            var: ADDR_VAR,
-            reason: format!("{e} (expected host:port, e.g. {DEFAULT_ADDR})"),
-        })?);
+        config.http_addr = Some(deskie_config::addr_var(&lookup, ADDR_VAR, DEFAULT_ADDR)?);
         if let Some(raw) = read(RATE_VAR) {
             let rate = raw.trim().parse::<NonZeroU32>().map_err(|e| ConfigError {
                 var: RATE_VAR,

@@ -15,26 +15,12 @@ pub struct ProjectorConfig {
     pub http_addr: Option<SocketAddr>,
 }
 
-/// A malformed variable, named.
-#[derive(Debug, thiserror::Error)]
-#[error("{var} is invalid: {reason}")]
-pub struct ConfigError {
-    /// The variable.
-    pub var: &'static str,
-    /// Why.
-    pub reason: String,
-}
+pub use deskie_config::ConfigError;
 
 impl ProjectorConfig {
     /// Reads [`ADDR_VAR`] through `lookup` (default [`DEFAULT_ADDR`]).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let raw = lookup(ADDR_VAR)
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
-        let addr = raw.trim().parse().map_err(|e| ConfigError {
-            var: ADDR_VAR,
-            reason: format!("{e} (expected host:port, e.g. {DEFAULT_ADDR})"),
-        })?;
+        let addr = deskie_config::addr_var(lookup, ADDR_VAR, DEFAULT_ADDR)?;
         Ok(Self {
             http_addr: Some(addr),
         })
