@@ -71,20 +71,12 @@ pub fn case_consumer_spec(bus: &Bus) -> ConsumerSpec {
     spec
 }
 
-/// Runs agent-sync until `shutdown` is cancelled, counting into a registry of its own.
-pub async fn run(config: AgentSyncConfig, store: Store, bus: Bus, shutdown: CancellationToken) {
-    match AgentSyncMetrics::new() {
-        Ok(metrics) => run_with_metrics(config, store, bus, metrics, shutdown).await,
-        Err(error) => tracing::error!(%error, "agent-sync metrics cannot be registered"),
-    }
-}
-
 /// Runs agent-sync until `shutdown` is cancelled, counting into `metrics` (for a caller that
 /// mounts them on its own `/metrics`).
 ///
 /// On shutdown each consumer finishes the message in hand (a Chatra call is bounded by
 /// [`AgentSyncConfig::chatra_timeout`]) and the presence loop stops between pings.
-pub async fn run_with_metrics(
+pub async fn run(
     config: AgentSyncConfig,
     store: Store,
     bus: Bus,
@@ -112,7 +104,7 @@ pub async fn run_with_metrics(
     tokio::join!(presence.run(shutdown.clone()), agents, cases);
 }
 
-/// Runs agent-sync as [`run_with_metrics`] does, serving `/healthz`, `/readyz` and
+/// Runs agent-sync as [`run`] does, serving `/healthz`, `/readyz` and
 /// `/metrics` (the `metrics`) on `listener` meanwhile; both stop with `shutdown`.
 pub async fn run_serving(
     config: AgentSyncConfig,
@@ -128,7 +120,7 @@ pub async fn run_serving(
         let metrics = metrics.clone();
         move || metrics.render()
     });
-    let work = run_with_metrics(config, store, bus, metrics, shutdown.clone());
+    let work = run(config, store, bus, metrics, shutdown.clone());
     ops::serve_alongside(listener, endpoints, shutdown.cancelled(), work).await
 }
 

@@ -201,7 +201,7 @@ pub async fn start_suite_with(
     if let Some((config, metrics)) = agent_sync {
         tasks.push((
             "agent-sync",
-            tokio::spawn(deskie_agent_sync::run_with_metrics(
+            tokio::spawn(deskie_agent_sync::run(
                 config,
                 store.clone(),
                 bus.clone(),

@@ -10,9 +10,8 @@ use deskie_domain::rules::{
 };
 use deskie_proto::Message;
 use deskie_proto::events::{Envelope, Event};
-use deskie_store::read_models::{agents, cases};
+use deskie_store::read_models::{self, agents, cases};
 use deskie_store::{EventDraft, Store, StoreError, StreamKey};
-use uuid::Uuid;
 
 use crate::SERVICE;
 use crate::metrics::RulesMetrics;
@@ -47,13 +46,7 @@ impl EvaluateRules {
         envelope: &Envelope,
         event: &Event,
     ) -> Result<Option<usize>, StoreError> {
-        let case_id: Uuid = envelope
-            .stream_id
-            .parse()
-            .map_err(|_| StoreError::Corrupt {
-                event_id: envelope.event_id.parse().unwrap_or_default(),
-                reason: format!("stream id {:?} is not a UUID", envelope.stream_id),
-            })?;
+        let case_id = read_models::stream_uuid(envelope)?;
         let mut tx = self
             .store
             .begin_stream(StreamKey::new("case", case_id))

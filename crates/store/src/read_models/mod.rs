@@ -46,8 +46,8 @@ pub async fn apply_config_event(
     }
 }
 
-/// The stream id of an envelope as a UUID.
-pub(crate) fn stream_uuid(envelope: &Envelope) -> Result<uuid::Uuid, StoreError> {
+/// The stream id of an envelope as a UUID; a stream id that is not one is a corrupt event.
+pub fn stream_uuid(envelope: &Envelope) -> Result<uuid::Uuid, StoreError> {
     envelope.stream_id.parse().map_err(|_| StoreError::Corrupt {
         event_id: envelope.event_id.parse().unwrap_or_default(),
         reason: format!("stream id {:?} is not a UUID", envelope.stream_id),
