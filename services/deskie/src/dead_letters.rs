@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
 use bytes::Bytes;
 use deskie_bus::Bus;
 use deskie_bus::dead_letter::headers;
@@ -88,7 +87,7 @@ fn bus_error(error: impl std::fmt::Display) -> RedriveError {
 
 /// The subject of redrive markers.
 fn marker_subject(bus: &Bus) -> String {
-    format!("{}.dead_letters._redriven", bus.topology().prefix())
+    bus.topology().dead_letter_subject("_redriven")
 }
 
 fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
@@ -96,9 +95,7 @@ fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
 }
 
 /// The whole dead-letter stream, oldest first, read in batches.
-async fn read_all(
-    bus: &Bus,
-) -> Result<(Stream, Vec<async_nats::jetstream::Message>), RedriveError> {
+async fn read_all(bus: &Bus) -> Result<Vec<async_nats::jetstream::Message>, RedriveError> {
     let name = bus.topology().dead_letter_stream();
     let stream = bus
         .jetstream()
@@ -128,7 +125,7 @@ async fn read_all(
             all.push(message.map_err(bus_error)?);
         }
         if all.len() == before {
-            return Ok((stream, all));
+            return Ok(all);
         }
     }
 }
@@ -151,7 +148,7 @@ fn redrives(bus: &Bus, messages: &[async_nats::jetstream::Message]) -> HashMap<u
 
 /// Up to `limit` dead letters not redriven yet, oldest first.
 pub async fn list(bus: &Bus, limit: usize) -> Result<Vec<DeadLetterSummary>, RedriveError> {
-    let (_, messages) = read_all(bus).await?;
+    let messages = read_all(bus).await?;
     let redriven = redrives(bus, &messages);
     let marker = marker_subject(bus);
     Ok(messages
@@ -185,21 +182,58 @@ pub async fn list(bus: &Bus, limit: usize) -> Result<Vec<DeadLetterSummary>, Red
 /// (case events are keyed by event id) or their own idempotency, and the one that gave up
 /// takes it. Redriving the same dead letter twice is refused.
 pub async fn redrive(bus: &Bus, sequence: u64) -> Result<Redriven, RedriveError> {
-    let (stream, messages) = read_all(bus).await?;
-    if let Some(to) = redrives(bus, &messages).remove(&sequence) {
-        return Err(RedriveError::AlreadyRedriven { sequence, to });
+    redrive_each(bus, &[sequence], |_, _| {})
+        .await?
+        .pop()
+        .unwrap_or(Err(RedriveError::NotFound(sequence)))
+}
+
+/// [`redrive`] for each of `sequences` in order, reading the dead-letter stream once;
+/// `progress` sees each outcome (with its index) as it happens. Fails as a whole only when
+/// the stream cannot be read.
+pub async fn redrive_each(
+    bus: &Bus,
+    sequences: &[u64],
+    mut progress: impl FnMut(usize, &Result<Redriven, RedriveError>),
+) -> Result<Vec<Result<Redriven, RedriveError>>, RedriveError> {
+    let messages = read_all(bus).await?;
+    let mut redriven = redrives(bus, &messages);
+    let by_sequence: HashMap<u64, &async_nats::jetstream::Message> = messages
+        .iter()
+        .filter_map(|m| Some((m.info().ok()?.stream_sequence, m)))
+        .collect();
+    let mut outcomes = Vec::with_capacity(sequences.len());
+    for (done, &sequence) in sequences.iter().enumerate() {
+        let outcome = match (redriven.get(&sequence), by_sequence.get(&sequence)) {
+            (Some(to), _) => Err(RedriveError::AlreadyRedriven {
+                sequence,
+                to: to.clone(),
+            }),
+            (None, None) => Err(RedriveError::NotFound(sequence)),
+            (None, Some(letter)) => redrive_one(bus, sequence, letter).await,
+        };
+        if let Ok(redrove) = &outcome {
+            redriven.insert(sequence, redrove.new_sequence.to_string());
+        }
+        progress(done, &outcome);
+        outcomes.push(outcome);
     }
-    let letter = stream
-        .get_raw_message(sequence)
-        .await
-        .map_err(|e| match e.kind() {
-            RawMessageErrorKind::NoMessageFound => RedriveError::NotFound(sequence),
-            _ => bus_error(e),
-        })?;
+    Ok(outcomes)
+}
+
+/// Publishes one dead letter again, then its marker.
+async fn redrive_one(
+    bus: &Bus,
+    sequence: u64,
+    letter: &async_nats::jetstream::Message,
+) -> Result<Redriven, RedriveError> {
     if letter.subject.as_str() == marker_subject(bus) {
         return Err(RedriveError::NotADeadLetter(sequence));
     }
-    let original = Some(&letter.headers);
+    let Some(letter_headers) = letter.headers.as_ref() else {
+        return Err(RedriveError::NotADeadLetter(sequence));
+    };
+    let original = Some(letter_headers);
     let (Some(subject), Some(consumer)) = (
         header(original, headers::SUBJECT),
         header(original, headers::CONSUMER),
@@ -217,7 +251,7 @@ pub async fn redrive(bus: &Bus, sequence: u64) -> Result<Redriven, RedriveError>
         });
     }
     let mut out = HeaderMap::new();
-    for (name, values) in letter.headers.iter() {
+    for (name, values) in letter_headers.iter() {
         let name: &str = name.as_ref();
         let dead_letter_only = name.starts_with("Deskie-Dead-Letter-")
             || name.eq_ignore_ascii_case(headers::ORIGINAL_MESSAGE_ID)

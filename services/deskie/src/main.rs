@@ -143,23 +143,24 @@ async fn main() -> anyhow::Result<()> {
                 sequences
             };
             let total = sequences.len();
-            let mut failed = 0;
-            for (done, sequence) in sequences.into_iter().enumerate() {
-                match deskie::dead_letters::redrive(&bus, sequence).await {
-                    Ok(r) => println!(
-                        "[{}/{total}] #{} consumer={} → {} (sequence {})",
-                        done + 1,
-                        r.sequence,
-                        r.consumer,
-                        r.subject,
-                        r.new_sequence
-                    ),
-                    Err(error) => {
-                        failed += 1;
-                        eprintln!("[{}/{total}] {error}", done + 1);
-                    }
-                }
-            }
+            let outcomes =
+                deskie::dead_letters::redrive_each(
+                    &bus,
+                    &sequences,
+                    |done, outcome| match outcome {
+                        Ok(r) => println!(
+                            "[{}/{total}] #{} consumer={} → {} (sequence {})",
+                            done + 1,
+                            r.sequence,
+                            r.consumer,
+                            r.subject,
+                            r.new_sequence
+                        ),
+                        Err(error) => eprintln!("[{}/{total}] {error}", done + 1),
+                    },
+                )
+                .await?;
+            let failed = outcomes.iter().filter(|o| o.is_err()).count();
             if total == 0 {
                 println!("no dead letters to redrive");
             }

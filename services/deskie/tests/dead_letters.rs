@@ -148,6 +148,24 @@ async fn a_dead_letter_is_listed_redriven_once_taken_again_and_then_gone_from_th
         matches!(not_a_letter, Err(RedriveError::NotADeadLetter(s)) if s == marker),
         "{not_a_letter:?}"
     );
+    // The same in one batch: each outcome reported, in order, as it happens.
+    let mut reported = Vec::new();
+    let batch = dead_letters::redrive_each(&bus, &[999, letter.sequence], |i, outcome| {
+        reported.push((i, outcome.is_ok()));
+    })
+    .await
+    .expect("the stream reads");
+    assert!(
+        matches!(
+            batch.as_slice(),
+            [
+                Err(RedriveError::NotFound(999)),
+                Err(RedriveError::AlreadyRedriven { .. })
+            ]
+        ),
+        "{batch:?}"
+    );
+    assert_eq!(reported, [(0, false), (1, false)]);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(handler.taken.lock().expect("lock").len(), 1, "taken once");
 
