@@ -19,7 +19,9 @@ pub struct Sse {
 /// Reads events off one open response; comments (heartbeats) are skipped.
 pub struct SseReader {
     response: reqwest::Response,
-    buffer: String,
+    /// Raw bytes: a chunk may end inside a multi-byte character, so text is decoded per
+    /// whole block.
+    buffer: Vec<u8>,
     wait: Duration,
 }
 
@@ -29,7 +31,7 @@ impl SseReader {
     pub fn new(response: reqwest::Response, wait: Duration) -> Self {
         Self {
             response,
-            buffer: String::new(),
+            buffer: Vec::new(),
             wait,
         }
     }
@@ -39,15 +41,15 @@ impl SseReader {
     pub async fn next_within(&mut self, wait: Duration) -> Option<Sse> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                if let Some(sse) = parse(&block) {
+            while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                if let Some(sse) = parse(&String::from_utf8_lossy(&block)) {
                     return Some(sse);
                 }
             }
             let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await;
             match chunk {
-                Ok(Ok(Some(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(Ok(Some(bytes))) => self.buffer.extend_from_slice(&bytes),
                 _ => return None,
             }
         }

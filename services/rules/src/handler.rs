@@ -57,19 +57,22 @@ impl EvaluateRules {
             return Ok(None);
         }
         let history = tx.history().await?;
-        let seen: Vec<HistoryEvent<'_>> = history
+        let readable: Vec<&Envelope> = history
             .iter()
-            .filter_map(|e| {
-                e.envelope.event.as_ref().map(|event| HistoryEvent {
-                    causation_id: &e.envelope.causation_id,
-                    event,
-                })
-            })
+            .map(|e| &e.envelope)
+            .filter(|e| e.event.is_some())
             .collect();
-        let index = usize::try_from(envelope.version)
-            .unwrap_or(0)
-            .saturating_sub(1);
-        let Some(mut ctx) = context_at(case_id, &seen, index, chrono::Utc::now()) else {
+        let seen: Vec<HistoryEvent<'_>> = readable
+            .iter()
+            .filter_map(|e| HistoryEvent::of(e))
+            .collect();
+        // By id, not by version: an event this build cannot read is left out of `seen`.
+        let index = readable
+            .iter()
+            .position(|e| e.event_id == envelope.event_id);
+        let Some(mut ctx) =
+            index.and_then(|index| context_at(case_id, &seen, index, chrono::Utc::now()))
+        else {
             tx.commit().await?;
             return Ok(None);
         };

@@ -2,7 +2,7 @@
 //! rules service evaluates for a new event, and what a dry run replays.
 
 use chrono::{DateTime, Utc};
-use deskie_proto::events::Event;
+use deskie_proto::events::{Envelope, Event};
 use uuid::Uuid;
 
 use super::batch::changes_to_evaluate;
@@ -16,6 +16,16 @@ pub struct HistoryEvent<'a> {
     pub causation_id: &'a str,
     /// The event.
     pub event: &'a Event,
+}
+
+impl<'a> HistoryEvent<'a> {
+    /// The envelope's event with its cause; `None` for an event this build cannot read.
+    pub fn of(envelope: &'a Envelope) -> Option<Self> {
+        envelope.event.as_ref().map(|event| Self {
+            causation_id: &envelope.causation_id,
+            event,
+        })
+    }
 }
 
 /// The rule context of the event at `index` of `history` (oldest first), or `None` when rules

@@ -130,10 +130,7 @@ fn would_fire(rule: &ValidRule, case_id: Uuid, history: &[StoredEvent]) -> Vec<W
         .collect();
     let seen: Vec<HistoryEvent<'_>> = known
         .iter()
-        .map(|(envelope, event)| HistoryEvent {
-            causation_id: &envelope.causation_id,
-            event,
-        })
+        .filter_map(|(envelope, _)| HistoryEvent::of(envelope))
         .collect();
     let mut fired = Vec::new();
     for (index, (envelope, event)) in known.iter().enumerate() {
