@@ -56,8 +56,7 @@ impl SuiteOptions {
     /// Everything, configured from `settings` and outbound's own variables (no HTTP port of
     /// its own: one process, one set of ports).
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        let mut outbound =
-            OutboundConfig::from_lookup(&settings.chatra_received_from, |v| std::env::var(v).ok())?;
+        let mut outbound = OutboundConfig::from_lookup(settings, |v| std::env::var(v).ok())?;
         outbound.http_addr = None;
         Ok(Self {
             outbound: Some(outbound),

@@ -31,6 +31,8 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use deskie_config::Settings;
+
 pub use intake::{CHATRA_REPLY, reply_intent_key};
 pub use metrics::OutboundMetrics;
 pub use notify::{
@@ -53,8 +55,6 @@ pub const RATE_VAR: &str = "DESKIE_OUTBOUND_RATE_PER_SECOND";
 pub const UNKNOWN_DEADLINE_VAR: &str = "DESKIE_OUTBOUND_UNKNOWN_DEADLINE_SECS";
 /// Seconds a claimed reply stays exclusive to its worker (see [`OutboundConfig::lease`]).
 pub const LEASE_VAR: &str = "DESKIE_OUTBOUND_LEASE_SECS";
-/// Where Telegram's Bot API is (see [`DEFAULT_TELEGRAM_API_URL`]).
-pub const TELEGRAM_API_URL_VAR: &str = "DESKIE_TELEGRAM_API_URL";
 
 /// outbound's configuration.
 #[derive(Debug, Clone)]
@@ -128,14 +128,17 @@ impl From<deskie_config::ConfigError> for ConfigError {
 }
 
 impl OutboundConfig {
-    /// The defaults with outbound's own variables read through `lookup`.
+    /// The defaults with the shared `settings` outbound uses (`DESKIE_CHATRA_RECEIVED_FROM`,
+    /// `DESKIE_TELEGRAM_API_URL`, read and checked once, there) and outbound's own variables
+    /// read through `lookup`.
     pub fn from_lookup(
-        received_from: &str,
+        settings: &Settings,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let read = |var| lookup(var).filter(|v: &String| !v.trim().is_empty());
         let mut config = Self {
-            received_from: received_from.to_owned(),
+            received_from: settings.chatra_received_from.clone(),
+            telegram_api_url: settings.telegram_api_url.clone(),
             ..Self::default()
         };
         config.http_addr = Some(deskie_config::addr_var(&lookup, ADDR_VAR, DEFAULT_ADDR)?);
@@ -154,11 +157,6 @@ impl OutboundConfig {
         }
         if let Some(raw) = read(LEASE_VAR) {
             config.lease = seconds(LEASE_VAR, &raw, 1)?;
-        }
-        // `deskie_config::Settings` validates it (both entry points read settings first);
-        // read here too so `deskie run`, which builds this config from the environment, sees it.
-        if let Some(raw) = read(TELEGRAM_API_URL_VAR) {
-            config.telegram_api_url = raw.trim().trim_end_matches('/').to_owned();
         }
         Ok(config)
     }
@@ -185,7 +183,11 @@ mod tests {
 
     #[test]
     fn defaults_and_bad_values_are_named() {
-        let config = OutboundConfig::from_lookup("tag", |_| None).expect("defaults");
+        let settings = |var: &'static str, value: &'static str| {
+            Settings::from_lookup(move |v| (v == var).then(|| value.to_owned())).expect("settings")
+        };
+        let defaults = settings("DESKIE_CHATRA_RECEIVED_FROM", "tag");
+        let config = OutboundConfig::from_lookup(&defaults, |_| None).expect("defaults");
         assert_eq!(config.received_from, "tag");
         assert_eq!(config.http_addr, DEFAULT_ADDR.parse().ok());
         assert_eq!(config.rate, RateLimit::default());
@@ -194,7 +196,7 @@ mod tests {
         assert_eq!(config.notification_rate.per_second.get(), 1);
 
         let set = |var: &'static str, value: &'static str| {
-            OutboundConfig::from_lookup("tag", move |v| (v == var).then(|| value.to_owned()))
+            OutboundConfig::from_lookup(&defaults, move |v| (v == var).then(|| value.to_owned()))
         };
         let config = set(RATE_VAR, "3").expect("rate");
         assert_eq!(config.rate.per_second.get(), 3);
@@ -208,8 +210,9 @@ mod tests {
                 .unknown_deadline,
             Duration::from_secs(30)
         );
+        let telegram = settings("DESKIE_TELEGRAM_API_URL", "http://127.0.0.1:9/");
         assert_eq!(
-            set(TELEGRAM_API_URL_VAR, "http://127.0.0.1:9/")
+            OutboundConfig::from_lookup(&telegram, |_| None)
                 .expect("telegram")
                 .telegram_api_url,
             "http://127.0.0.1:9"

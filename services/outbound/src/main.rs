@@ -8,8 +8,7 @@ use deskie_store::startup::Backing;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    let config =
-        OutboundConfig::from_lookup(&settings.chatra_received_from, |v| std::env::var(v).ok())?;
+    let config = OutboundConfig::from_lookup(&settings, |v| std::env::var(v).ok())?;
     let cipher = settings.require_cipher()?.clone();
     let _telemetry = deskie_telemetry::init("outbound", settings.otlp_endpoint.as_deref())?;
     let Backing { store, bus, .. } = Backing::open(
