@@ -5,17 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use deskie_testkit::{ChatraStandIn, RecordedRequest};
 use serde_json::{Value, json};
-use support::{CHAT, CLIENT, Options, PUBLIC_KEY, SECRET_KEY, Suite};
-
-fn pings(chatra: &ChatraStandIn) -> Vec<RecordedRequest> {
-    chatra
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.path == "/api/agents/online")
-        .collect()
-}
+use support::{CHAT, CLIENT, Options, PUBLIC_KEY, SECRET_KEY, Suite, pings, wait_for};
 
 async fn set_status(suite: &Suite, token: &str, status: &str) -> u16 {
     suite
@@ -28,17 +19,6 @@ async fn set_status(suite: &Suite, token: &str, status: &str) -> u16 {
         .expect("status")
         .status()
         .as_u16()
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

@@ -78,6 +78,7 @@ fn settings(group: Uuid, public_key: &str) -> IntegrationSettings {
         }],
         webhook_token_encrypted: vec![4, 5, 6],
         webhook_token_sha256: vec![7; 32],
+        ..Default::default()
     }
 }
 

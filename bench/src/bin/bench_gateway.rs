@@ -193,6 +193,7 @@ async fn connect_integration(store: &Store) -> anyhow::Result<Uuid> {
         group_mappings: vec![],
         webhook_token_encrypted: vec![0],
         webhook_token_sha256: Sha256::digest(TOKEN.as_bytes()).to_vec(),
+        ..Default::default()
     };
     store
         .record_config_event(

@@ -16,9 +16,10 @@ use crate::retry_after::parse_retry_after;
 ///
 /// **A guess.** Chatra added an API method to report agents online (Deskie's knowledge base,
 /// 2022) but never published its path or fields. This path and the body of [`AgentPing`]
-/// are modelled on Brevo Conversations' `POST /conversations/agentOnlinePing` (Chatra's
-/// sibling product; `chatra-api.md` §3). Replace it once a Chatra sandbox shows the real one.
-pub const DEFAULT_AGENT_ONLINE_PATH: &str = "/agents/online";
+/// are Brevo Conversations' `POST /conversations/agentOnlinePing` (Chatra's sibling product)
+/// without the `/conversations` segment, as every other path of the two APIs differs
+/// (`chatra-api.md` §8.5). Operators override it with `DESKIE_CHATRA_AGENT_ONLINE_PATH`.
+pub const DEFAULT_AGENT_ONLINE_PATH: &str = "/agentOnlinePing";
 
 /// An integration's API keys, passed to every call.
 #[derive(Clone)]
@@ -46,13 +47,12 @@ pub struct OutgoingMessage {
     pub client_id: String,
     /// The text the visitor sees.
     pub text: String,
-    /// The agent's e-mail; Chatra matches its agent by it, or creates one. Absent for a
-    /// reply sent as the integration (an admin's or a rule's), which Chatra attributes itself.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent_email: Option<String>,
+    /// The agent's e-mail; Chatra matches its agent by it, or creates one. Chatra refuses a
+    /// message without an agent (`chatra-api.md` §8.3), so a reply of no agent (an admin's or
+    /// a rule's) carries the integration's sender identity here.
+    pub agent_email: String,
     /// The agent's display name (with `agent_email`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent_name: Option<String>,
+    pub agent_name: String,
     /// Our tag; Chatra echoes it on the message in webhooks so we can recognise our own.
     pub received_from: String,
 }
@@ -127,6 +127,11 @@ impl ChatraClient {
     pub fn with_agent_online_path(mut self, path: &str) -> Self {
         self.agent_online_path = format!("/{}", path.trim_start_matches('/'));
         self
+    }
+
+    /// Where agent-online pings go, relative to the base URL.
+    pub fn agent_online_path(&self) -> &str {
+        &self.agent_online_path
     }
 
     /// `POST /messages/`: sends `message` as an agent reply and returns Chatra's message id.

@@ -24,8 +24,8 @@ fn reply() -> OutgoingMessage {
     OutgoingMessage {
         client_id: "client-1".into(),
         text: "Your parcel ships today.".into(),
-        agent_email: Some("julia@example.com".into()),
-        agent_name: Some("Julia".into()),
+        agent_email: "julia@example.com".into(),
+        agent_name: "Julia".into(),
         received_from: "deskie".into(),
     }
 }

@@ -54,6 +54,12 @@ pub struct Settings {
     pub telegram_api_url: String,
     /// `DESKIE_CHATRA_RECEIVED_FROM`: the `receivedFrom` tag on our messages.
     pub chatra_received_from: String,
+    /// `DESKIE_CHATRA_AGENT_ONLINE_PATH`: where agent-online pings go under the API URL;
+    /// `None` keeps the client's default (an assumption: `deskie_chatra::DEFAULT_AGENT_ONLINE_PATH`).
+    pub chatra_agent_online_path: Option<String>,
+    /// `DESKIE_CHATRA_KEY_CHECK_PATH`: what the key check reads under the API URL; `None` keeps
+    /// the api's default (an assumption: the api's `KEY_CHECK_PATH`).
+    pub chatra_key_check_path: Option<String>,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: traces are exported only when it is set.
     pub otlp_endpoint: Option<String>,
 }
@@ -128,6 +134,8 @@ impl Settings {
                 &["http", "https"],
             )?,
             chatra_received_from: get("DESKIE_CHATRA_RECEIVED_FROM", "deskie"),
+            chatra_agent_online_path: path_var(&lookup, "DESKIE_CHATRA_AGENT_ONLINE_PATH")?,
+            chatra_key_check_path: path_var(&lookup, "DESKIE_CHATRA_KEY_CHECK_PATH")?,
             otlp_endpoint: lookup("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.trim().is_empty()),
         })
     }
@@ -161,6 +169,37 @@ fn url_var(var: &'static str, value: String, schemes: &[&str]) -> Result<String,
         });
     }
     Ok(value.trim_end_matches('/').to_owned())
+}
+
+/// An optional path under a base URL: `/` first, then only URL path characters, no `..`
+/// segment, no query or fragment.
+fn path_var(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    let Some(value) = lookup(var).map(|v| v.trim().to_owned()) else {
+        return Ok(None);
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "/-._~%".contains(c);
+    let valid = value.starts_with('/')
+        && value.len() <= 200
+        && value.chars().all(allowed)
+        && !value
+            .split('/')
+            .any(|segment| segment == "." || segment == "..");
+    if valid {
+        Ok(Some(value))
+    } else {
+        Err(ConfigError::Invalid {
+            var,
+            reason: "must be a path such as /agentOnlinePing: a leading '/', letters, digits, \
+                     '/', '-', '.', '_', '~' or '%', no '.' or '..' segment"
+                .into(),
+        })
+    }
 }
 
 fn prefix_var(value: String) -> Result<String, ConfigError> {
@@ -207,6 +246,8 @@ mod tests {
         assert_eq!(s.chatra_api_url, "https://app.chatra.io/api");
         assert_eq!(s.telegram_api_url, "https://api.telegram.org");
         assert_eq!(s.chatra_received_from, "deskie");
+        assert_eq!(s.chatra_agent_online_path, None);
+        assert_eq!(s.chatra_key_check_path, None);
         assert!(s.admin_token.is_none() && s.encryption_key.is_none());
         assert!(s.require_admin_token().is_err());
     }
@@ -221,6 +262,10 @@ mod tests {
             ("DESKIE_ENCRYPTION_KEY", "short"),
             ("DESKIE_ADMIN_TOKEN", "short"),
             ("DESKIE_PUBLIC_URL", "ftp://x"),
+            ("DESKIE_CHATRA_AGENT_ONLINE_PATH", "agentOnlinePing"),
+            ("DESKIE_CHATRA_AGENT_ONLINE_PATH", "/a/../b"),
+            ("DESKIE_CHATRA_KEY_CHECK_PATH", "/messages/x?y=1"),
+            ("DESKIE_CHATRA_KEY_CHECK_PATH", "https://elsewhere/x"),
         ] {
             let err = with(&[(var, value)]).expect_err(var).to_string();
             assert!(err.starts_with(var), "{err}");
@@ -240,6 +285,29 @@ mod tests {
         let debug = format!("{s:?}");
         assert!(!debug.contains("super-secret-admin-token"));
         assert!(!debug.contains(&"ab".repeat(32)));
+    }
+
+    #[test]
+    fn chatra_paths_are_taken_as_given() {
+        let s = with(&[
+            (
+                "DESKIE_CHATRA_AGENT_ONLINE_PATH",
+                " /conversations/agentOnlinePing ",
+            ),
+            (
+                "DESKIE_CHATRA_KEY_CHECK_PATH",
+                "/messages/AbCdEfGhIjKlMnOpQ",
+            ),
+        ])
+        .expect("valid");
+        assert_eq!(
+            s.chatra_agent_online_path.as_deref(),
+            Some("/conversations/agentOnlinePing")
+        );
+        assert_eq!(
+            s.chatra_key_check_path.as_deref(),
+            Some("/messages/AbCdEfGhIjKlMnOpQ")
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ fn webhook(json: &str) -> deskie_domain::chatra::ChatraWebhook {
 }
 
 fn fixture(name: &str) -> deskie_domain::chatra::ChatraWebhook {
-    let body = deskie_testkit::chatra_fixture(env!("CARGO_MANIFEST_DIR"), name);
+    let body = deskie_testkit::chatra_fixture(name);
     webhook(std::str::from_utf8(&body).expect("utf-8"))
 }
 
@@ -293,6 +293,77 @@ fn a_customer_writing_after_the_chat_ended_or_the_case_closed_resumes_it() {
         unreachable!()
     };
     assert_eq!(resumed.previous_status, "closed");
+}
+
+#[test]
+fn a_chat_started_with_a_single_message_opens_the_case_with_it_and_a_repeat_adds_nothing() {
+    let started = fixture("chat-started-single-message.json");
+    let events = given(&[]).when(&started);
+    assert_eq!(
+        names(&events),
+        [
+            "case_opened",
+            "customer_data_changed",
+            "customer_message_received"
+        ]
+    );
+    let Event::CustomerMessageReceived(first) = &events[2] else {
+        unreachable!()
+    };
+    assert_eq!(first.chatra_message_id, "Fs1Dg3Hj5Kl7Zx9Cv");
+    assert_eq!(
+        first
+            .created_at
+            .map(|t| deskie_proto::timestamp_to_millis(&t)),
+        Some(1_732_700_000_456)
+    );
+
+    let repeat = webhook(
+        r#"{"eventName":"chatFragment","client":{"id":"p4s8d2f6g0h3j7k1l5z9x3c7v1b5n9m2q6w0e4r","chatId":"Lm2Nb4Vc6Xz8As1Sd"},
+        "messages":[{"id":"Fs1Dg3Hj5Kl7Zx9Cv","type":"client","text":"Hello, is anyone there? I need to change my delivery address."}]}"#,
+    );
+    assert!(given(&events).when(&repeat).is_empty());
+}
+
+#[test]
+fn system_messages_are_kept_but_never_resume_a_case_nor_name_an_agent() {
+    let (mut history, _) = deliver(&[fixture("chat-started-prechat-form.json")]);
+    let system = fixture("chat-fragment-system-messages.json");
+    let linked = Uuid::from_u128(0x7);
+    let events = given(&history)
+        .linked("Zx8Cv2Bn4Mq6Lk1Jh", linked)
+        .when(&system);
+    assert_eq!(
+        names(&events),
+        ["system_message_received", "system_message_received"],
+        "on an open case"
+    );
+    let Event::SystemMessageReceived(closed_by) = &events[0] else {
+        unreachable!()
+    };
+    assert_eq!(closed_by.chatra_type, "system");
+    assert_eq!(closed_by.text, "Julia closed the chat");
+    let Event::SystemMessageReceived(rating) = &events[1] else {
+        unreachable!()
+    };
+    assert_eq!(rating.chatra_type, "rating");
+
+    history.push(Event::CaseStatusChanged(CaseStatusChanged {
+        from: "open".into(),
+        to: "closed".into(),
+        by_agent_id: Some("agent".into()),
+        by_rule_id: None,
+    }));
+    history.push(Event::ChatEnded(ChatEnded {}));
+    let events = given(&history).when(&system);
+    assert_eq!(
+        names(&events),
+        ["system_message_received", "system_message_received"],
+        "on a closed case whose chat ended: no case_status_changed, no case_resumed"
+    );
+    history.extend(events);
+    assert!(given(&history).when(&system).is_empty(), "kept once");
+    assert_eq!(CaseState::from_events(&history).status, CaseStatus::Closed);
 }
 
 #[test]

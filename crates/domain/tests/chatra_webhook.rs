@@ -4,7 +4,7 @@ use deskie_domain::chatra::*;
 use proptest::prelude::*;
 
 fn fixture(name: &str) -> Vec<u8> {
-    deskie_testkit::chatra_fixture(env!("CARGO_MANIFEST_DIR"), name)
+    deskie_testkit::chatra_fixture(name)
 }
 
 fn known(body: &[u8]) -> ChatraWebhook {
@@ -87,7 +87,7 @@ fn transcript_maps_attachment_metadata() {
     let w = known(&fixture("chat-transcript.json"));
     assert_eq!(w.kind, ChatraEventKind::ChatTranscript);
     assert_eq!(w.messages.len(), 5);
-    let file = w.messages[2].file.as_ref().expect("attachment");
+    let file = w.messages[2].files.first().expect("attachment");
     assert_eq!(file.filename, "photo_of_label.jpg");
     assert_eq!(file.size, Some(184_233));
     assert!(file.is_image);
@@ -98,6 +98,141 @@ fn transcript_maps_attachment_metadata() {
             .unwrap_or("")
             .ends_with("_preview.jpg")
     );
+}
+
+#[test]
+fn chat_started_with_a_single_message_and_agent_object_keeps_that_message() {
+    let w = known(&fixture("chat-started-single-message.json"));
+    assert_eq!(w.kind, ChatraEventKind::ChatStarted);
+    assert_eq!(w.agent_ids, ["Zx8Cv2Bn4Mq6Lk1Jh"]);
+    assert_eq!(w.messages.len(), 1);
+    let first = &w.messages[0];
+    assert_eq!(first.id, "Fs1Dg3Hj5Kl7Zx9Cv");
+    assert_eq!(first.author, MessageAuthor::Client);
+    assert!(first.text.starts_with("Hello, is anyone there?"));
+    assert_eq!(first.created_at_ms, Some(1_732_700_000_456));
+    assert!(w.unreadable.is_empty());
+}
+
+#[test]
+fn a_single_message_comes_first_and_each_id_once_when_the_arrays_repeat_it() {
+    let w = known(
+        br#"{"eventName":"chatStarted","client":{"id":"c","chatId":"h"},
+        "agent":{"id":"A1","email":"ann@example.com"},"agents":[{"id":"A1"},{"id":"B2"}],
+        "message":{"id":"m1","type":"client","text":"first"},
+        "messages":[{"id":"m1","type":"client","text":"first"},{"id":"m2","type":"agent","agentId":"A1","text":"hi"}]}"#,
+    );
+    let ids: Vec<&str> = w.messages.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["m1", "m2"]);
+    assert_eq!(w.agent_ids, ["A1", "B2"]);
+    assert_eq!(
+        w.messages[1].agent_email.as_deref(),
+        Some("ann@example.com"),
+        "the single agent object is an agents entry too"
+    );
+}
+
+#[test]
+fn system_and_unknown_types_are_system_messages() {
+    let w = known(&fixture("chat-fragment-system-messages.json"));
+    assert_eq!(
+        w.messages
+            .iter()
+            .map(|m| m.author.clone())
+            .collect::<Vec<_>>(),
+        [
+            MessageAuthor::System("system".into()),
+            MessageAuthor::System("rating".into())
+        ]
+    );
+    assert_eq!(w.messages[0].agent_id.as_deref(), Some("Zx8Cv2Bn4Mq6Lk1Jh"));
+    let untyped = known(
+        br#"{"eventName":"chatFragment","client":{"id":"c","chatId":"h"},
+        "messages":[{"id":"m1","text":"no type"},{"id":"m2","type":7,"text":"odd type"}]}"#,
+    );
+    assert_eq!(untyped.messages[0].author, MessageAuthor::Untyped);
+    assert_eq!(
+        untyped.messages[1].author,
+        MessageAuthor::System("7".into())
+    );
+}
+
+#[test]
+fn every_attachment_shape_is_kept_in_order() {
+    let w = known(&fixture("chat-fragment-attachments.json"));
+    let files: Vec<&ChatraFile> = w.messages.iter().flat_map(|m| &m.files).collect();
+    let names: Vec<&str> = files.iter().map(|f| f.filename.as_str()).collect();
+    assert_eq!(
+        names,
+        ["receipt.png", "label.jpg", "invoice.pdf", "box.jpg"]
+    );
+    assert_eq!(
+        files[0].preview_url.as_deref(),
+        Some("https://files.chatra.example/receipt-preview.png")
+    );
+    assert_eq!(
+        files[1].preview_url.as_deref(),
+        Some("https://files.chatra.example/label-preview.jpg"),
+        "previewLink is the 2026 name of previewUrl"
+    );
+    assert_eq!((files[1].width, files[1].height), (Some(320), Some(200)));
+    let invoice = files[2];
+    assert_eq!(invoice.mime_type.as_deref(), Some("application/pdf"));
+    assert!(!invoice.is_image && !invoice.is_inline);
+    assert_eq!(invoice.size, Some(90_210));
+    let photo = files[3];
+    assert!(photo.is_image, "an image/* MIME type makes an image");
+    assert!(photo.is_inline);
+    assert_eq!(photo.inline_id.as_deref(), Some("img-1"));
+    assert_eq!(
+        photo.url.as_deref(),
+        Some("https://files.chatra.example/box.jpg")
+    );
+}
+
+#[test]
+fn created_at_is_read_in_every_known_form_and_an_unreadable_one_is_reported() {
+    let w = known(&fixture("chat-fragment-created-at-forms.json"));
+    let times: Vec<Option<i64>> = w.messages.iter().map(|m| m.created_at_ms).collect();
+    assert_eq!(
+        times,
+        [
+            Some(1_732_608_500_000),
+            Some(1_732_608_501_000),
+            Some(1_732_608_502_000),
+            Some(1_732_608_503_000),
+            None
+        ]
+    );
+    assert_eq!(
+        w.unreadable,
+        [UnreadableValue {
+            message_id: "Ts5Bad0000000000e".into(),
+            key: "createdAt".into(),
+            found: "\"last tuesday\"".into(),
+        }]
+    );
+}
+
+#[test]
+fn a_message_without_an_id_is_kept_under_an_id_derived_from_it() {
+    let body = br#"{"eventName":"chatFragment","client":{"id":"c","chatId":"h"},
+        "messages":[{"type":"client","text":"no id"},{"type":"client","text":"no id either"}]}"#;
+    let w = known(body);
+    assert_eq!(w.messages.len(), 2);
+    assert!(
+        w.messages
+            .iter()
+            .all(|m| m.id.starts_with(DERIVED_ID_PREFIX))
+    );
+    assert_ne!(w.messages[0].id, w.messages[1].id);
+    assert_eq!(
+        known(body).messages[0].id,
+        w.messages[0].id,
+        "the same message sent again gets the same id"
+    );
+    assert_eq!(w.unreadable.len(), 2);
+    assert!(w.unreadable.iter().all(|u| u.key == "id"));
 }
 
 #[test]

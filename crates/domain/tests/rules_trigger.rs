@@ -76,6 +76,11 @@ fn each_case_event_maps_to_its_trigger() {
         (Event::CaseGroupChanged(CaseGroupChanged::default()), None),
         (Event::ChatEnded(ChatEnded {}), None),
         (Event::ReplyDelivered(ReplyDelivered::default()), None),
+        // Chatra's own messages are not the customer writing (chatra-api.md §8.2).
+        (
+            Event::SystemMessageReceived(SystemMessageReceived::default()),
+            None,
+        ),
     ];
     for (event, expected) in cases {
         assert_eq!(case_change(&event), expected, "{}", event.type_name());

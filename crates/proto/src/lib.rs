@@ -95,6 +95,7 @@ impl events::Event {
         match self {
             CaseOpened(_) => "case_opened",
             CustomerMessageReceived(_) => "customer_message_received",
+            SystemMessageReceived(_) => "system_message_received",
             AgentMessageMirrored(_) => "agent_message_mirrored",
             ReplyRequested(_) => "reply_requested",
             ReplyDelivered(_) => "reply_delivered",
@@ -116,6 +117,7 @@ impl events::Event {
             IntegrationUpdated(_) => "integration_updated",
             IntegrationDisconnected(_) => "integration_disconnected",
             IntegrationKeysChecked(_) => "integration_keys_checked",
+            IntegrationAgentStatusSyncChanged(_) => "integration_agent_status_sync_changed",
             AgentCreated(_) => "agent_created",
             AgentUpdated(_) => "agent_updated",
             AgentDisabled(_) => "agent_disabled",

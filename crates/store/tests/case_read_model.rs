@@ -98,7 +98,8 @@ async fn customer_and_mirrored_agent_messages_are_received_from_chatra() {
         json!([{
             "filename": "scan.png", "size": 2048, "is_image": true,
             "url": "https://files.chatra.example/scan.png", "preview_url": null,
-            "width": 640, "height": 480
+            "width": 640, "height": 480,
+            "mime_type": null, "is_inline": false, "inline_id": null
         }])
     );
     assert_eq!(case.view().await.version, 3);

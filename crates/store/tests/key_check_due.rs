@@ -29,6 +29,7 @@ async fn connected(store: &Store) -> Uuid {
         group_mappings: vec![],
         webhook_token_encrypted: vec![4, 5, 6],
         webhook_token_sha256: vec![7; 32],
+        ..Default::default()
     };
     append(
         store,

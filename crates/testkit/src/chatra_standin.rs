@@ -2,8 +2,9 @@
 //! `chatra-api.md` §2–3, records every request and fails on demand.
 //!
 //! Routes (under `/api`, so [`ChatraStandIn::base_url`] is what `DESKIE_CHATRA_API_URL`
-//! would be): `POST /messages/`, `PUT /clients/{id}`, `POST` on the agent-online path
-//! (default `/agents/online`, the same guess as `deskie_chatra::DEFAULT_AGENT_ONLINE_PATH`).
+//! would be): `POST /messages/` (400 without an agent identity, §8.3), `PUT /clients/{id}`,
+//! `POST` on the agent-online path
+//! (default `/agentOnlinePing`, the same guess as `deskie_chatra::DEFAULT_AGENT_ONLINE_PATH`).
 //! Only `Authorization: Chatra.Simple {public}:{secret}` for keys given to
 //! [`ChatraStandIn::accept_keys`] is let through; anything else gets 401.
 //!
@@ -51,7 +52,7 @@ impl ChatraStandIn {
     /// [`accept_keys`](Self::accept_keys)).
     pub async fn start() -> Self {
         let state = State {
-            agent_online_path: "/agents/online".into(),
+            agent_online_path: "/agentOnlinePing".into(),
             ..State::default()
         };
         let server = Server::start(state, answer);
@@ -74,7 +75,7 @@ impl ChatraStandIn {
         self
     }
 
-    /// Answers agent-online pings on `path` (relative to the base URL) instead of `/agents/online`.
+    /// Answers agent-online pings on `path` (relative to the base URL) instead of `/agentOnlinePing`.
     pub fn set_agent_online_path(&self, path: &str) -> &Self {
         self.lock().agent_online_path = format!("/{}", path.trim_start_matches('/'));
         self
@@ -225,6 +226,16 @@ fn send_message(state: &Shared, body: &Value) -> HttpResponse {
         return HttpResponse::BadRequest()
             .json(json!({ "error": "clientId and text are required" }));
     };
+    // An agent identity is required (`chatra-api.md` §8.3): an `agentId`, or all three of
+    // `agentEmail`, `agentName` and `receivedFrom`.
+    let by_email = ["agentEmail", "agentName", "receivedFrom"]
+        .iter()
+        .all(|k| body[*k].as_str().is_some_and(|v| !v.trim().is_empty()));
+    if body["agentId"].as_str().is_none() && !by_email {
+        return HttpResponse::BadRequest().json(json!({
+            "error": "agent not found: send agentId, or agentEmail with agentName and receivedFrom"
+        }));
+    }
     let agent_email = body["agentEmail"].as_str().unwrap_or_default();
     let id = uuid::Uuid::new_v4().simple().to_string()[..17].to_owned();
     let agent_id = body["agentId"].as_str().map_or_else(

@@ -1,26 +1,18 @@
-//! The shared Chatra fixtures (`shared/fixtures/chatra/`), found wherever the checkout sits.
+//! The Chatra webhook fixtures the tests use, kept in the repository (`tests/fixtures/chatra/`),
+//! so a fresh clone needs nothing beside it.
 
 use std::path::{Path, PathBuf};
 
-/// The bytes of `shared/fixtures/chatra/{name}`, looked up in `DESKIE_FIXTURES_DIR` or in a
-/// `shared/` folder beside any ancestor of `start` (pass `env!("CARGO_MANIFEST_DIR")`).
-pub fn chatra_fixture(start: &str, name: &str) -> Vec<u8> {
-    let path = fixture_dir(Path::new(start)).join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+/// The fixture folder: `tests/fixtures/chatra/` of this workspace.
+pub fn chatra_fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/chatra")
 }
 
-fn fixture_dir(start: &Path) -> PathBuf {
-    if let Some(dir) = std::env::var_os("DESKIE_FIXTURES_DIR") {
-        return PathBuf::from(dir);
-    }
-    start
-        .ancestors()
-        .map(|a| a.join("shared/fixtures/chatra"))
-        .find(|candidate| candidate.is_dir())
-        .unwrap_or_else(|| {
-            panic!(
-                "no shared/fixtures/chatra above {}; set DESKIE_FIXTURES_DIR",
-                start.display()
-            )
-        })
+/// The bytes of `tests/fixtures/chatra/{name}`.
+///
+/// # Panics
+/// When the file is missing: a test that names a fixture cannot run without it.
+pub fn chatra_fixture(name: &str) -> Vec<u8> {
+    let path = chatra_fixture_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }

@@ -26,7 +26,7 @@ mod telegram_standin;
 
 pub use chatra_standin::ChatraStandIn;
 pub use db::TestDb;
-pub use fixtures::chatra_fixture;
+pub use fixtures::{chatra_fixture, chatra_fixture_dir};
 pub use nats::TestNats;
 pub use process::{
     ServiceProcess, TEST_ENCRYPTION_KEY, assert_bad_variables_are_named, assert_serves_ops,

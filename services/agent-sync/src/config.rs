@@ -26,8 +26,9 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8084";
 pub struct AgentSyncConfig {
     /// `DESKIE_CHATRA_API_URL`, without a trailing slash.
     pub chatra_api_url: String,
-    /// Path of Chatra's agent-online endpoint under the API URL: a guess, see
-    /// [`deskie_chatra::DEFAULT_AGENT_ONLINE_PATH`] (the default).
+    /// Path of Chatra's agent-online endpoint under the API URL:
+    /// `DESKIE_CHATRA_AGENT_ONLINE_PATH`, else [`deskie_chatra::DEFAULT_AGENT_ONLINE_PATH`]
+    /// (a guess).
     pub agent_online_path: String,
     /// `DESKIE_CHATRA_RECEIVED_FROM`, sent with every ping.
     pub received_from: String,
@@ -69,7 +70,10 @@ impl AgentSyncConfig {
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         Ok(Self {
             chatra_api_url: settings.chatra_api_url.clone(),
-            agent_online_path: deskie_chatra::DEFAULT_AGENT_ONLINE_PATH.to_owned(),
+            agent_online_path: settings
+                .chatra_agent_online_path
+                .clone()
+                .unwrap_or_else(|| deskie_chatra::DEFAULT_AGENT_ONLINE_PATH.to_owned()),
             received_from: settings.chatra_received_from.clone(),
             cipher: settings.require_cipher()?.clone(),
             ping_interval: DEFAULT_PING_INTERVAL,

@@ -22,6 +22,7 @@ mod credentials;
 pub mod links;
 mod metrics;
 pub mod presence;
+pub mod status_sync;
 
 pub use agent_events::AgentEvents;
 pub use case_events::CaseEvents;

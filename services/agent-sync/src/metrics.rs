@@ -3,7 +3,8 @@
 
 use prometheus::{IntCounterVec, Opts, Registry};
 
-/// `agent_sync_pings_total{outcome}` (`sent`, `failed`),
+/// `agent_sync_pings_total{outcome}` (`sent`; `path_unknown`: Chatra answered 404/405;
+/// `refused`: another 4xx; `failed`: no answer, 429 or 5xx),
 /// `agent_sync_client_updates_total{outcome}` (`sent`, `retried`, `rejected`, `skipped`),
 /// `agent_sync_links_total{learnt_from}` (`delivery`, `mirrored_message`).
 #[derive(Debug, Clone)]

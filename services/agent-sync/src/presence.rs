@@ -25,7 +25,7 @@ use deskie_chatra::{AgentPing, ChatraClient, ChatraCredentials, ChatraError};
 use deskie_config::Cipher;
 use deskie_store::Store;
 use deskie_store::read_models::agents::{self, Agent};
-use deskie_store::read_models::integrations;
+use deskie_store::read_models::integrations::{self, Integration};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::credentials::{credentials, usable};
+use crate::status_sync::{PingVerdict, record_verdict, refusal_outcome, verdict_of};
 use crate::{AgentSyncConfig, AgentSyncMetrics};
 
 /// The channel whose agents are reported to Chatra.
@@ -62,6 +63,8 @@ impl Wake {
 struct Target {
     id: Uuid,
     credentials: ChatraCredentials,
+    /// The integration as read for this round: what its status shows.
+    integration: Integration,
 }
 
 /// The presence loop; see the module documentation.
@@ -185,6 +188,7 @@ impl Presence {
                 Ok(credentials) => Some(Target {
                     id: integration.id,
                     credentials,
+                    integration: integration.clone(),
                 }),
                 Err(error) => {
                     tracing::warn!(integration_id = %integration.id, %error, "secret key unusable; no pings");
@@ -194,8 +198,13 @@ impl Presence {
             .collect()
     }
 
-    /// Pings each (agent, integration), several at once, and records when each is due next.
+    /// Pings each (agent, integration), several at once, records when each is due next, and
+    /// what the round says about each integration (see [`crate::status_sync`]).
     async fn ping_all(&mut self, pings: Vec<(&Agent, &Target)>) {
+        let targets: HashMap<Uuid, Integration> = pings
+            .iter()
+            .map(|(_, target)| (target.id, target.integration.clone()))
+            .collect();
         // Owned futures, built before anything is awaited: nothing borrowed lives across
         // an await point, so the loop's future stays `Send` for `tokio::spawn`.
         let calls: Vec<_> = pings
@@ -219,22 +228,68 @@ impl Presence {
             .collect()
             .await;
         let now = Instant::now();
-        for ((agent_id, integration_id), sent) in results {
+        for ((agent_id, integration_id), sent) in &results {
             let next = match sent {
                 Ok(()) => {
                     self.metrics.ping("sent");
                     self.interval
                 }
                 Err(error) => {
-                    self.metrics.ping("failed");
-                    tracing::warn!(%agent_id, %integration_id, %error, "agent-online ping failed");
+                    match refusal_outcome(error) {
+                        // Said once, when the integration's verdict turns (`settle`).
+                        Some(outcome) => {
+                            self.metrics.ping(outcome);
+                            tracing::debug!(%agent_id, %integration_id, %error, "agent-online ping refused");
+                        }
+                        None => {
+                            self.metrics.ping("failed");
+                            tracing::warn!(%agent_id, %integration_id, %error, "agent-online ping failed");
+                        }
+                    }
                     error
                         .retry_after()
                         .unwrap_or(self.interval / 4)
                         .min(self.interval)
                 }
             };
-            self.due.insert((agent_id, integration_id), now + next);
+            self.due.insert((*agent_id, *integration_id), now + next);
+        }
+        for (integration_id, integration) in targets {
+            let round = results
+                .iter()
+                .filter(|((_, i), _)| *i == integration_id)
+                .map(|(_, sent)| sent);
+            if let Some(verdict) = verdict_of(round) {
+                self.settle(integration_id, &integration, &verdict).await;
+            }
+        }
+    }
+
+    /// Records a verdict the integration does not show yet; says so once in the log.
+    async fn settle(&self, integration_id: Uuid, integration: &Integration, verdict: &PingVerdict) {
+        if verdict.is_shown_by(integration) {
+            return;
+        }
+        match record_verdict(&self.store, integration_id, verdict).await {
+            Ok(false) => {}
+            Ok(true) => match verdict {
+                PingVerdict::Failing {
+                    http_status,
+                    detail,
+                } => tracing::warn!(
+                    %integration_id,
+                    http_status,
+                    %detail,
+                    path = %self.chatra.agent_online_path(),
+                    "Chatra refuses agent-online pings: agents are not shown online in Chatra; check DESKIE_CHATRA_AGENT_ONLINE_PATH"
+                ),
+                PingVerdict::Working => {
+                    tracing::info!(%integration_id, "Chatra accepts agent-online pings")
+                }
+            },
+            Err(error) => {
+                tracing::warn!(%integration_id, %error, "cannot record the agent status sync; next round")
+            }
         }
     }
 }

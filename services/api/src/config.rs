@@ -19,6 +19,9 @@ pub struct ApiConfig {
     pub cipher: Cipher,
     /// Chatra's REST API base (`DESKIE_CHATRA_API_URL`), no trailing slash.
     pub chatra_api_url: String,
+    /// What the key check reads under the API URL (`DESKIE_CHATRA_KEY_CHECK_PATH`); `None`
+    /// is [`crate::key_check::KEY_CHECK_PATH`].
+    pub chatra_key_check_path: Option<String>,
     /// Other services' metrics pages appended to `/metrics`: `deskie run` serves every
     /// in-process service's metrics on the api's port (empty for a stand-alone api).
     pub extra_metrics: ExtraMetrics,
@@ -50,6 +53,7 @@ impl ApiConfig {
             admin_token: settings.require_admin_token()?.clone(),
             cipher: settings.require_cipher()?.clone(),
             chatra_api_url: settings.chatra_api_url.trim_end_matches('/').to_owned(),
+            chatra_key_check_path: settings.chatra_key_check_path.clone(),
             extra_metrics: ExtraMetrics::default(),
         })
     }

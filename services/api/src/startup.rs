@@ -71,7 +71,11 @@ impl Application {
             .connect_timeout(KEY_CHECK_TIMEOUT)
             .build()
             .map_err(ApiStartError::HttpClient)?;
-        let probe = ChatraProbe::new(client, &config.chatra_api_url);
+        let probe = ChatraProbe::new(
+            client,
+            &config.chatra_api_url,
+            config.chatra_key_check_path.as_deref(),
+        );
         let (key_checker, key_checks) =
             KeyChecker::new(store.clone(), config.cipher.clone(), probe, metrics.clone());
         let live_streams = CancellationToken::new();

@@ -29,7 +29,7 @@ async fn good_keys_become_connected() {
     let requests = chatra.requests();
     assert!(!requests.is_empty());
     assert!(requests.iter().all(|(path, authorization)| {
-        path == "/api/messages/deskie-connection-check"
+        path == "/api/messages/deskieKeyCheck001"
             && authorization.as_deref()
                 == Some(format!("Chatra.Simple {GOOD_PUBLIC_KEY}:{GOOD_SECRET_KEY}").as_str())
     }));

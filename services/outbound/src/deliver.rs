@@ -10,6 +10,7 @@ use deskie_chatra::{ChatraClient, ChatraCredentials, ChatraError, OutgoingMessag
 use deskie_config::Cipher;
 use deskie_domain::case::{CaseState, DeliveryOutcome, decide_delivery};
 use deskie_store::outbox::{self, ClaimedIntent, Settlement};
+use deskie_store::read_models::integrations::Sender;
 use deskie_store::read_models::{agents, cases, integrations};
 use deskie_store::{EventDraft, Store, StoreError, StreamKey, StreamTx};
 use secrecy::SecretString;
@@ -115,19 +116,21 @@ impl Deliverer {
                     .into(),
             ));
         }
-        let (integration_id, creds) = match self.credentials(&state).await? {
+        let (integration_id, creds, sender) = match self.credentials(&state).await? {
             Ok(found) => found,
             Err(why) => return Ok(fail(why)),
         };
+        // Chatra needs an agent on every message (chatra-api.md §8.3): a reply without one
+        // (a rule's, an admin's) goes under the integration's sender identity.
         let (agent_email, agent_name) = match &reply.agent_id {
-            None => (None, None),
+            None => (sender.email, sender.name),
             Some(agent_id) => {
                 let agent = match agent_id.parse() {
                     Ok(id) => agents::get(self.store.pool(), id).await?,
                     Err(_) => None,
                 };
                 match agent {
-                    Some(agent) => (Some(agent.email), Some(agent.name)),
+                    Some(agent) => (agent.email, agent.name),
                     None => return Ok(fail(Unsendable::AgentUnknown(agent_id.clone()))),
                 }
             }
@@ -208,7 +211,7 @@ impl Deliverer {
     async fn credentials(
         &self,
         state: &CaseState,
-    ) -> Result<Result<(uuid::Uuid, ChatraCredentials), Unsendable>, StoreError> {
+    ) -> Result<Result<(uuid::Uuid, ChatraCredentials, Sender), Unsendable>, StoreError> {
         let Ok(integration_id) = state.integration_id.parse() else {
             return Ok(Err(Unsendable::IntegrationGone));
         };
@@ -221,12 +224,14 @@ impl Deliverer {
         else {
             return Ok(Err(Unsendable::SecretUnreadable));
         };
+        let sender = integration.sender();
         Ok(Ok((
             integration_id,
             ChatraCredentials {
                 public_key: integration.public_key,
                 secret_key: SecretString::from(secret),
             },
+            sender,
         )))
     }
 

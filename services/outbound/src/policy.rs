@@ -74,6 +74,9 @@ pub fn after_error(
     jitter: f64,
 ) -> NextStep {
     match error {
+        ChatraError::Rejected { status: 400, body } if names_an_agent(body) => NextStep::Fail(
+            format!("Chatra wants an agent identity on the message (HTTP 400): {body}"),
+        ),
         ChatraError::Rejected { .. } => NextStep::Fail(error.to_string()),
         ChatraError::OutcomeUnknown { .. } | ChatraError::BadResponse { .. } => {
             NextStep::Unknown(error.to_string())
@@ -84,6 +87,12 @@ pub fn after_error(
             retry_or_give_up(error, error.retry_after(), attempts, policy, jitter)
         }
     }
+}
+
+/// Whether Chatra's refusal is about the message's agent (every reply carries one, so this
+/// means Chatra did not accept the one we sent: `chatra-api.md` §8.3).
+fn names_an_agent(body: &str) -> bool {
+    body.to_ascii_lowercase().contains("agent")
 }
 
 /// The policy for staff notifications (Slack, Telegram): not customer-visible, so whatever
@@ -197,6 +206,29 @@ mod tests {
                 NextStep::Unknown(_)
             ));
         }
+    }
+
+    #[test]
+    fn a_400_about_the_agent_says_so() {
+        let missing_agent = ChatraError::Rejected {
+            status: 400,
+            body: r#"{"error":"agentId or agentEmail is required"}"#.into(),
+        };
+        assert_eq!(
+            after_error(&missing_agent, 1, &policy(), 0.5),
+            NextStep::Fail(
+                r#"Chatra wants an agent identity on the message (HTTP 400): {"error":"agentId or agentEmail is required"}"#
+                    .into()
+            )
+        );
+        let other = ChatraError::Rejected {
+            status: 400,
+            body: "bad clientId".into(),
+        };
+        assert_eq!(
+            after_error(&other, 1, &policy(), 0.5),
+            NextStep::Fail("rejected by Chatra (HTTP 400): bad clientId".into())
+        );
     }
 
     #[test]

@@ -85,7 +85,11 @@ impl Handler for RouteWebhook {
             .map_err(|e| poison(format!("body: {e}")))?;
         let webhook = match parse_webhook(&body) {
             Ok(ParsedWebhook::Known(webhook)) => *webhook,
-            Ok(ParsedWebhook::UnknownEvent { .. }) => return Ok(()),
+            Ok(ParsedWebhook::UnknownEvent { event_name }) => {
+                // Kept as it came in the webhook stream (`deskie webhooks dump` shows it).
+                tracing::warn!(%event_name, integration_id = %received.integration_id, "webhook with an eventName we do not route; kept in the webhook stream");
+                return Ok(());
+            }
             Err(e) => return Err(poison(format!("webhook body: {e}"))),
         };
         let integration_id: Uuid = received
@@ -158,6 +162,17 @@ impl Handler for RouteWebhook {
                 .map_err(store_error)?;
         }
         tx.commit().await.map_err(store_error)?;
+        // Logged after the commit, so a webhook retried after a failed transaction or
+        // redelivered says it once.
+        for value in &webhook.unreadable {
+            tracing::warn!(
+                %case_id,
+                chatra_message_id = %value.message_id,
+                key = %value.key,
+                found = %value.found,
+                "webhook value in a form we do not read; left unknown"
+            );
+        }
         tracing::info!(%case_id, event_name = webhook.kind.event_name(), decided, "webhook routed");
         Ok(())
     }

@@ -52,6 +52,7 @@ async fn harness(instances: usize) -> Harness {
         group_mappings: vec![],
         webhook_token_encrypted: vec![2],
         webhook_token_sha256: vec![3],
+        ..Default::default()
     };
     store
         .record_config_event(
@@ -156,7 +157,7 @@ fn types(events: &[Event]) -> Vec<&'static str> {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    deskie_testkit::chatra_fixture(env!("CARGO_MANIFEST_DIR"), name)
+    deskie_testkit::chatra_fixture(name)
 }
 
 #[tokio::test]

@@ -316,7 +316,7 @@ impl Suite {
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    deskie_testkit::chatra_fixture(env!("CARGO_MANIFEST_DIR"), name)
+    deskie_testkit::chatra_fixture(name)
 }
 
 pub const CLIENT: &str = "k3v9q2m7x1p8r4t6w0z5y2n8b4c7d1f3h6j9l0s";
@@ -347,4 +347,22 @@ pub fn binary(name: &str) -> std::path::PathBuf {
         assert!(status.success(), "building {name} failed");
     }
     path
+}
+
+/// Waits until `done` holds, failing the test after 15 s naming `what`.
+pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The agent-online pings the Chatra stand-in received (on the default path).
+pub fn pings(chatra: &deskie_testkit::ChatraStandIn) -> Vec<deskie_testkit::RecordedRequest> {
+    chatra
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/agentOnlinePing")
+        .collect()
 }

@@ -2,7 +2,7 @@
 
 use deskie_proto::events::{
     AgentMessageMirrored, Attachment, CaseOpened, CaseResumed, CaseStatusChanged, ChatEnded,
-    CustomerMessageReceived, Event, ReplyDelivered,
+    CustomerMessageReceived, Event, ReplyDelivered, SystemMessageReceived,
 };
 use uuid::Uuid;
 
@@ -39,6 +39,8 @@ pub struct RoutingContext<'a> {
 /// - Each message Chatra id not yet in the case is added once: customer messages, agent
 ///   messages typed in Chatra, and echoes of our replies — which settle the reply they
 ///   echo (`ReplyDelivered`) instead of being stored again.
+/// - A system message (`type: "system"` or a type we do not know) is kept as such: it never
+///   resumes the case and names no agent, even when it carries an `agentId`.
 /// - A customer message on a closed case, or after the chat ended, resumes the case.
 /// - A transcript adds only what is missing, then records that the chat ended.
 pub fn decide_webhook(
@@ -98,14 +100,28 @@ pub fn decide_webhook(
             continue;
         }
         let message_id = message_id_for(ctx.case_id, &message.id).to_string();
-        let attachments = message.file.iter().map(attachment).collect();
+        let attachments = message.files.iter().map(attachment).collect();
         let created_at = message
             .created_at_ms
             .map(deskie_proto::timestamp_from_millis);
         let from_agent = match &message.author {
             MessageAuthor::Agent => true,
             MessageAuthor::Client => false,
-            MessageAuthor::Other(_) => message.agent_id.is_some(),
+            MessageAuthor::Untyped => message.agent_id.is_some(),
+            MessageAuthor::System(chatra_type) => {
+                emit(
+                    Event::SystemMessageReceived(SystemMessageReceived {
+                        message_id,
+                        chatra_message_id: message.id.clone(),
+                        text: message.text.clone(),
+                        created_at,
+                        attachments,
+                        chatra_type: chatra_type.clone(),
+                    }),
+                    &mut working,
+                );
+                continue;
+            }
         };
         if from_agent {
             let chatra_agent_id = message.agent_id.clone().unwrap_or_default();
@@ -187,5 +203,8 @@ fn attachment(file: &ChatraFile) -> Attachment {
         preview_url: file.preview_url.clone(),
         width: file.width,
         height: file.height,
+        mime_type: file.mime_type.clone(),
+        is_inline: file.is_inline,
+        inline_id: file.inline_id.clone(),
     }
 }

@@ -145,6 +145,9 @@ impl CaseState {
             Event::AgentMessageMirrored(e) => {
                 self.chatra_message_ids.insert(e.chatra_message_id.clone());
             }
+            Event::SystemMessageReceived(e) => {
+                self.chatra_message_ids.insert(e.chatra_message_id.clone());
+            }
             Event::ReplyRequested(e) => self.replies.push((
                 e.message_id.clone(),
                 ReplyState {

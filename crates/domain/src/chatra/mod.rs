@@ -1,12 +1,20 @@
 //! Chatra's webhook JSON, mapped into our own types in one place.
 //!
-//! Chatra documents little of its payloads (`shared/chatra-api.md`), so the parser is
-//! lenient: unknown keys are ignored, ids may be strings or numbers, the text may sit under
-//! `text` or `message`, and the group id may be top-level or inside `client`. It never
-//! panics, whatever the bytes (see the property tests).
+//! Chatra documents little of its payloads (`shared/chatra-api.md`, §8 above all), so the
+//! parser is lenient: unknown keys are ignored, ids may be strings or numbers, a `chatStarted`
+//! may carry a single `message` and `agent` instead of (or besides) the arrays, the text may
+//! sit under `text` or `message`, times come in several forms, and the group id may be
+//! top-level or inside `client`. Every key name we assume is in [`keys`]. It never panics,
+//! whatever the bytes (see the property tests).
 
+pub mod keys;
+mod message;
 mod parse;
+mod time;
+mod values;
 mod webhook;
 
+pub use message::DERIVED_ID_PREFIX;
 pub use parse::{WebhookParseError, parse_webhook};
+pub use time::millis_of;
 pub use webhook::*;

@@ -55,8 +55,24 @@ pub struct ChatraWebhook {
     pub group_id: Option<String>,
     /// Ids of the agents taking part.
     pub agent_ids: Vec<String>,
-    /// The messages carried, in Chatra's order.
+    /// The messages carried, in Chatra's order: the single `message` of a `chatStarted`
+    /// first, then the `messages` array (§8.1), each id once.
     pub messages: Vec<ChatraMessage>,
+    /// Values present but in no form we read (e.g. a `createdAt` we cannot parse): left
+    /// unknown on the message and reported here, for routing to log.
+    pub unreadable: Vec<UnreadableValue>,
+}
+
+/// A value of the webhook that was present but could not be read; the rest of the webhook
+/// is used as if it were absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableValue {
+    /// The Chatra id of the message it belongs to.
+    pub message_id: String,
+    /// The key, e.g. `createdAt`.
+    pub key: String,
+    /// What the value was (shortened), for the log.
+    pub found: String,
 }
 
 /// The visitor, as far as Chatra tells us.
@@ -100,12 +116,16 @@ pub struct ClientDetails {
 /// Who wrote a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageAuthor {
-    /// The visitor (`type: "client"`).
+    /// The visitor (`type: "client"`, or the sibling's `"visitor"`).
     Client,
     /// An agent (`type: "agent"`).
     Agent,
-    /// Any other type Chatra may send; kept so nothing is silently reinterpreted.
-    Other(String),
+    /// Chatra itself (`type: "system"`, §8.2), or a `type` we do not know, named here. Never
+    /// the visitor speaking and never an agent, whatever else the message carries.
+    System(String),
+    /// No `type` at all: an agent message when it names an `agentId`, else the visitor's
+    /// (what every integration seen does with the two types it knows).
+    Untyped,
 }
 
 /// One message of a chat.
@@ -130,8 +150,8 @@ pub struct ChatraMessage {
     pub received_from: Option<String>,
     /// `isPushed`.
     pub is_pushed: bool,
-    /// An attached file.
-    pub file: Option<ChatraFile>,
+    /// Attached files: the sibling's `file`, then its `attachments[]` (§8.9).
+    pub files: Vec<ChatraFile>,
 }
 
 /// Attachment metadata.
@@ -151,4 +171,10 @@ pub struct ChatraFile {
     pub width: Option<u32>,
     /// Image height.
     pub height: Option<u32>,
+    /// MIME type (`attachments[].mimeType`).
+    pub mime_type: Option<String>,
+    /// Shown inside the message rather than as a file (`attachments[].isInline`).
+    pub is_inline: bool,
+    /// The id an inline attachment is referred to by (`attachments[].inlineId`).
+    pub inline_id: Option<String>,
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{occurred_at, stream_uuid};
+use super::{occurred_at, stream_uuid, timestamp};
 use crate::StoreError;
 
 /// A Chatra group id mapped to a Deskie group.
@@ -48,12 +48,58 @@ pub struct Integration {
     pub status_checked_at: Option<DateTime<Utc>>,
     /// Why the last check failed, if it did.
     pub status_detail: Option<String>,
+    /// `sender_name` of the settings; empty = [`DEFAULT_SENDER_NAME`] (see [`Integration::sender`]).
+    pub sender_name: String,
+    /// `sender_email` of the settings; empty = [`DEFAULT_SENDER_EMAIL`].
+    pub sender_email: String,
+    /// Whether agents' online status reaches Chatra: "unknown" (no verdict yet), "working"
+    /// or "failing" (agent-sync's `IntegrationAgentStatusSyncChanged`).
+    pub agent_sync_status: String,
+    /// The HTTP status behind the verdict.
+    pub agent_sync_http_status: Option<i32>,
+    /// Since when the verdict stands.
+    pub agent_sync_since: Option<DateTime<Utc>>,
+    /// What Chatra said with a refusal.
+    pub agent_sync_detail: Option<String>,
     /// When it was disconnected (then it is no longer listed or served).
     pub disconnected_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// The name replies without an agent are sent to Chatra under, unless the admin set one.
+pub const DEFAULT_SENDER_NAME: &str = "Deskie";
+/// The e-mail replies without an agent are sent under, unless the admin set one. Chatra adds
+/// an agent with an e-mail it does not know (`chatra-api.md` §3, §8.3): this one then names
+/// the integration's messages in Chatra's dashboard.
+pub const DEFAULT_SENDER_EMAIL: &str = "chatra-bot@deskie.io";
+
+/// The identity a reply without an agent is sent to Chatra under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    /// `agentName`.
+    pub name: String,
+    /// `agentEmail`.
+    pub email: String,
+}
+
+impl Integration {
+    /// The sender identity: the admin's, else the defaults.
+    pub fn sender(&self) -> Sender {
+        let or_default = |value: &str, default: &str| {
+            if value.trim().is_empty() {
+                default.to_owned()
+            } else {
+                value.to_owned()
+            }
+        };
+        Sender {
+            name: or_default(&self.sender_name, DEFAULT_SENDER_NAME),
+            email: or_default(&self.sender_email, DEFAULT_SENDER_EMAIL),
+        }
+    }
 }
 
 /// What ingest needs to authenticate a webhook.
@@ -65,6 +111,7 @@ pub struct WebhookCredentials {
 
 const COLUMNS: &str = "id, version, public_key, secret_key_encrypted, default_group_id, panel, group_mappings,
     webhook_token_encrypted, webhook_token_sha256, settings_version, status, status_checked_at, status_detail,
+    sender_name, sender_email, agent_sync_status, agent_sync_http_status, agent_sync_since, agent_sync_detail,
     disconnected_at, created_at, updated_at";
 
 /// Connected integrations, oldest first.
@@ -150,13 +197,7 @@ pub(super) async fn apply(conn: &mut PgConnection, envelope: &Envelope) -> Resul
             Ok(())
         }
         Some(Event::IntegrationKeysChecked(e)) => {
-            let checked_at = e
-                .checked_at
-                .as_ref()
-                .and_then(|t| {
-                    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-                })
-                .unwrap_or(at);
+            let checked_at = timestamp(e.checked_at.as_ref()).unwrap_or(at);
             // A check of older settings only moves the version, never the status.
             sqlx::query(
                 "UPDATE integrations
@@ -171,6 +212,24 @@ pub(super) async fn apply(conn: &mut PgConnection, envelope: &Envelope) -> Resul
             .bind(i64::try_from(e.settings_version).unwrap_or(i64::MAX))
             .bind(&e.status)
             .bind(checked_at)
+            .bind(&e.detail)
+            .execute(conn)
+            .await?;
+            Ok(())
+        }
+        Some(Event::IntegrationAgentStatusSyncChanged(e)) => {
+            let since = timestamp(e.since.as_ref()).unwrap_or(at);
+            sqlx::query(
+                "UPDATE integrations
+                    SET version = $2, agent_sync_status = $3, agent_sync_http_status = $4,
+                        agent_sync_since = $5, agent_sync_detail = $6
+                  WHERE id = $1 AND version < $2",
+            )
+            .bind(id)
+            .bind(version)
+            .bind(&e.status)
+            .bind(e.http_status.and_then(|s| i32::try_from(s).ok()))
+            .bind(since)
             .bind(&e.detail)
             .execute(conn)
             .await?;
@@ -207,8 +266,9 @@ async fn upsert_settings(
         .collect();
     sqlx::query(
         "INSERT INTO integrations (id, version, public_key, secret_key_encrypted, default_group_id, panel, group_mappings,
-                                   webhook_token_encrypted, webhook_token_sha256, settings_version, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $2, 'pending', $10, $10)
+                                   webhook_token_encrypted, webhook_token_sha256, settings_version, status,
+                                   sender_name, sender_email, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $2, 'pending', $11, $12, $10, $10)
          ON CONFLICT (id) DO UPDATE SET
              version = EXCLUDED.version, public_key = EXCLUDED.public_key,
              secret_key_encrypted = EXCLUDED.secret_key_encrypted, default_group_id = EXCLUDED.default_group_id,
@@ -216,6 +276,7 @@ async fn upsert_settings(
              webhook_token_encrypted = EXCLUDED.webhook_token_encrypted,
              webhook_token_sha256 = EXCLUDED.webhook_token_sha256,
              settings_version = EXCLUDED.settings_version, status = 'pending',
+             sender_name = EXCLUDED.sender_name, sender_email = EXCLUDED.sender_email,
              status_checked_at = NULL, status_detail = NULL, updated_at = EXCLUDED.updated_at
          WHERE integrations.version < EXCLUDED.version",
     )
@@ -229,6 +290,8 @@ async fn upsert_settings(
     .bind(&settings.webhook_token_encrypted)
     .bind(&settings.webhook_token_sha256)
     .bind(at)
+    .bind(&settings.sender_name)
+    .bind(&settings.sender_email)
     .execute(conn)
     .await?;
     Ok(())

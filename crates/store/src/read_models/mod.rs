@@ -29,7 +29,8 @@ pub async fn apply_config_event(
             Event::IntegrationConnected(_)
             | Event::IntegrationUpdated(_)
             | Event::IntegrationDisconnected(_)
-            | Event::IntegrationKeysChecked(_),
+            | Event::IntegrationKeysChecked(_)
+            | Event::IntegrationAgentStatusSyncChanged(_),
         ) => integrations::apply(conn, envelope).await,
         Some(
             Event::AgentCreated(_)
@@ -56,13 +57,16 @@ pub fn stream_uuid(envelope: &Envelope) -> Result<uuid::Uuid, StoreError> {
 
 /// The instant an event occurred.
 pub(crate) fn occurred_at(envelope: &Envelope) -> chrono::DateTime<chrono::Utc> {
-    envelope
-        .occurred_at
-        .as_ref()
-        .and_then(|t| {
-            chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-        })
-        .unwrap_or_else(chrono::Utc::now)
+    timestamp(envelope.occurred_at.as_ref()).unwrap_or_else(chrono::Utc::now)
+}
+
+/// A protobuf timestamp as a `DateTime`; `None` when unset or out of range.
+pub(crate) fn timestamp(
+    ts: Option<&deskie_proto::Timestamp>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    ts.and_then(|t| {
+        chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+    })
 }
 
 impl crate::StreamTx {

@@ -138,6 +138,7 @@ pub fn agent_mirrored(id: Uuid, agent_id: Option<Uuid>) -> Event {
             preview_url: None,
             width: Some(640),
             height: Some(480),
+            ..Default::default()
         }],
     })
 }

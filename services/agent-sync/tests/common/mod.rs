@@ -64,6 +64,7 @@ pub async fn harness(ping_interval: Duration) -> Harness {
         group_mappings: vec![],
         webhook_token_encrypted: vec![1],
         webhook_token_sha256: vec![2],
+        ..Default::default()
     };
     store
         .record_config_event(

@@ -59,6 +59,10 @@ pub struct NewIntegration {
     pub panel: Panel,
     /// Chatra group id → Deskie group, chatra ids unique.
     pub group_mappings: Vec<GroupMapping>,
+    /// The sender identity's name; `None` = the default.
+    pub sender_name: Option<String>,
+    /// The sender identity's e-mail; `None` = the default.
+    pub sender_email: Option<String>,
 }
 
 /// A validated partial update; `None` keeps the current value.
@@ -76,6 +80,10 @@ pub struct IntegrationPatch {
     pub group_mappings: Option<Vec<GroupMapping>>,
     /// Replace the webhook token (the old URL stops working).
     pub rotate_webhook_token: bool,
+    /// New sender name; `Some(None)` goes back to the default.
+    pub sender_name: Option<Option<String>>,
+    /// New sender e-mail; `Some(None)` goes back to the default.
+    pub sender_email: Option<Option<String>>,
 }
 
 /// What a key check found; the names are the `status` values of the read model.
@@ -117,6 +125,8 @@ pub async fn connect(
         group_mappings: to_proto(&new.group_mappings),
         webhook_token_encrypted: cipher.encrypt(token.expose().as_bytes()),
         webhook_token_sha256: token.sha256(),
+        sender_name: new.sender_name.unwrap_or_default(),
+        sender_email: new.sender_email.unwrap_or_default(),
     };
     let mut tx = store.begin_stream(StreamKey::new(STREAM_TYPE, id)).await?;
     let event = Event::IntegrationConnected(IntegrationConnected {
@@ -164,6 +174,12 @@ pub async fn update(
     }
     if let Some(mappings) = &patch.group_mappings {
         settings.group_mappings = to_proto(mappings);
+    }
+    if let Some(name) = patch.sender_name {
+        settings.sender_name = name.unwrap_or_default();
+    }
+    if let Some(email) = patch.sender_email {
+        settings.sender_email = email.unwrap_or_default();
     }
     if patch.rotate_webhook_token {
         let token = WebhookToken::generate();
@@ -233,6 +249,8 @@ fn settings_of(row: &Integration) -> IntegrationSettings {
         group_mappings: to_proto(&row.group_mappings),
         webhook_token_encrypted: row.webhook_token_encrypted.clone(),
         webhook_token_sha256: row.webhook_token_sha256.clone(),
+        sender_name: row.sender_name.clone(),
+        sender_email: row.sender_email.clone(),
     }
 }
 

@@ -7,12 +7,16 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::commands::integrations::KeyStatus;
 
-/// The path probed under `DESKIE_CHATRA_API_URL`.
+/// The path probed under `DESKIE_CHATRA_API_URL` unless `DESKIE_CHATRA_KEY_CHECK_PATH` says
+/// otherwise.
 ///
 /// Chatra documents no endpoint for checking API keys, so we probe an authenticated read of
 /// a message id that does not exist: Chatra authenticates before it looks the id up, so
-/// 2xx or 404 means the keys were accepted and 401/403 means they were refused.
-pub const KEY_CHECK_PATH: &str = "/messages/deskie-connection-check";
+/// 2xx or 404 means the keys were accepted and 401/403 means they were refused ([`classify`]).
+/// The id has the form of Chatra's own (17 letters and digits, a Meteor id, `chatra-api.md`
+/// §8.12): an id of another form may be refused with 400 before the keys are looked at,
+/// which would say nothing about them.
+pub const KEY_CHECK_PATH: &str = "/messages/deskieKeyCheck001";
 
 /// How long one probe may take before the check counts as `unreachable`.
 pub const KEY_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,11 +32,15 @@ pub struct ChatraProbe {
 }
 
 impl ChatraProbe {
-    /// A probe against `chatra_api_url` (no trailing slash) using `client`.
-    pub fn new(client: reqwest::Client, chatra_api_url: &str) -> Self {
+    /// A probe of `path` (default [`KEY_CHECK_PATH`]) under `chatra_api_url` using `client`.
+    pub fn new(client: reqwest::Client, chatra_api_url: &str, path: Option<&str>) -> Self {
         Self {
             client,
-            url: format!("{}{KEY_CHECK_PATH}", chatra_api_url.trim_end_matches('/')),
+            url: format!(
+                "{}{}",
+                chatra_api_url.trim_end_matches('/'),
+                path.unwrap_or(KEY_CHECK_PATH)
+            ),
         }
     }
 
@@ -98,6 +106,17 @@ fn describe(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probed_id_has_the_form_of_a_chatra_id() {
+        let id = KEY_CHECK_PATH.rsplit('/').next().unwrap_or_default();
+        assert_eq!(id.len(), 17, "{id}");
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
+        let probe = ChatraProbe::new(reqwest::Client::new(), "http://c/api/", None);
+        assert_eq!(probe.url, format!("http://c/api{KEY_CHECK_PATH}"));
+        let probe = ChatraProbe::new(reqwest::Client::new(), "http://c/api", Some("/x/y"));
+        assert_eq!(probe.url, "http://c/api/x/y");
+    }
 
     #[test]
     fn status_codes_map_to_the_documented_policy() {

@@ -106,6 +106,7 @@ pub fn chatra_agent_says(text: &str, seconds: i64) -> Event {
             preview_url: None,
             width: None,
             height: None,
+            ..Default::default()
         }],
     })
 }

@@ -83,6 +83,7 @@ async fn spawn(store: Store, db: Option<TestDb>, chatra_api_url: &str, nats: Tes
         admin_token: ADMIN_TOKEN.to_owned().into(),
         cipher: Cipher::from_key_bytes(&[42; 32]),
         chatra_api_url: chatra_api_url.to_owned(),
+        chatra_key_check_path: None,
         extra_metrics: Default::default(),
     };
     let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "api-test")

@@ -80,6 +80,7 @@ pub async fn connect_integration(store: &Store, token: &str) -> Uuid {
         group_mappings: vec![],
         webhook_token_encrypted: vec![4, 5, 6],
         webhook_token_sha256: Sha256::digest(token.as_bytes()).to_vec(),
+        ..Default::default()
     };
     append(
         store,
@@ -151,5 +152,5 @@ impl TestIngest {
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    deskie_testkit::chatra_fixture(env!("CARGO_MANIFEST_DIR"), name)
+    deskie_testkit::chatra_fixture(name)
 }

@@ -9,14 +9,14 @@ use chrono::{DateTime, Utc};
 use deskie_proto::Message;
 use deskie_proto::events::{
     AgentMessageMirrored, Attachment, CaseOpened, CustomerDataChanged, CustomerMessageReceived,
-    Envelope, Event, ReplyRequested,
+    Envelope, Event, ReplyRequested, SystemMessageReceived,
 };
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::views::{DetailsView, FieldView};
 use crate::StoreError;
-use crate::read_models::{occurred_at, stream_uuid};
+use crate::read_models::{occurred_at, stream_uuid, timestamp};
 
 /// Rounds [`catch_up`] tries when it loses the race to create a brand-new case row.
 const ROUNDS: usize = 3;
@@ -86,6 +86,7 @@ pub async fn apply_case_event(
     match event {
         Event::CustomerMessageReceived(e) => customer_message(conn, envelope, case_id, e).await?,
         Event::AgentMessageMirrored(e) => agent_message(conn, envelope, case_id, e).await?,
+        Event::SystemMessageReceived(e) => system_message(conn, envelope, case_id, e).await?,
         Event::ReplyRequested(e) => reply_requested(conn, envelope, case_id, e).await?,
         Event::ReplyDelivered(e) => {
             sqlx::query(
@@ -263,17 +264,60 @@ async fn customer_message(
     case_id: Uuid,
     e: &CustomerMessageReceived,
 ) -> Result<(), StoreError> {
+    let received = Received {
+        message_id: &e.message_id,
+        chatra_message_id: &e.chatra_message_id,
+        text: &e.text,
+        created_at: e.created_at.as_ref(),
+        attachments: &e.attachments,
+    };
+    insert_received(conn, envelope, case_id, "customer", received).await
+}
+
+async fn system_message(
+    conn: &mut PgConnection,
+    envelope: &Envelope,
+    case_id: Uuid,
+    e: &SystemMessageReceived,
+) -> Result<(), StoreError> {
+    let received = Received {
+        message_id: &e.message_id,
+        chatra_message_id: &e.chatra_message_id,
+        text: &e.text,
+        created_at: e.created_at.as_ref(),
+        attachments: &e.attachments,
+    };
+    insert_received(conn, envelope, case_id, "system", received).await
+}
+
+/// What a message received from Chatra carries, whoever wrote it.
+struct Received<'a> {
+    message_id: &'a str,
+    chatra_message_id: &'a str,
+    text: &'a str,
+    created_at: Option<&'a deskie_proto::Timestamp>,
+    attachments: &'a [Attachment],
+}
+
+/// A message received from Chatra with no agent on it: the visitor's or Chatra's own.
+async fn insert_received(
+    conn: &mut PgConnection,
+    envelope: &Envelope,
+    case_id: Uuid,
+    author: &str,
+    received: Received<'_>,
+) -> Result<(), StoreError> {
     let message = NewMessage {
-        id: message_id(envelope, &e.message_id)?,
-        author: "customer",
+        id: message_id(envelope, received.message_id)?,
+        author,
         agent_id: None,
         chatra_agent_id: None,
-        chatra_message_id: Some(e.chatra_message_id.as_str()).filter(|s| !s.is_empty()),
-        text: &e.text,
+        chatra_message_id: Some(received.chatra_message_id).filter(|s| !s.is_empty()),
+        text: received.text,
         source: "chatra",
-        created_at: timestamp(e.created_at.as_ref()).unwrap_or_else(|| occurred_at(envelope)),
+        created_at: timestamp(received.created_at).unwrap_or_else(|| occurred_at(envelope)),
         delivery: "received",
-        attachments: attachments(&e.attachments),
+        attachments: attachments(received.attachments),
     };
     insert_message(conn, envelope, case_id, message).await
 }
@@ -414,7 +458,8 @@ where
     Ok(())
 }
 
-fn attachments(attachments: &[Attachment]) -> serde_json::Value {
+/// Attachments as the API shows them, in the read model and in a case's event history alike.
+pub fn attachments(attachments: &[Attachment]) -> serde_json::Value {
     attachments
         .iter()
         .map(|a| {
@@ -426,13 +471,12 @@ fn attachments(attachments: &[Attachment]) -> serde_json::Value {
                 "preview_url": a.preview_url,
                 "width": a.width,
                 "height": a.height,
+                "mime_type": a.mime_type,
+                "is_inline": a.is_inline,
+                "inline_id": a.inline_id,
             })
         })
         .collect()
-}
-
-fn timestamp(ts: Option<&deskie_proto::Timestamp>) -> Option<DateTime<Utc>> {
-    ts.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
 }
 
 /// `Some` only for a non-empty string.

@@ -103,7 +103,8 @@ pub struct MessageView {
     pub created_at: DateTime<Utc>,
     /// `received`, `pending`, `sent`, `failed` or `unknown`.
     pub delivery: String,
-    /// Attachment metadata: `[{filename, size, is_image, url, preview_url, width, height}]`.
+    /// Attachment metadata: `[{filename, size, is_image, url, preview_url, width, height,
+    /// mime_type, is_inline, inline_id}]`.
     pub attachments: serde_json::Value,
 }
 

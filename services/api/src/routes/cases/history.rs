@@ -6,7 +6,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use deskie_proto::Timestamp;
-use deskie_proto::events::{Attachment, CustomerDetails, Envelope, Event, OptionalText};
+use deskie_proto::events::{CustomerDetails, Envelope, Event, OptionalText};
+use deskie_store::read_models::cases::attachments;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -54,6 +55,14 @@ pub fn data(event: &Event) -> Value {
         Event::CustomerMessageReceived(e) => json!({
             "message_id": e.message_id,
             "chatra_message_id": e.chatra_message_id,
+            "text": e.text,
+            "created_at": time(e.created_at.as_ref()),
+            "attachments": attachments(&e.attachments),
+        }),
+        Event::SystemMessageReceived(e) => json!({
+            "message_id": e.message_id,
+            "chatra_message_id": e.chatra_message_id,
+            "chatra_type": e.chatra_type,
             "text": e.text,
             "created_at": time(e.created_at.as_ref()),
             "attachments": attachments(&e.attachments),
@@ -167,6 +176,7 @@ pub fn data(event: &Event) -> Value {
         | Event::IntegrationUpdated(_)
         | Event::IntegrationDisconnected(_)
         | Event::IntegrationKeysChecked(_)
+        | Event::IntegrationAgentStatusSyncChanged(_)
         | Event::AgentCreated(_)
         | Event::AgentUpdated(_)
         | Event::AgentDisabled(_)
@@ -188,23 +198,6 @@ fn customer_details(d: &CustomerDetails) -> Value {
         "location": d.location,
         "last_visit": time(d.last_visit.as_ref()),
     })
-}
-
-fn attachments(attachments: &[Attachment]) -> Value {
-    attachments
-        .iter()
-        .map(|a| {
-            json!({
-                "filename": a.filename,
-                "size": a.size,
-                "is_image": a.is_image,
-                "url": a.url,
-                "preview_url": a.preview_url,
-                "width": a.width,
-                "height": a.height,
-            })
-        })
-        .collect()
 }
 
 /// A protobuf timestamp as RFC 3339 (UTC); `None` when unset or out of range.

@@ -25,6 +25,8 @@ pub fn new_integration(body: Value) -> Result<NewIntegration, ApiError> {
         default_group_id: fields.required_uuid("default_group_id")?,
         panel: panel(&fields)?.unwrap_or_default(),
         group_mappings: group_mappings(&fields)?.unwrap_or_default(),
+        sender_name: fields.text("sender_name")?,
+        sender_email: fields.email("sender_email")?,
     })
 }
 
@@ -38,6 +40,8 @@ pub fn integration_patch(body: Value) -> Result<IntegrationPatch, ApiError> {
         panel: panel(&fields)?,
         group_mappings: group_mappings(&fields)?,
         rotate_webhook_token: fields.bool("rotate_webhook_token")?.unwrap_or(false),
+        sender_name: fields.clearable_text("sender_name")?,
+        sender_email: fields.clearable_email("sender_email")?,
     })
 }
 
@@ -146,6 +150,13 @@ mod tests {
             (with("secret_key", json!(7)), "secret_key"),
             (with("default_group_id", json!("nope")), "default_group_id"),
             (with("panel", json!("floating")), "panel"),
+            (with("sender_name", json!(" ")), "sender_name"),
+            (with("sender_name", json!("x".repeat(201))), "sender_name"),
+            (
+                with("sender_email", json!("not an address")),
+                "sender_email",
+            ),
+            (with("sender_email", json!(3)), "sender_email"),
             (with("group_mappings", json!({})), "group_mappings"),
             (with("group_mappings", json!([1])), "group_mappings[0]"),
             (

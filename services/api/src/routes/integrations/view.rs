@@ -23,8 +23,26 @@ pub struct IntegrationView {
     status: String,
     status_checked_at: Option<DateTime<Utc>>,
     status_detail: Option<String>,
+    /// The identity replies without an agent go to Chatra under (defaults applied).
+    sender_name: String,
+    sender_email: String,
+    /// Whether agents' online status reaches Chatra.
+    agent_status_sync: AgentStatusSyncView,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+}
+
+/// agent-sync's verdict on the agent-online pings (`docs/services/agent-sync.md`).
+#[derive(Debug, Serialize)]
+pub struct AgentStatusSyncView {
+    /// "unknown" (no ping yet), "working" or "failing".
+    status: String,
+    /// The HTTP status behind the verdict, e.g. 404 when Chatra does not know the ping path.
+    http_status: Option<i32>,
+    /// Since when the verdict stands.
+    since: Option<DateTime<Utc>>,
+    /// What Chatra said with a refusal.
+    detail: Option<String>,
 }
 
 impl IntegrationView {
@@ -37,6 +55,7 @@ impl IntegrationView {
                 None
             }
         };
+        let sender = integration.sender();
         Self {
             id: integration.id,
             webhook_url: token
@@ -47,6 +66,14 @@ impl IntegrationView {
             default_group_id: integration.default_group_id,
             panel: integration.panel,
             group_mappings: integration.group_mappings,
+            sender_name: sender.name,
+            sender_email: sender.email,
+            agent_status_sync: AgentStatusSyncView {
+                status: integration.agent_sync_status,
+                http_status: integration.agent_sync_http_status,
+                since: integration.agent_sync_since,
+                detail: integration.agent_sync_detail,
+            },
             status: integration.status,
             status_checked_at: integration.status_checked_at,
             status_detail: integration.status_detail,
