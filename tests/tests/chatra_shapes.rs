@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use support::{CHAT, CLIENT, fixture, messages_of};
 
@@ -173,5 +175,37 @@ async fn every_attachment_shape_and_created_at_form_reaches_the_case() {
         unreadable.is_string(),
         "kept, at the time it was received: {case}"
     );
+    suite.stop().await;
+}
+
+#[tokio::test]
+async fn shapes_we_cannot_route_are_kept_and_set_aside_with_the_reason() {
+    let suite = support::start().await;
+    let jetstream = suite.bus.jetstream();
+    let topology = suite.bus.topology();
+    // An eventName nobody has seen, and a known event without its chat id.
+    let unknown = r#"{"eventName":"chatRated","client":{"id":"c1","chatId":"h1"},"rating":5}"#;
+    let unroutable = r#"{"eventName":"chatFragment","client":{"id":"c1"},"messages":[{"id":"m1","type":"client","text":"lost?"}]}"#;
+    assert_eq!(suite.webhook(unknown).await, 200);
+    assert_eq!(suite.webhook(unroutable).await, 200);
+
+    let kept = deskie_testkit::read_stream(
+        jetstream,
+        &topology.webhooks_stream(),
+        2,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(kept.len(), 2, "both bodies are in the webhook stream");
+    let letters = deskie_testkit::read_stream(
+        jetstream,
+        &topology.dead_letter_stream(),
+        1,
+        Duration::from_secs(15),
+    )
+    .await;
+    assert_eq!(letters.len(), 1, "only the unroutable one is set aside");
+    let reason = deskie_testkit::header(&letters[0], deskie_bus::dead_letter::headers::REASON);
+    assert!(reason.contains("client.chatId is missing"), "{reason}");
     suite.stop().await;
 }

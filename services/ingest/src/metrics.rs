@@ -5,7 +5,8 @@ use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 /// The counters and histograms ingest exports on `/metrics`.
 pub(crate) struct IngestMetrics {
     pub registry: Registry,
-    /// Webhooks by outcome: accepted, duplicate, ignored, unauthorized, unknown_integration,
+    /// Webhooks by outcome: accepted, duplicate, ignored (kept, an unknown `eventName`),
+    /// unroutable (kept, a known event without its case key), unauthorized, unknown_integration,
     /// bad_request (400 and 415), too_large, unavailable.
     pub webhooks: IntCounterVec,
     /// Time from the body being read to JetStream's acknowledgement.

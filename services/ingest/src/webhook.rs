@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use async_nats::HeaderMap as NatsHeaders;
 use bytes::{Bytes, BytesMut};
 use deskie_bus::BusError;
-use deskie_domain::chatra::{ParsedWebhook, WebhookParseError, parse_webhook};
+use deskie_domain::chatra::{ChatraEventKind, ParsedWebhook, WebhookParseError, parse_webhook};
 use deskie_proto::Message;
 use deskie_proto::webhooks::ChatraWebhookReceived;
 use futures::StreamExt;
@@ -145,17 +145,8 @@ async fn accept(
     }
     check_content_type(request.headers())?;
     let body = read_body(request.headers(), payload, state.max_body_bytes).await?;
-    let webhook = match parse_webhook(&body)? {
-        ParsedWebhook::Known(webhook) => webhook,
-        ParsedWebhook::UnknownEvent { event_name } => {
-            tracing::info!(event_name = %event_name.chars().take(64).collect::<String>(), "unknown eventName ignored");
-            return Ok((
-                HttpResponse::Ok().json(serde_json::json!({ "status": "ignored" })),
-                "ignored",
-            ));
-        }
-    };
-    let event_name = webhook.kind.event_name();
+    let kept = kept_as(integration_id, &body)?;
+    let event_name = kept.event_name.as_str();
     let key = dedupe_key(&integration_id, &body);
     let (body_encoding, encoded_body) = deskie_proto::webhook_body::encode(&body);
     let message = ChatraWebhookReceived {
@@ -170,17 +161,11 @@ async fn accept(
     };
     let mut headers = NatsHeaders::new();
     deskie_telemetry::nats::inject_current_context(&mut headers);
-    // The chat's lane is its case id: routing keeps each chat's webhooks in this order.
-    let lane = deskie_domain::case::case_id_for(
-        integration_id,
-        &webhook.client.id,
-        &webhook.client.chat_id,
-    );
-    headers.insert(deskie_bus::CHAT_LANE_HEADER, lane.to_string().as_str());
+    headers.insert(deskie_bus::CHAT_LANE_HEADER, kept.lane.to_string().as_str());
     let subject = state
         .bus
         .topology()
-        .webhook_subject(&integration_id.to_string(), event_name);
+        .webhook_subject(&integration_id.to_string(), kept.subject_token);
     let started = Instant::now();
     let outcome = state
         .bus
@@ -194,7 +179,7 @@ async fn accept(
     tracing::info!(
         integration_id = %integration_id,
         event_name,
-        messages = webhook.messages.len(),
+        messages = kept.messages,
         duplicate = outcome.duplicate,
         sequence = outcome.sequence,
         "webhook accepted"
@@ -202,13 +187,91 @@ async fn accept(
     let label = if outcome.duplicate {
         "duplicate"
     } else {
-        "accepted"
+        kept.outcome
     };
     Ok((
         HttpResponse::Ok()
-            .json(serde_json::json!({ "status": "accepted", "duplicate": outcome.duplicate })),
+            .json(serde_json::json!({ "status": kept.status, "duplicate": outcome.duplicate })),
         label,
     ))
+}
+
+/// Subject token of a webhook whose `eventName` we do not route (the name itself may hold
+/// anything; it travels in `ChatraWebhookReceived.event_name`).
+pub const UNKNOWN_EVENT_TOKEN: &str = "unknown";
+
+/// How a parsed body is kept in the webhook stream.
+struct Kept {
+    /// The last subject token: a known event name, or [`UNKNOWN_EVENT_TOKEN`].
+    subject_token: &'static str,
+    /// The `eventName` as sent (shortened when unknown).
+    event_name: String,
+    /// The lane routing keeps in order: the chat's case id, else the integration id.
+    lane: Uuid,
+    /// Messages carried, for the log.
+    messages: usize,
+    /// The answer's `status`.
+    status: &'static str,
+    /// The metric outcome.
+    outcome: &'static str,
+}
+
+/// Whatever Chatra sends is kept, so nothing is lost to a shape we did not foresee: a body
+/// that is no Chatra webhook at all (not JSON, not an object, no `eventName`) is refused
+/// with 400; an `eventName` we do not know is kept and not routed (`"ignored"`); a known
+/// event without its case key (`client.id`, `client.chatId`) is kept, and routing sets it
+/// aside as a dead letter naming what is missing, to be redriven once the parser knows
+/// the shape.
+fn kept_as(integration_id: Uuid, body: &[u8]) -> Result<Kept, WebhookError> {
+    match parse_webhook(body) {
+        Ok(ParsedWebhook::Known(webhook)) => Ok(Kept {
+            subject_token: webhook.kind.event_name(),
+            event_name: webhook.kind.event_name().to_owned(),
+            // The chat's lane is its case id: routing keeps each chat's webhooks in order.
+            lane: deskie_domain::case::case_id_for(
+                integration_id,
+                &webhook.client.id,
+                &webhook.client.chat_id,
+            ),
+            messages: webhook.messages.len(),
+            status: "accepted",
+            outcome: "accepted",
+        }),
+        Ok(ParsedWebhook::UnknownEvent { event_name }) => {
+            let event_name: String = event_name.chars().take(64).collect();
+            tracing::warn!(%event_name, %integration_id, "webhook with an eventName we do not route; kept in the webhook stream");
+            Ok(Kept {
+                subject_token: UNKNOWN_EVENT_TOKEN,
+                event_name,
+                lane: integration_id,
+                messages: 0,
+                status: "ignored",
+                outcome: "ignored",
+            })
+        }
+        Err(WebhookParseError::MissingField(field)) => {
+            let kind = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| {
+                    v["eventName"]
+                        .as_str()
+                        .and_then(ChatraEventKind::from_event_name)
+                })
+                .ok_or(WebhookError::Malformed(WebhookParseError::MissingField(
+                    field,
+                )))?;
+            tracing::warn!(%integration_id, event_name = kind.event_name(), missing = field, "webhook without its case key; kept, routing sets it aside as a dead letter");
+            Ok(Kept {
+                subject_token: kind.event_name(),
+                event_name: kind.event_name().to_owned(),
+                lane: integration_id,
+                messages: 0,
+                status: "accepted",
+                outcome: "unroutable",
+            })
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
