@@ -25,7 +25,10 @@ async fn good_keys_become_connected() {
     let checked = app.wait_for_status(id, "connected").await;
     assert_eq!(checked["status"], "connected", "{checked}");
     assert!(checked["status_checked_at"].is_string(), "{checked}");
-    assert_eq!(checked["status_detail"], Value::Null);
+    assert_eq!(
+        checked["status_detail"],
+        "Chatra answered HTTP 404 to the key probe: the keys work"
+    );
     let requests = chatra.requests();
     assert!(!requests.is_empty());
     assert!(requests.iter().all(|(path, authorization)| {

@@ -72,17 +72,25 @@ impl ChatraProbe {
     }
 }
 
-/// The key-check policy: what Chatra's status code says about the keys.
+/// The key-check policy: what Chatra's status code says about the keys, and the sentence the
+/// integration's status shows for it (an assumption: Chatra documents no error codes).
 pub fn classify(status: u16) -> (KeyStatus, Option<String>) {
     match status {
-        200..=299 | 404 => (KeyStatus::Connected, None),
+        200..=299 | 404 => (
+            KeyStatus::Connected,
+            Some(format!(
+                "Chatra answered HTTP {status} to the key probe: the keys work"
+            )),
+        ),
         401 | 403 => (
             KeyStatus::InvalidKeys,
             Some(format!("Chatra refused the keys (HTTP {status})")),
         ),
         _ => (
             KeyStatus::Unreachable,
-            Some(format!("Chatra answered HTTP {status}")),
+            Some(format!(
+                "Chatra answered HTTP {status} to the key probe: cannot tell whether the keys work"
+            )),
         ),
     }
 }
