@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use super::client_data::{first_text, group_id_of, read_client_data, text_of};
+use super::keys::{AGENTS_ENTRY_EMAIL_KEYS, MESSAGE_AGENT_EMAIL_KEYS};
 use super::webhook::*;
 
 /// Why a webhook body was refused. Each message names what is wrong, for the 400 body.
@@ -20,22 +22,6 @@ pub enum WebhookParseError {
     #[error("{0} is missing")]
     MissingField(&'static str),
 }
-
-/// Keys Chatra may use for the visitor's technical details. The names are not documented
-/// (`chatra-api.md` §7 item 4), so each detail lists the spellings seen or likely; the first
-/// present wins. One place to correct once real captures exist.
-const IP_KEYS: &[&str] = &["ip", "ipAddress"];
-const BROWSER_KEYS: &[&str] = &["browser", "userAgent"];
-const OS_KEYS: &[&str] = &["os", "osVersion", "platform"];
-const LANGUAGE_KEYS: &[&str] = &["language", "lang", "locale", "chatLanguage"];
-const LOCATION_KEYS: &[&str] = &["location", "geo"];
-const LAST_VISIT_KEYS: &[&str] = &["lastVisit", "lastSeen", "lastVisitAt"];
-
-/// Where an agent message's Chatra agent e-mail may be. Chatra documents neither
-/// (`chatra-api.md` §7 item 7): first the message's own keys, then the entry of the top-level
-/// `agents` array with the message's `agentId`. The first present wins.
-const MESSAGE_AGENT_EMAIL_KEYS: &[&str] = &["agentEmail"];
-const AGENTS_ENTRY_EMAIL_KEYS: &[&str] = &["email", "agentEmail"];
 
 /// Parses a webhook body. Unknown `eventName`s come back as [`ParsedWebhook::UnknownEvent`].
 pub fn parse_webhook(body: &[u8]) -> Result<ParsedWebhook, WebhookParseError> {
@@ -56,7 +42,9 @@ pub fn parse_webhook(body: &[u8]) -> Result<ParsedWebhook, WebhookParseError> {
         .and_then(Value::as_object)
         .ok_or(WebhookParseError::MissingField("client"))?;
     let client = parse_client(client_obj)?;
-    let group_id = text_of(root.get("groupId")).or_else(|| text_of(client_obj.get("groupId")));
+    let group_id = group_id_of(root)
+        .or_else(|| group_id_of(client_obj))
+        .map(|(_, id)| id);
     let agents: Vec<&Map<String, Value>> = array_of(root.get("agents"))
         .filter_map(Value::as_object)
         .collect();
@@ -78,45 +66,16 @@ fn parse_client(client: &Map<String, Value>) -> Result<ChatraClient, WebhookPars
     let id = text_of(client.get("id")).ok_or(WebhookParseError::MissingField("client.id"))?;
     let chat_id =
         text_of(client.get("chatId")).ok_or(WebhookParseError::MissingField("client.chatId"))?;
-    let sources: Vec<&Map<String, Value>> = ["info", "basicInfo", "integrationData"]
-        .iter()
-        .filter_map(|k| client.get(*k).and_then(Value::as_object))
-        .collect();
-    let standard = |key: &str| sources.iter().find_map(|s| text_of(s.get(key)));
-    let mut fields: Vec<(String, String)> = Vec::new();
-    for source in &sources {
-        for (key, value) in source.iter() {
-            if matches!(key.as_str(), "name" | "email" | "phone") {
-                continue;
-            }
-            if fields.iter().any(|(k, _)| k == key) {
-                continue;
-            }
-            if let Some(value) = text_of(Some(value)) {
-                fields.push((key.clone(), value));
-            }
-        }
-    }
+    let data = read_client_data(client);
     Ok(ChatraClient {
         id,
         chat_id,
         displayed_name: text_of(client.get("displayedName")),
-        name: standard("name"),
-        email: standard("email"),
-        phone: standard("phone"),
-        fields,
-        details: ClientDetails {
-            ip: first_text(client, IP_KEYS),
-            browser: first_text(client, BROWSER_KEYS),
-            os: first_text(client, OS_KEYS),
-            language: first_text(client, LANGUAGE_KEYS),
-            location: LOCATION_KEYS
-                .iter()
-                .find_map(|k| location_of(client.get(*k)?)),
-            last_visit_ms: LAST_VISIT_KEYS
-                .iter()
-                .find_map(|k| client.get(*k).and_then(Value::as_i64)),
-        },
+        name: data.name,
+        email: data.email,
+        phone: data.phone,
+        fields: data.fields,
+        details: data.details,
     })
 }
 
@@ -201,32 +160,6 @@ fn parse_file(file: &Map<String, Value>) -> ChatraFile {
         width: dimension("width"),
         height: dimension("height"),
     }
-}
-
-/// A non-empty string, or a number written out; anything else is `None`.
-fn text_of(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn first_text(object: &Map<String, Value>, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| text_of(object.get(*k)))
-}
-
-/// A location given as text, or as an object of city/region/country parts.
-fn location_of(value: &Value) -> Option<String> {
-    if let Some(text) = text_of(Some(value)) {
-        return Some(text);
-    }
-    let object = value.as_object()?;
-    let parts: Vec<String> = ["city", "region", "country"]
-        .iter()
-        .filter_map(|k| text_of(object.get(*k)))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 fn array_of(value: Option<&Value>) -> impl Iterator<Item = &Value> {
