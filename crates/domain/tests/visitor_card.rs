@@ -69,7 +69,10 @@ fn names(events: &[Event]) -> Vec<&'static str> {
 #[test]
 fn the_card_fills_the_customer_and_keeps_every_other_value_as_a_labelled_field() {
     let events = given(&[opened(None)]).when(&visitor(&card()));
-    assert_eq!(names(&events), ["customer_data_changed", "case_group_changed"]);
+    assert_eq!(
+        names(&events),
+        ["customer_data_changed", "case_group_changed"]
+    );
     let Event::CustomerDataChanged(change) = &events[0] else {
         unreachable!()
     };

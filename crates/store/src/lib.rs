@@ -15,8 +15,8 @@ pub mod outbox;
 pub mod read_models;
 pub mod relay;
 pub mod startup;
-pub mod visitor_fetches;
 mod store;
+pub mod visitor_fetches;
 
 pub use event_store::{EventDraft, StoredEvent, StreamKey, StreamTx};
 pub use store::{Store, StoreError};

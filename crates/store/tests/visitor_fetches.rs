@@ -55,7 +55,10 @@ async fn one_row_per_case_and_round_and_concurrent_claims_are_disjoint() {
             "a redelivered event enqueues nothing"
         );
     }
-    assert!(enqueue(&store, cases[0], "chat_ended:7").await, "another round");
+    assert!(
+        enqueue(&store, cases[0], "chat_ended:7").await,
+        "another round"
+    );
     let claim_four = || visitor_fetches::claim_due(store.pool(), 4, LEASE);
     let (a, b) = tokio::join!(claim_four(), claim_four());
     let (a, b) = (a.expect("claim a"), b.expect("claim b"));
@@ -82,10 +85,7 @@ async fn a_retry_waits_keeps_the_error_and_counts_the_attempt() {
     };
     assert!(settle(&store, &first, retry).await);
     let row = only_row(&store, case).await;
-    assert_eq!(
-        (row.status.as_str(), row.attempts),
-        ("pending", 1)
-    );
+    assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
     assert_eq!(row.last_error.as_deref(), Some("outcome unknown: HTTP 500"));
     assert!(row.next_attempt_at > chrono::Utc::now() + chrono::Duration::seconds(500));
     assert!(claim(&store).await.is_empty(), "not due yet");
@@ -108,7 +108,10 @@ async fn a_retry_waits_keeps_the_error_and_counts_the_attempt() {
     assert!(settle(&store, &second, FetchSettlement::Done).await);
     let row = only_row(&store, case).await;
     assert_eq!((row.status.as_str(), row.attempts), ("done", 2));
-    assert!(claim(&store).await.is_empty(), "done rows are never claimed");
+    assert!(
+        claim(&store).await.is_empty(),
+        "done rows are never claimed"
+    );
 }
 
 #[tokio::test]

@@ -81,7 +81,11 @@ async fn a_new_case_fetches_the_visitor_once_and_fills_the_customer() {
 
     let rows = settled(&h, case, 1).await;
     assert_eq!(
-        (rows[0].round.as_str(), rows[0].status.as_str(), rows[0].attempts),
+        (
+            rows[0].round.as_str(),
+            rows[0].status.as_str(),
+            rows[0].attempts
+        ),
         ("case_opened", "done", 1)
     );
     let gets = h.chatra.visitor_requests(CLIENT_ID);
@@ -165,8 +169,15 @@ async fn a_failed_fetch_is_kept_in_the_ledger_retried_and_never_reaches_the_case
             .is_some_and(|e| e.contains("HTTP 500")),
         "{waiting:?}"
     );
-    assert!(waiting.next_attempt_at > chrono::Utc::now(), "waits before the retry");
-    assert_eq!(h.stream_types(case).await, ["case_opened"], "no error on the case");
+    assert!(
+        waiting.next_attempt_at > chrono::Utc::now(),
+        "waits before the retry"
+    );
+    assert_eq!(
+        h.stream_types(case).await,
+        ["case_opened"],
+        "no error on the case"
+    );
 
     let rows = settled(&h, case, 1).await;
     assert_eq!((rows[0].status.as_str(), rows[0].attempts), ("done", 2));

@@ -107,7 +107,11 @@ pub(crate) fn first_text(object: &Map<String, Value>, keys: &[&str]) -> Option<S
 }
 
 /// [`first_text`], noting the key read in `read`.
-fn first_text_at(object: &Map<String, Value>, keys: &[&str], read: &mut Vec<Path>) -> Option<String> {
+fn first_text_at(
+    object: &Map<String, Value>,
+    keys: &[&str],
+    read: &mut Vec<Path>,
+) -> Option<String> {
     let (key, text) = keys
         .iter()
         .find_map(|k| text_of(object.get(*k)).map(|t| (*k, t)))?;
@@ -130,7 +134,11 @@ fn location_at(object: &Map<String, Value>, key: &str, read: &mut Vec<Path>) -> 
     if found.is_empty() {
         return None;
     }
-    read.extend(found.iter().map(|(p, _)| vec![key.to_owned(), (*p).to_owned()]));
+    read.extend(
+        found
+            .iter()
+            .map(|(p, _)| vec![key.to_owned(), (*p).to_owned()]),
+    );
     let texts: Vec<String> = found.into_iter().map(|(_, t)| t).collect();
     Some(texts.join(", "))
 }

@@ -34,8 +34,8 @@ use deskie_store::{Store, StoreError};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::Notify;
-use tracing::Instrument;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::AgentSyncMetrics;
@@ -187,8 +187,8 @@ impl VisitorFetcher {
                 next: self.config.after_failure(claim.attempts, &e),
                 error: e.to_string(),
             })?;
-        let visitor = parse_visitor(&card, &case.chatra_client_id)
-            .map_err(|e| give_up(&e.to_string()))?;
+        let visitor =
+            parse_visitor(&card, &case.chatra_client_id).map_err(|e| give_up(&e.to_string()))?;
         match record_visitor(&self.store, claim, &visitor, &integration).await {
             Ok(Recorded::Done(events)) => {
                 tracing::info!(events, "visitor card recorded");

@@ -71,7 +71,9 @@ impl VisitorFetchConfig {
         if attempts >= self.max_attempts {
             return AfterFailure::GiveUp;
         }
-        let doublings = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(20);
+        let doublings = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(0)
+            .min(20);
         let backoff = self
             .first_retry
             .saturating_mul(1 << doublings)
@@ -96,7 +98,11 @@ mod tests {
         let secs = |s| AfterFailure::Retry(Duration::from_secs(s));
         assert_eq!(waits[..4], [secs(30), secs(60), secs(120), secs(240)]);
         assert_eq!(waits[7], secs(1800), "capped at 30 minutes");
-        assert_eq!(waits[9], AfterFailure::GiveUp, "the 10th attempt was the last");
+        assert_eq!(
+            waits[9],
+            AfterFailure::GiveUp,
+            "the 10th attempt was the last"
+        );
     }
 
     #[test]
