@@ -104,6 +104,9 @@ pub async fn start_with(options: Options) -> Suite {
         let mut config = deskie_agent_sync::AgentSyncConfig::from_settings(&settings)
             .expect("agent-sync settings");
         config.ping_interval = interval;
+        // No visitor-card fetches (`GET /clients/{id}`, covered by agent-sync's own tests):
+        // one would take a fault a test queued on the stand-in for a reply.
+        config.visitors = None;
         config
     });
     let suite_options = deskie::SuiteOptions {
