@@ -193,3 +193,89 @@ async fn pings_go_to_agent_online_ping_and_a_404_there_shows_in_the_integration_
     assert_eq!(changes, 2, "working, then failing");
     suite.stop().await;
 }
+
+#[tokio::test]
+async fn the_visitor_card_fills_the_customer_keeps_unknown_keys_and_moves_the_case_to_its_group() {
+    let options = Options {
+        visitors: true,
+        ..Options::default()
+    };
+    let (suite, chatra) = support::start_with_chatra(options, None).await;
+    chatra.set_visitor(
+        support::CLIENT,
+        json!({
+            "id": support::CLIENT,
+            "basicInfo": { "name": "Maria Lopez", "email": "maria.lopez@example.com" },
+            "ip": "203.0.113.9",
+            "browser": "Firefox 130",
+            "os": "macOS 14",
+            "language": "es",
+            "location": { "city": "Madrid", "country": "Spain" },
+            "lastVisit": 1_732_608_000_000_i64,
+            "groupId": "chatra-sales",
+            "chatLink": "https://app.chatra.io/chat/Q7wErT5yUi9oPa3Sd",
+            "pagesViewed": [{ "url": "https://shop.example/track", "title": "Track" }]
+        }),
+    );
+    assert_eq!(
+        suite
+            .webhook(fixture("chat-started-prechat-form.json"))
+            .await,
+        200
+    );
+    let case = suite.case_id(support::CLIENT, support::CHAT);
+    let now = suite
+        .case_when(case, |c| c["customer"]["details"]["ip"] == "203.0.113.9")
+        .await;
+    let customer = &now["customer"];
+    assert_eq!(
+        customer["details"],
+        json!({
+            "ip": "203.0.113.9", "browser": "Firefox 130", "os": "macOS 14", "language": "es",
+            "location": "Madrid, Spain", "last_visit": "2024-11-26T08:00:00Z"
+        }),
+        "{now}"
+    );
+    let field = |key: &str| {
+        customer["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["key"] == key)
+            .map(|f| f["value"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(
+        field("chatra.chatLink"),
+        "https://app.chatra.io/chat/Q7wErT5yUi9oPa3Sd"
+    );
+    assert!(
+        field("chatra.pagesViewed")
+            .as_str()
+            .is_some_and(|v| v.contains("shop.example/track")),
+        "{customer}"
+    );
+    assert_eq!(field("Order number"), "A-10442", "the form's fields stay");
+    let moved = suite
+        .case_when(case, |c| c["group_id"] == suite.sales_group.as_str())
+        .await;
+    assert_eq!(moved["group_id"], suite.sales_group.as_str(), "{moved}");
+    let (_, events) = suite.get(&format!("/cases/{case}/events")).await;
+    let group_change = events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["type"] == "case_group_changed")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        group_change["data"]["reason"], "chatra_visitor_group",
+        "{group_change}"
+    );
+    assert_eq!(
+        chatra.visitor_requests(support::CLIENT).len(),
+        1,
+        "fetched once"
+    );
+    suite.stop().await;
+}

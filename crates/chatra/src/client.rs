@@ -168,7 +168,8 @@ impl ChatraClient {
     }
 
     /// One call: returns the body of a 2xx answer, or the outcome as a [`ChatraError`].
-    async fn call<B: Serialize>(
+    /// A `GET` carries no body (`body` is ignored).
+    pub(crate) async fn call<B: Serialize>(
         &self,
         creds: &ChatraCredentials,
         method: Method,
@@ -182,11 +183,12 @@ impl ChatraClient {
                     reason: "the API keys hold characters not allowed in an HTTP header".into(),
                 })?;
         authorization.set_sensitive(true);
-        let response = self
+        let get = method == Method::GET;
+        let request = self
             .http
             .request(method, format!("{}{path}", self.base_url))
-            .header(AUTHORIZATION, authorization)
-            .json(body)
+            .header(AUTHORIZATION, authorization);
+        let response = if get { request } else { request.json(body) }
             .send()
             .await
             .map_err(|e| from_send_error(&e))?;
@@ -274,7 +276,7 @@ fn id_of(value: &Value) -> Option<String> {
 }
 
 /// Percent-encodes a path segment (client ids are opaque strings set by the site).
-fn encode_segment(segment: &str) -> String {
+pub(crate) fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

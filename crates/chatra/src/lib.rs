@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | [`ChatraClient::send_message`] | `POST {base}/messages/` | an agent reply, sent as `agentEmail` + `agentName` + `receivedFrom` (Chatra matches the agent by e-mail or creates a "dummy" agent); returns the new message's `id` |
 //! | [`ChatraClient::update_client`] | `PUT {base}/clients/{id}` | only the fields present are sent; `null` clears one |
+//! | [`ChatraClient::get_client`] | `GET {base}/clients/{id}` | the visitor card as JSON; its keys beyond `basicInfo`, `integrationData` and `info` are unknown |
 //! | [`ChatraClient::agent_online_ping`] | `POST {base}{agent_online_path}` | **not publicly documented**: see [`DEFAULT_AGENT_ONLINE_PATH`] |
 //!
 //! `base` is what `DESKIE_CHATRA_API_URL` holds (`https://app.chatra.io/api` in production).
@@ -44,6 +45,7 @@
 mod client;
 mod error;
 mod retry_after;
+mod visitor;
 
 pub use client::{
     AgentPing, ChatraClient, ChatraCredentials, ClientUpdate, DEFAULT_AGENT_ONLINE_PATH,

@@ -7,6 +7,7 @@
 //! - [`relay`]: publishes committed events to JetStream in per-stream order.
 //! - [`read_models`]: the shared projections other services read.
 //! - [`startup`]: the database and the bus a service binary opens before it serves.
+//! - [`visitor_fetches`]: agent-sync's ledger of visitor-card fetches.
 
 pub mod event_store;
 pub mod inbox;
@@ -15,6 +16,7 @@ pub mod read_models;
 pub mod relay;
 pub mod startup;
 mod store;
+pub mod visitor_fetches;
 
 pub use event_store::{EventDraft, StoredEvent, StreamKey, StreamTx};
 pub use store::{Store, StoreError};

@@ -3,8 +3,9 @@
 //!
 //! Routes (under `/api`, so [`ChatraStandIn::base_url`] is what `DESKIE_CHATRA_API_URL`
 //! would be): `POST /messages/` (400 without an agent identity, §8.3), `PUT /clients/{id}`,
-//! `POST` on the agent-online path
-//! (default `/agentOnlinePing`, the same guess as `deskie_chatra::DEFAULT_AGENT_ONLINE_PATH`).
+//! `GET /clients/{id}` (the card given to [`ChatraStandIn::set_visitor`], else 404), `POST` on
+//! the agent-online path (default `/agentOnlinePing`, the same guess as
+//! `deskie_chatra::DEFAULT_AGENT_ONLINE_PATH`).
 //! Only `Authorization: Chatra.Simple {public}:{secret}` for keys given to
 //! [`ChatraStandIn::accept_keys`] is let through; anything else gets 401.
 //!
@@ -31,6 +32,7 @@ struct State {
     agent_online_path: String,
     webhook_url: Option<String>,
     echo_delay: Duration,
+    visitors: HashMap<String, Value>,
 }
 
 impl AsMut<Traffic> for State {
@@ -79,6 +81,21 @@ impl ChatraStandIn {
     pub fn set_agent_online_path(&self, path: &str) -> &Self {
         self.lock().agent_online_path = format!("/{}", path.trim_start_matches('/'));
         self
+    }
+
+    /// Answers `GET /clients/{client_id}` with `card` from now on.
+    pub fn set_visitor(&self, client_id: &str, card: Value) -> &Self {
+        self.lock().visitors.insert(client_id.to_owned(), card);
+        self
+    }
+
+    /// Requests to `GET /clients/{client_id}` received so far (including refused ones).
+    pub fn visitor_requests(&self, client_id: &str) -> Vec<RecordedRequest> {
+        let path = format!("/api/clients/{client_id}");
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.path == path)
+            .collect()
     }
 
     /// Queues `fault` for the next request not already claimed by an earlier fault.
@@ -214,6 +231,12 @@ fn process(request: &HttpRequest, body: &Value, state: &Shared) -> HttpResponse 
             fields.insert("id".into(), Value::String(id.to_owned()));
         }
         HttpResponse::Ok().json(echo)
+    } else if method == Method::GET && path.starts_with("/clients/") {
+        let id = path.trim_start_matches("/clients/");
+        match lock(state).visitors.get(id) {
+            Some(card) => HttpResponse::Ok().json(card),
+            None => HttpResponse::NotFound().json(json!({ "error": "no such client" })),
+        }
     } else if method == Method::POST && path == online_path {
         HttpResponse::Ok().json(json!({ "ok": true }))
     } else {

@@ -1,5 +1,5 @@
-//! Case events in: customer edits to Chatra, and links learnt from replies and mirrored
-//! messages.
+//! Case events in: customer edits to Chatra, links learnt from replies and mirrored
+//! messages, and visitor-card fetches queued for new and ended chats.
 
 use deskie_bus::consumer::{Delivery, Handler, HandlerError};
 use deskie_bus::{EVENT_TYPE_HEADER, Topology};
@@ -8,17 +8,21 @@ use deskie_proto::Message;
 use deskie_proto::events::{AgentMessageMirrored, Envelope, Event, ReplyDelivered};
 use deskie_store::Store;
 use deskie_store::read_models::{agents, cases};
+use deskie_store::visitor_fetches::NewFetch;
 use uuid::Uuid;
 
 use crate::client_updates::ClientUpdates;
 use crate::links::{LinkHint, Linked, record_link};
+use crate::visitors::VisitorQueue;
 use crate::{AgentSyncConfig, AgentSyncMetrics, store_error};
 
 /// The event types this handler acts on; every other case event is acknowledged unread.
-const HANDLED: [&str; 3] = [
+const HANDLED: [&str; 5] = [
     "customer_data_changed",
     "reply_delivered",
     "agent_message_mirrored",
+    "case_opened",
+    "chat_ended",
 ];
 
 /// The handler of `{prefix}.events.case.>`.
@@ -28,6 +32,7 @@ pub struct CaseEvents {
     client_updates: ClientUpdates,
     metrics: AgentSyncMetrics,
     topology: Topology,
+    visitors: Option<VisitorQueue>,
 }
 
 impl CaseEvents {
@@ -50,7 +55,34 @@ impl CaseEvents {
             client_updates,
             metrics,
             topology,
+            visitors: None,
         }
+    }
+
+    /// Also queues a visitor-card fetch for each `CaseOpened` and `ChatEnded`.
+    pub fn with_visitors(mut self, queue: VisitorQueue) -> Self {
+        self.visitors = Some(queue);
+        self
+    }
+
+    /// Queues the fetch of round `round` for the case (acknowledged at once: the fetch
+    /// loop calls Chatra, never this handler).
+    async fn queue_visitor(
+        &self,
+        envelope: &Envelope,
+        case_id: Uuid,
+        round: String,
+    ) -> Result<(), HandlerError> {
+        let Some(queue) = &self.visitors else {
+            return Ok(());
+        };
+        let fetch = NewFetch {
+            case_id,
+            round,
+            causation_id: envelope.event_id.clone(),
+            correlation_id: envelope.correlation_id.clone(),
+        };
+        queue.enqueue(&fetch).await.map_err(store_error)
     }
 
     /// Records the link `hint` stands for, if it is new.
@@ -181,6 +213,14 @@ impl Handler for CaseEvents {
             Some(Event::AgentMessageMirrored(mirrored)) => {
                 self.on_agent_message_mirrored(&envelope, case_id, mirrored)
                     .await
+            }
+            Some(Event::CaseOpened(_)) => {
+                self.queue_visitor(&envelope, case_id, "case_opened".into())
+                    .await
+            }
+            Some(Event::ChatEnded(_)) => {
+                let round = format!("chat_ended:{}", envelope.version);
+                self.queue_visitor(&envelope, case_id, round).await
             }
             _ => Ok(()),
         }

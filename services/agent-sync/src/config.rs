@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use deskie_config::{Cipher, Settings};
 
+use crate::visitors::VisitorFetchConfig;
+
 /// How often an online agent is reported to Chatra (Brevo's twin of the endpoint keeps an
 /// agent online for 2–3 minutes and asks for a ping about every minute).
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(60);
@@ -38,6 +40,9 @@ pub struct AgentSyncConfig {
     pub ping_interval: Duration,
     /// Bound of one Chatra call ([`DEFAULT_CHATRA_TIMEOUT`]); must stay below the ack wait.
     pub chatra_timeout: Duration,
+    /// Fetching visitor cards (`GET /clients/{id}`) for new and ended chats; `None`: off
+    /// (no fetch is enqueued). Default: [`VisitorFetchConfig::default`].
+    pub visitors: Option<VisitorFetchConfig>,
 }
 
 /// A setting agent-sync cannot run with.
@@ -78,6 +83,7 @@ impl AgentSyncConfig {
             cipher: settings.require_cipher()?.clone(),
             ping_interval: DEFAULT_PING_INTERVAL,
             chatra_timeout: DEFAULT_CHATRA_TIMEOUT,
+            visitors: Some(VisitorFetchConfig::default()),
         })
     }
 

@@ -9,9 +9,12 @@
 //!   `PUT /clients/{id}` with only the changed fields, in the case's order.
 //! - **Links** ([`links`]): `ReplyDelivered` and `AgentMessageMirrored` teach which Chatra
 //!   agent a Deskie agent is; recorded once as `AgentChatraLinked` on the agent's stream.
+//! - **Visitor details** ([`visitors`]): `CaseOpened` and `ChatEnded` queue a fetch of
+//!   Chatra's visitor card (`GET /clients/{id}`); a background loop fetches it, rate limited
+//!   per integration, and records it on the case as customer data (and maybe a group move).
 //!
 //! [`run`] consumes two durable consumers on the events stream (agent events, case events)
-//! and runs the presence loop, until `shutdown` is cancelled; [`run_serving`] does the same
+//! and runs the presence loop and the visitor fetch loop, until `shutdown` is cancelled; [`run_serving`] does the same
 //! and serves `/healthz`, `/readyz` and `/metrics` beside it (the `deskie-agent-sync` binary).
 
 mod agent_events;
@@ -23,6 +26,7 @@ pub mod links;
 mod metrics;
 pub mod presence;
 pub mod status_sync;
+pub mod visitors;
 
 pub use agent_events::AgentEvents;
 pub use case_events::CaseEvents;
@@ -32,6 +36,7 @@ pub use config::{
 };
 pub use metrics::AgentSyncMetrics;
 pub use presence::Presence;
+pub use visitors::{VisitorFetchConfig, VisitorFetcher, VisitorQueue};
 
 use std::net::TcpListener;
 
@@ -96,13 +101,33 @@ pub async fn run(
         AgentEvents::new(wake),
         shutdown.clone(),
     );
+    let mut case_events = CaseEvents::new(
+        store.clone(),
+        chatra.clone(),
+        &config,
+        metrics.clone(),
+        bus.topology().clone(),
+    );
+    // Visitor cards are fetched beside the consumers, never inside a handler.
+    let mut fetcher = None;
+    if let Some(visitors) = config.visitors.clone() {
+        let (loop_, queue) =
+            VisitorFetcher::new(store, chatra, config.cipher.clone(), visitors, metrics);
+        case_events = case_events.with_visitors(queue);
+        fetcher = Some(loop_);
+    }
     let cases = consumer::run(
         bus.clone(),
         case_consumer_spec(&bus),
-        CaseEvents::new(store, chatra, &config, metrics, bus.topology().clone()),
+        case_events,
         shutdown.clone(),
     );
-    tokio::join!(presence.run(shutdown.clone()), agents, cases);
+    let visitors = async {
+        if let Some(fetcher) = fetcher {
+            fetcher.run(shutdown.clone()).await;
+        }
+    };
+    tokio::join!(presence.run(shutdown.clone()), agents, cases, visitors);
 }
 
 /// Runs agent-sync as [`run`] does, serving `/healthz`, `/readyz` and

@@ -6,13 +6,16 @@ use prometheus::{IntCounterVec, Opts, Registry};
 /// `agent_sync_pings_total{outcome}` (`sent`; `path_unknown`: Chatra answered 404/405;
 /// `refused`: another 4xx; `failed`: no answer, 429 or 5xx),
 /// `agent_sync_client_updates_total{outcome}` (`sent`, `retried`, `rejected`, `skipped`),
-/// `agent_sync_links_total{learnt_from}` (`delivery`, `mirrored_message`).
+/// `agent_sync_links_total{learnt_from}` (`delivery`, `mirrored_message`),
+/// `agent_sync_visitor_fetches_total{outcome}` (`done`, `retried`, `failed`,
+/// `rate_limited`, `claim_lost`).
 #[derive(Debug, Clone)]
 pub struct AgentSyncMetrics {
     registry: Registry,
     pings: IntCounterVec,
     client_updates: IntCounterVec,
     links: IntCounterVec,
+    visitor_fetches: IntCounterVec,
 }
 
 impl AgentSyncMetrics {
@@ -39,11 +42,17 @@ impl AgentSyncMetrics {
             "AgentChatraLinked recorded, by what taught the link",
             "learnt_from",
         )?;
+        let visitor_fetches = counter(
+            "agent_sync_visitor_fetches_total",
+            "Attempts to fetch Chatra's visitor card (GET /clients), by outcome",
+            "outcome",
+        )?;
         Ok(Self {
             registry,
             pings,
             client_updates,
             links,
+            visitor_fetches,
         })
     }
 
@@ -67,6 +76,15 @@ impl AgentSyncMetrics {
 
     pub(crate) fn link(&self, learnt_from: &str) {
         self.links.with_label_values(&[learnt_from]).inc();
+    }
+
+    pub(crate) fn visitor_fetch(&self, outcome: &str) {
+        self.visitor_fetches.with_label_values(&[outcome]).inc();
+    }
+
+    /// Visitor-card fetches that ended with `outcome` so far (for tests and logs).
+    pub fn visitor_fetches(&self, outcome: &str) -> u64 {
+        self.visitor_fetches.with_label_values(&[outcome]).get()
     }
 
     /// Pings that ended with `outcome` so far (for tests and logs).

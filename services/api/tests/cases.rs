@@ -470,7 +470,8 @@ async fn patch_records_one_event_per_real_change_and_answers_the_new_case() {
             ),
             (
                 "case_group_changed",
-                &json!({"group_id": sales.to_string(), "by_agent_id": me, "by_rule_id": null})
+                &json!({"group_id": sales.to_string(), "by_agent_id": me, "by_rule_id": null,
+                    "reason": null, "chatra_group_id": null})
             ),
             // The admin acts as no agent.
             (

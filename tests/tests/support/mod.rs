@@ -46,6 +46,9 @@ pub struct Options {
     pub outbound: Option<deskie_outbound::OutboundConfig>,
     /// How often agent-sync pings Chatra for an online agent (`None`: no agent-sync).
     pub ping_interval: Option<Duration>,
+    /// Whether agent-sync fetches visitor cards (`GET /clients/{id}`). Off by default: a
+    /// fetch would take a fault a test queued on the stand-in for a reply.
+    pub visitors: bool,
 }
 
 impl Default for Options {
@@ -54,6 +57,7 @@ impl Default for Options {
             chatra_url: "http://127.0.0.1:1/api".to_owned(),
             outbound: Some(test_outbound_config()),
             ping_interval: Some(Duration::from_millis(300)),
+            visitors: false,
         }
     }
 }
@@ -104,6 +108,9 @@ pub async fn start_with(options: Options) -> Suite {
         let mut config = deskie_agent_sync::AgentSyncConfig::from_settings(&settings)
             .expect("agent-sync settings");
         config.ping_interval = interval;
+        if !options.visitors {
+            config.visitors = None;
+        }
         config
     });
     let suite_options = deskie::SuiteOptions {

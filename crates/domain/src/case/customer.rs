@@ -1,4 +1,5 @@
-//! What a webhook changes in the customer's data.
+//! What Chatra's view of the visitor (a webhook, or the visitor card) changes in the
+//! customer's data.
 
 use deskie_proto::events::{CustomerDataChanged, CustomerDetails, CustomerField, OptionalText};
 
@@ -9,10 +10,12 @@ use crate::chatra::ChatraClient;
 ///
 /// Chatra never clears anything (a missing value is "not sent", not "empty"), and a value an
 /// agent typed by hand is only filled by Chatra while it is empty. Form fields are merged by
-/// key: new keys are appended in Chatra's order, known keys take the new value.
+/// key: new keys are appended in Chatra's order, known keys take the new value. `source`
+/// names where the view came from (`chatra`, `chatra_visitor`).
 pub(crate) fn customer_change(
     current: &CustomerState,
     client: &ChatraClient,
+    source: &str,
 ) -> Option<CustomerDataChanged> {
     let text_change = |now: &Option<String>, hand_edited: bool, incoming: &Option<String>| {
         let incoming = incoming.as_ref()?;
@@ -74,7 +77,7 @@ pub(crate) fn customer_change(
         },
         fields_changed,
         details: details_changed.then_some(details),
-        source: "chatra".into(),
+        source: source.to_owned(),
         agent_id: None,
     })
 }

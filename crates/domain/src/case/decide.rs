@@ -75,7 +75,7 @@ pub fn decide_webhook(
         );
     }
 
-    if let Some(change) = customer_change(&working.customer, &webhook.client) {
+    if let Some(change) = customer_change(&working.customer, &webhook.client, "chatra") {
         emit(Event::CustomerDataChanged(change), &mut working);
     }
 

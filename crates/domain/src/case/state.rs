@@ -107,6 +107,11 @@ pub struct CaseState {
     pub chatra_client_id: String,
     /// Group.
     pub group_id: String,
+    /// The Chatra group id of the webhook that opened the case, if it carried one.
+    pub chatra_group_id: Option<String>,
+    /// Whether an agent or a rule moved the case to another group (a move that only follows
+    /// the visitor's Chatra group does not count).
+    pub group_changed_by_staff: bool,
     /// Assignee.
     pub assignee_id: Option<String>,
     /// Chatra message ids already in the case (customer, mirrored agent, delivered replies).
@@ -138,6 +143,7 @@ impl CaseState {
                 self.integration_id = e.integration_id.clone();
                 self.chatra_client_id = e.chatra_client_id.clone();
                 self.group_id = e.group_id.clone();
+                self.chatra_group_id = e.chatra_group_id.clone();
             }
             Event::CustomerMessageReceived(e) => {
                 self.chatra_message_ids.insert(e.chatra_message_id.clone());
@@ -195,7 +201,12 @@ impl CaseState {
                 }
             }
             Event::CaseAssigned(e) => self.assignee_id = e.assignee_id.clone(),
-            Event::CaseGroupChanged(e) => self.group_id = e.group_id.clone(),
+            Event::CaseGroupChanged(e) => {
+                self.group_id = e.group_id.clone();
+                // Agents' and rules' moves carry no reason.
+                self.group_changed_by_staff |=
+                    e.reason.as_deref() != Some(super::visitor::VISITOR_GROUP_REASON);
+            }
             Event::CaseStatusChanged(e) => {
                 if let Some(status) = CaseStatus::parse(&e.to) {
                     self.status = status;

@@ -2,10 +2,9 @@
 
 use serde_json::{Map, Value};
 
-use super::keys::*;
+use super::client_data::{group_id_of, read_client_data};
 use super::message::parse_message;
-use super::time::millis_of;
-use super::values::{array_of, first_text, text_of};
+use super::values::{array_of, text_of};
 use super::webhook::*;
 
 /// Why a webhook body was refused. Each message names what is wrong, for the 400 body.
@@ -44,7 +43,9 @@ pub fn parse_webhook(body: &[u8]) -> Result<ParsedWebhook, WebhookParseError> {
         .and_then(Value::as_object)
         .ok_or(WebhookParseError::MissingField("client"))?;
     let client = parse_client(client_obj)?;
-    let group_id = text_of(root.get("groupId")).or_else(|| text_of(client_obj.get("groupId")));
+    let group_id = group_id_of(root)
+        .or_else(|| group_id_of(client_obj))
+        .map(|(_, id)| id);
     // `chatStarted` carries a single `agent` and `message` object (§8.1), `chatFragment` and
     // `chatTranscript` the arrays; a body may hold both, so both are read, each id once.
     let agents: Vec<&Map<String, Value>> = root
@@ -86,57 +87,15 @@ fn parse_client(client: &Map<String, Value>) -> Result<ChatraClient, WebhookPars
     let id = text_of(client.get("id")).ok_or(WebhookParseError::MissingField("client.id"))?;
     let chat_id =
         text_of(client.get("chatId")).ok_or(WebhookParseError::MissingField("client.chatId"))?;
-    let sources: Vec<&Map<String, Value>> = ["info", "basicInfo", "integrationData"]
-        .iter()
-        .filter_map(|k| client.get(*k).and_then(Value::as_object))
-        .collect();
-    let standard = |key: &str| sources.iter().find_map(|s| text_of(s.get(key)));
-    let mut fields: Vec<(String, String)> = Vec::new();
-    for source in &sources {
-        for (key, value) in source.iter() {
-            if matches!(key.as_str(), "name" | "email" | "phone") {
-                continue;
-            }
-            if fields.iter().any(|(k, _)| k == key) {
-                continue;
-            }
-            if let Some(value) = text_of(Some(value)) {
-                fields.push((key.clone(), value));
-            }
-        }
-    }
+    let data = read_client_data(client);
     Ok(ChatraClient {
         id,
         chat_id,
         displayed_name: text_of(client.get("displayedName")),
-        name: standard("name"),
-        email: standard("email"),
-        phone: standard("phone"),
-        fields,
-        details: ClientDetails {
-            ip: first_text(client, IP_KEYS),
-            browser: first_text(client, BROWSER_KEYS),
-            os: first_text(client, OS_KEYS),
-            language: first_text(client, LANGUAGE_KEYS),
-            location: LOCATION_KEYS
-                .iter()
-                .find_map(|k| location_of(client.get(*k)?)),
-            last_visit_ms: LAST_VISIT_KEYS
-                .iter()
-                .find_map(|k| millis_of(client.get(*k)?).ok().flatten()),
-        },
+        name: data.name,
+        email: data.email,
+        phone: data.phone,
+        fields: data.fields,
+        details: data.details,
     })
-}
-
-/// A location given as text, or as an object of city/region/country parts.
-fn location_of(value: &Value) -> Option<String> {
-    if let Some(text) = text_of(Some(value)) {
-        return Some(text);
-    }
-    let object = value.as_object()?;
-    let parts: Vec<String> = ["city", "region", "country"]
-        .iter()
-        .filter_map(|k| text_of(object.get(*k)))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(", "))
 }

@@ -51,7 +51,8 @@ pub struct ChatraWebhook {
     pub kind: ChatraEventKind,
     /// The visitor and the chat.
     pub client: ChatraClient,
-    /// The Chatra group id (top-level `groupId`, else `client.groupId`).
+    /// The Chatra group id (top-level `groupId`, else `client.groupId`; other spellings in
+    /// `keys.rs`).
     pub group_id: Option<String>,
     /// Ids of the agents taking part.
     pub agent_ids: Vec<String>,

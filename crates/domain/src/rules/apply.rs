@@ -93,8 +93,8 @@ pub fn decide_rule_effects(
                     (working.group_id != group).then(|| {
                         Event::CaseGroupChanged(CaseGroupChanged {
                             group_id: group,
-                            by_agent_id: None,
                             by_rule_id: Some(rule_id.clone()),
+                            ..Default::default()
                         })
                     })
                 }

@@ -3,11 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use deskie_agent_sync::{AgentSyncConfig, AgentSyncMetrics};
+use deskie_agent_sync::{AgentSyncConfig, AgentSyncMetrics, VisitorFetchConfig};
 use deskie_bus::Bus;
 use deskie_config::Cipher;
 use deskie_proto::events::{
-    AgentCreated, AgentStatusChanged, CaseOpened, Event, IntegrationConnected, IntegrationSettings,
+    AgentCreated, AgentStatusChanged, CaseOpened, Event, GroupMapping, IntegrationConnected,
+    IntegrationSettings,
 };
 use deskie_store::read_models::cases;
 use deskie_store::relay::{Relay, RelayConfig};
@@ -20,6 +21,8 @@ use uuid::Uuid;
 pub const PUBLIC_KEY: &str = "pub-key";
 pub const SECRET_KEY: &str = "secret-key";
 pub const CLIENT_ID: &str = "k3v9q2m7x1p8r4t6w0z5y2n8b4c7d1f3h6j9l0s";
+/// The Chatra group the integration maps to [`Harness::mapped_group`].
+pub const CHATRA_GROUP: &str = "chatra-sales";
 
 pub struct Harness {
     pub store: Store,
@@ -27,6 +30,10 @@ pub struct Harness {
     pub chatra: ChatraStandIn,
     pub cipher: Cipher,
     pub integration: Uuid,
+    /// The integration's default group (where [`Harness::open_case`] opens cases).
+    pub default_group: Uuid,
+    /// The Deskie group [`CHATRA_GROUP`] is mapped to.
+    pub mapped_group: Uuid,
     pub metrics: AgentSyncMetrics,
     pub config: AgentSyncConfig,
     /// Where `/healthz`, `/readyz` and `/metrics` are served.
@@ -43,8 +50,17 @@ impl Drop for Harness {
 }
 
 /// The relay, agent-sync pinging every `ping_interval` and serving its endpoints on a free
-/// port, one connected integration.
+/// port, one connected integration; visitor cards are not fetched (so no `GET` takes a
+/// fault queued for another call).
 pub async fn harness(ping_interval: Duration) -> Harness {
+    harness_with(ping_interval, None).await
+}
+
+/// [`harness`], fetching visitor cards with `visitors`.
+pub async fn harness_with(
+    ping_interval: Duration,
+    visitors: Option<VisitorFetchConfig>,
+) -> Harness {
     let db = TestDb::create().await;
     let nats = TestNats::new();
     let Backing { store, bus, .. } =
@@ -56,12 +72,16 @@ pub async fn harness(ping_interval: Duration) -> Harness {
     chatra.accept_keys(PUBLIC_KEY, SECRET_KEY);
     let cipher = Cipher::from_key_bytes(&[7; 32]);
     let integration = Uuid::now_v7();
+    let (default_group, mapped_group) = (Uuid::now_v7(), Uuid::now_v7());
     let settings = IntegrationSettings {
         public_key: PUBLIC_KEY.into(),
         secret_key_encrypted: cipher.encrypt(SECRET_KEY.as_bytes()),
-        default_group_id: Uuid::now_v7().to_string(),
+        default_group_id: default_group.to_string(),
         panel: "separate".into(),
-        group_mappings: vec![],
+        group_mappings: vec![GroupMapping {
+            chatra_group_id: CHATRA_GROUP.into(),
+            group_id: mapped_group.to_string(),
+        }],
         webhook_token_encrypted: vec![1],
         webhook_token_sha256: vec![2],
         ..Default::default()
@@ -84,6 +104,7 @@ pub async fn harness(ping_interval: Duration) -> Harness {
         cipher: cipher.clone(),
         ping_interval,
         chatra_timeout: Duration::from_secs(3),
+        visitors,
     };
     let metrics = AgentSyncMetrics::new().expect("metrics");
     let shutdown = CancellationToken::new();
@@ -105,6 +126,8 @@ pub async fn harness(ping_interval: Duration) -> Harness {
         chatra,
         cipher,
         integration,
+        default_group,
+        mapped_group,
         metrics,
         config,
         port,
@@ -153,6 +176,12 @@ impl Harness {
 
     /// Opens a case for [`CLIENT_ID`] on the integration; its id.
     pub async fn open_case(&self) -> Uuid {
+        self.open_case_in(None).await
+    }
+
+    /// Opens a case for [`CLIENT_ID`] in the default group, as a webhook carrying
+    /// `chatra_group_id` (unmapped) would; its id.
+    pub async fn open_case_in(&self, chatra_group_id: Option<&str>) -> Uuid {
         let case_id = Uuid::now_v7();
         self.case_events(
             case_id,
@@ -161,8 +190,8 @@ impl Harness {
                 channel: "live_chat".into(),
                 chatra_client_id: CLIENT_ID.into(),
                 chatra_chat_id: "chat-1".into(),
-                chatra_group_id: None,
-                group_id: Uuid::now_v7().to_string(),
+                chatra_group_id: chatra_group_id.map(str::to_owned),
+                group_id: self.default_group.to_string(),
                 panel: "separate".into(),
             })],
         )
@@ -237,5 +266,21 @@ impl Harness {
             .into_iter()
             .filter_map(|e| e.envelope.event.map(|ev| ev.type_name().to_owned()))
             .collect()
+    }
+}
+
+/// Polls `probe` until it returns `Some` (every 20 ms, up to 15 s); panics naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -124,7 +124,7 @@ pub async fn change(
         events.push(Event::CaseGroupChanged(CaseGroupChanged {
             group_id: group_id.to_string(),
             by_agent_id,
-            by_rule_id: None,
+            ..Default::default()
         }));
     }
     record(tx, case, events, cause).await

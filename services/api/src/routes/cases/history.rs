@@ -129,6 +129,8 @@ pub fn data(event: &Event) -> Value {
             "group_id": e.group_id,
             "by_agent_id": e.by_agent_id,
             "by_rule_id": e.by_rule_id,
+            "reason": e.reason,
+            "chatra_group_id": e.chatra_group_id,
         }),
         Event::CaseStatusChanged(e) => json!({
             "from": e.from,

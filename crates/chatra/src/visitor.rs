@@ -1,0 +1,30 @@
+//! `GET /clients/{id}`: the visitor card.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::client::{ChatraClient, ChatraCredentials, encode_segment};
+use crate::error::{ChatraError, excerpt};
+
+impl ChatraClient {
+    /// `GET /clients/{client_id}`: the visitor card, as Chatra's JSON (its keys are mostly
+    /// undocumented; `deskie_domain::chatra::parse_visitor` reads it). A 2xx whose body is
+    /// not JSON is [`ChatraError::BadResponse`]; an id of `.` or `..`, which would name
+    /// another path, is refused unsent.
+    pub async fn get_client(
+        &self,
+        creds: &ChatraCredentials,
+        client_id: &str,
+    ) -> Result<Value, ChatraError> {
+        if client_id.is_empty() || client_id == "." || client_id == ".." {
+            return Err(ChatraError::NotSent {
+                reason: format!("{client_id:?} is not a client id"),
+            });
+        }
+        let path = format!("/clients/{}", encode_segment(client_id));
+        let body = self.call(creds, Method::GET, &path, &()).await?;
+        serde_json::from_str(&body).map_err(|e| ChatraError::BadResponse {
+            reason: format!("visitor card is not JSON ({e}): {}", excerpt(&body, "")),
+        })
+    }
+}
