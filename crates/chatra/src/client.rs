@@ -153,7 +153,7 @@ impl ChatraClient {
         client_id: &str,
         update: &ClientUpdate,
     ) -> Result<(), ChatraError> {
-        let path = format!("/clients/{}", encode_segment(client_id));
+        let path = client_path(client_id)?;
         self.call(creds, Method::PUT, &path, update).await.map(drop)
     }
 
@@ -275,8 +275,19 @@ fn id_of(value: &Value) -> Option<String> {
     }
 }
 
+/// `/clients/{client_id}`, the id as one path segment. An empty id, `.` or `..` would name
+/// another path: refused unsent.
+pub(crate) fn client_path(client_id: &str) -> Result<String, ChatraError> {
+    if client_id.is_empty() || client_id == "." || client_id == ".." {
+        return Err(ChatraError::NotSent {
+            reason: format!("{client_id:?} is not a client id"),
+        });
+    }
+    Ok(format!("/clients/{}", encode_segment(client_id)))
+}
+
 /// Percent-encodes a path segment (client ids are opaque strings set by the site).
-pub(crate) fn encode_segment(segment: &str) -> String {
+fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
@@ -317,6 +328,21 @@ mod tests {
                 "{body:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_client_id_cannot_name_another_path() {
+        for id in ["", ".", ".."] {
+            assert!(
+                matches!(client_path(id), Err(ChatraError::NotSent { .. })),
+                "{id:?}"
+            );
+        }
+        assert_eq!(client_path("..a").ok().as_deref(), Some("/clients/..a"));
+        assert_eq!(
+            client_path("a/../b").ok().as_deref(),
+            Some("/clients/a%2F..%2Fb")
+        );
     }
 
     #[test]

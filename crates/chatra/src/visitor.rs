@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::client::{ChatraClient, ChatraCredentials, encode_segment};
+use crate::client::{ChatraClient, ChatraCredentials, client_path};
 use crate::error::{ChatraError, excerpt};
 
 impl ChatraClient {
@@ -16,12 +16,7 @@ impl ChatraClient {
         creds: &ChatraCredentials,
         client_id: &str,
     ) -> Result<Value, ChatraError> {
-        if client_id.is_empty() || client_id == "." || client_id == ".." {
-            return Err(ChatraError::NotSent {
-                reason: format!("{client_id:?} is not a client id"),
-            });
-        }
-        let path = format!("/clients/{}", encode_segment(client_id));
+        let path = client_path(client_id)?;
         let body = self.call(creds, Method::GET, &path, &()).await?;
         serde_json::from_str(&body).map_err(|e| ChatraError::BadResponse {
             reason: format!("visitor card is not JSON ({e}): {}", excerpt(&body, "")),
