@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use bytes::Bytes;
 use deskie_bus::Bus;
 use deskie_bus::dead_letter::headers;
@@ -103,12 +102,7 @@ async fn read_all(bus: &Bus) -> Result<Vec<async_nats::jetstream::Message>, Redr
         .await
         .map_err(|e| RedriveError::Bus(format!("stream {name}: {e}")))?;
     let consumer = stream
-        .create_consumer(pull::Config {
-            ack_policy: AckPolicy::None,
-            deliver_policy: DeliverPolicy::All,
-            inactive_threshold: Duration::from_secs(30),
-            ..Default::default()
-        })
+        .create_consumer(crate::stream_read::one_pass(String::new(), false))
         .await
         .map_err(bus_error)?;
     let mut all = Vec::new();

@@ -3,7 +3,9 @@
 pub mod dead_letters;
 mod first_start;
 pub mod replay;
+mod stream_read;
 mod suite;
+pub mod webhook_dump;
 
 pub use first_start::{DataDir, fill_generated_secrets};
 pub use suite::{RunningSuite, SuiteOptions, start_suite, start_suite_with};

@@ -8,6 +8,7 @@ use deskie_config::Settings;
 use deskie_store::Store;
 use deskie_store::relay::{Relay, RelayConfig};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 /// deskie-chatra: Chatra live chat for the Deskie helpdesk.
 #[derive(Debug, Parser)]
@@ -43,13 +44,55 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Chatra webhooks the webhook stream still holds.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WebhooksCommand {
+    /// Print the newest raw bodies received for one integration, oldest first, to turn into
+    /// test fixtures (docs/fixtures.md). Never prints the webhook token.
+    Dump {
+        /// The integration's id (as `GET /api/v1/integrations/chatra` shows it).
+        #[arg(long, value_name = "ID", value_parser = integration_id)]
+        integration: Uuid,
+        /// How many of the newest webhooks to print.
+        #[arg(long, value_name = "N", value_parser = how_many,
+              default_value_t = deskie::webhook_dump::DEFAULT_LAST)]
+        last: usize,
+    },
+}
+
+fn integration_id(value: &str) -> Result<Uuid, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| "not an integration id (a UUID such as 0191d2a4-…)".to_owned())
+}
+
+fn how_many(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("must be a whole number, 1 or more".to_owned()),
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::from_env()?;
-    let _telemetry = deskie_telemetry::init("deskie", settings.otlp_endpoint.as_deref())?;
+    // Logs are written to stdout, and the dump's stdout is the payloads an admin saves to a
+    // file: that command logs nothing.
+    let _telemetry = match cli.command {
+        Command::Webhooks { .. } => None,
+        _ => Some(deskie_telemetry::init(
+            "deskie",
+            settings.otlp_endpoint.as_deref(),
+        )?),
+    };
     match cli.command {
         Command::Run => {
             for note in fill_generated_secrets(&mut settings, &DataDir::from_env())? {
@@ -165,6 +208,29 @@ async fn main() -> anyhow::Result<()> {
                 println!("no dead letters to redrive");
             }
             anyhow::ensure!(failed == 0, "{failed} of {total} dead letters not redriven");
+        }
+        Command::Webhooks {
+            command: WebhooksCommand::Dump { integration, last },
+        } => {
+            let store = Store::connect(&settings.database_url)
+                .await
+                .context("DESKIE_DATABASE_URL")?;
+            let bus = Bus::connect(
+                &settings.nats_url,
+                Topology::new(&settings.nats_prefix),
+                "deskie-admin",
+            )
+            .await
+            .context("DESKIE_NATS_URL")?;
+            deskie::webhook_dump::run(
+                &store,
+                &bus,
+                integration,
+                last,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )
+            .await?;
         }
     }
     Ok(())
