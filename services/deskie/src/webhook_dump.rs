@@ -91,7 +91,10 @@ pub async fn run(
     let token_sha256 = token_sha256(store, integration_id).await?;
     let stream = bus.topology().webhooks_stream();
     let webhooks = newest(bus, integration_id, last, |read, total| {
-        let _ = writeln!(log, "reading {stream}: {read} of {total}");
+        // Only a read of several batches is long enough to be worth a line.
+        if total > BATCH as u64 {
+            let _ = writeln!(log, "reading {stream}: {read} of {total}");
+        }
     })
     .await?;
     for webhook in &webhooks {
