@@ -7,7 +7,8 @@ use std::process::Output;
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
-use deskie::webhook_dump::TOKEN_REMOVED;
+use deskie::webhook_dump::{self, TOKEN_REMOVED};
+use deskie_bus::{Bus, Outgoing, Topology};
 use deskie_proto::Message;
 use deskie_proto::webhooks::ChatraWebhookReceived;
 use deskie_testkit::{TestNats, free_port};
@@ -289,4 +290,49 @@ async fn bad_arguments_are_refused_by_name_and_nothing_is_printed() {
         "{stderr}"
     );
     assert!(stderr.contains("DESKIE_NATS_URL"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_long_read_reports_progress_and_keeps_the_newest_across_batches() {
+    let nats = TestNats::new();
+    let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "dump-test")
+        .await
+        .expect("bus");
+    bus.provision().await.expect("streams");
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    // 1200 webhooks of A, every fifth message of the stream one of B's.
+    let batch: Vec<Outgoing> = (0..1500)
+        .map(|n| {
+            let (integration, count) = if n % 5 == 4 { (b, n) } else { (a, n - n / 5) };
+            let webhook = ChatraWebhookReceived {
+                integration_id: integration.to_string(),
+                event_name: "chatFragment".into(),
+                body: format!(r#"{{"eventName":"chatFragment","n":{count}}}"#).into_bytes(),
+                ..Default::default()
+            };
+            Outgoing {
+                subject: bus
+                    .topology()
+                    .webhook_subject(&integration.to_string(), "chatFragment"),
+                message_id: format!("w{n}"),
+                headers: HeaderMap::new(),
+                payload: Bytes::from(webhook.encode_to_vec()),
+            }
+        })
+        .collect();
+    for published in bus.publish_all(batch).await {
+        published.expect("published");
+    }
+
+    let mut progress = Vec::new();
+    let newest = webhook_dump::newest(&bus, a, 3, |read, total| progress.push((read, total)))
+        .await
+        .expect("read");
+    let bodies: Vec<String> = newest.iter().map(|w| text(&w.body)).collect();
+    assert_eq!(
+        bodies,
+        [1197, 1198, 1199].map(|n| format!(r#"{{"eventName":"chatFragment","n":{n}}}"#))
+    );
+    assert!(newest.windows(2).all(|w| w[0].sequence < w[1].sequence));
+    assert_eq!(progress, [(1000, 1200), (1200, 1200)]);
 }
