@@ -5,6 +5,8 @@ use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
 use base64::Engine;
 
 const NONCE_LEN: usize = 12;
+/// AES-GCM's authentication tag, appended to the ciphertext.
+const TAG_LEN: usize = 16;
 
 /// Why a key or a ciphertext was refused. Never carries the secret itself.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -83,6 +85,13 @@ impl Cipher {
             .map_err(|_| CipherError::Undecryptable)
     }
 
+    /// The length of the secret sealed in `data` (what [`Cipher::encrypt`] produced), from
+    /// `data`'s length alone: nonce and tag have fixed sizes, so no key is needed. `None` when
+    /// `data` is too short to be a sealed secret.
+    pub fn sealed_len(data: &[u8]) -> Option<usize> {
+        data.len().checked_sub(NONCE_LEN + TAG_LEN)
+    }
+
     /// Decrypts into a UTF-8 string.
     pub fn decrypt_string(&self, data: &[u8]) -> Result<String, CipherError> {
         String::from_utf8(self.decrypt(data)?).map_err(|_| CipherError::Undecryptable)
@@ -92,6 +101,16 @@ impl Cipher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sealed_length_is_the_secrets() {
+        let cipher = Cipher::from_key_bytes(&[7; 32]);
+        for secret in ["", "x", "a 43-character webhook token, more or less."] {
+            let sealed = cipher.encrypt(secret.as_bytes());
+            assert_eq!(Cipher::sealed_len(&sealed), Some(secret.len()));
+        }
+        assert_eq!(Cipher::sealed_len(&[1, 2, 3]), None);
+    }
 
     #[test]
     fn round_trips_and_never_shows_the_plaintext() {

@@ -4,10 +4,16 @@
 //!
 //! Only bodies are printed. Ingest stores neither the request URL (with its `token`) nor the
 //! request headers (`X-Deskie-Token`): a stored webhook is the body plus ingest's own headers
-//! (trace context, chat lane), and those are not printed either. As a second guard, any run of
-//! token characters in a body whose SHA-256 is the integration's webhook-token hash is
-//! replaced before printing, so even a body that quoted the URL cannot leak the token. Chatra
+//! (trace context, chat lane), and those are not printed either. As a second guard, any
+//! stretch of a body that hashes to the integration's webhook token is replaced before
+//! printing ([`TokenGuard`]), so even a body that quoted the URL cannot leak it. Chatra
 //! secret keys never travel in webhooks.
+
+mod print;
+mod token;
+
+pub use print::{indent_json, write_webhook};
+pub use token::{TOKEN_REMOVED, TokenGuard};
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -15,20 +21,16 @@ use std::time::Duration;
 
 use async_nats::jetstream::context::GetStreamErrorKind;
 use async_nats::jetstream::{ErrorCode, stream};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use deskie_bus::Bus;
 use deskie_proto::Message;
 use deskie_proto::webhooks::ChatraWebhookReceived;
 use deskie_store::{Store, StoreError, read_models};
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// How many webhooks `--last` keeps when not given.
 pub const DEFAULT_LAST: usize = 20;
-
-/// What replaces the webhook token wherever it shows up in a body.
-pub const TOKEN_REMOVED: &str = "[webhook token removed]";
 
 /// Sequences are read in batches of this many (headers only, so small).
 const BATCH: usize = 1000;
@@ -88,7 +90,7 @@ pub async fn run(
     out: &mut impl Write,
     log: &mut impl Write,
 ) -> Result<(), DumpError> {
-    let token_sha256 = token_sha256(store, integration_id).await?;
+    let token = token_guard(store, integration_id).await?;
     let stream = bus.topology().webhooks_stream();
     let webhooks = newest(bus, integration_id, last, |read, total| {
         // Only a read of several batches is long enough to be worth a line.
@@ -98,7 +100,7 @@ pub async fn run(
     })
     .await?;
     for webhook in &webhooks {
-        write_webhook(out, webhook, &token_sha256)?;
+        write_webhook(out, webhook, &token)?;
     }
     out.flush()?;
     if webhooks.is_empty() {
@@ -116,12 +118,12 @@ pub async fn run(
     Ok(())
 }
 
-/// The SHA-256 of the integration's webhook token; the integration may have been
+/// What finds the integration's webhook token in a body; the integration may have been
 /// disconnected since (its webhooks are still worth having).
-pub async fn token_sha256(store: &Store, integration_id: Uuid) -> Result<Vec<u8>, DumpError> {
+pub async fn token_guard(store: &Store, integration_id: Uuid) -> Result<TokenGuard, DumpError> {
     read_models::integrations::get_including_disconnected(store.pool(), integration_id)
         .await?
-        .map(|integration| integration.webhook_token_sha256)
+        .map(|i| TokenGuard::new(i.webhook_token_sha256, &i.webhook_token_encrypted))
         .ok_or(DumpError::UnknownIntegration(integration_id))
 }
 
@@ -234,170 +236,4 @@ fn captured(
         event_name: message.event_name,
         body,
     })
-}
-
-/// Prints one webhook: a `#` line (sequence, when received, event), then the body,
-/// indented when it is JSON, else as received (lossy UTF-8) and marked so; a blank line.
-pub fn write_webhook(
-    out: &mut impl Write,
-    webhook: &CapturedWebhook,
-    token_sha256: &[u8],
-) -> io::Result<()> {
-    let received = webhook.received_at.map_or_else(
-        || "unknown".to_owned(),
-        |at| at.to_rfc3339_opts(SecondsFormat::Millis, true),
-    );
-    let body = without_token(&String::from_utf8_lossy(&webhook.body), token_sha256);
-    let is_json = std::str::from_utf8(&webhook.body).is_ok()
-        && serde_json::from_str::<serde_json::Value>(&body).is_ok();
-    write!(
-        out,
-        "# sequence {}, received {received}, {}",
-        webhook.sequence, webhook.event_name
-    )?;
-    if is_json {
-        writeln!(out)?;
-        writeln!(out, "{}", indent_json(&body))?;
-    } else {
-        writeln!(out, ", NOT JSON: printed as received (lossy UTF-8)")?;
-        writeln!(out, "{body}")?;
-    }
-    writeln!(out)
-}
-
-/// `text` with every run of URL-safe base64 characters (the webhook token's alphabet) whose
-/// SHA-256 is `token_sha256` replaced by [`TOKEN_REMOVED`].
-pub fn without_token(text: &str, token_sha256: &[u8]) -> String {
-    let is_token_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find(is_token_char) {
-        out.push_str(&rest[..start]);
-        let run_and_after = &rest[start..];
-        let end = run_and_after
-            .find(|c: char| !is_token_char(c))
-            .unwrap_or(run_and_after.len());
-        let run = &run_and_after[..end];
-        if Sha256::digest(run.as_bytes()).as_slice() == token_sha256 {
-            out.push_str(TOKEN_REMOVED);
-        } else {
-            out.push_str(run);
-        }
-        rest = &run_and_after[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Valid JSON re-indented by two spaces, every token kept as written: numbers keep their
-/// form (`1.7326e12` stays so, `1000.0` stays a float) and strings their escapes, which
-/// parsing and printing again would not do, and a fixture must show Chatra's forms.
-pub fn indent_json(json: &str) -> String {
-    fn newline(out: &mut String, depth: usize) {
-        out.push('\n');
-        out.extend(std::iter::repeat_n("  ", depth));
-    }
-    let is_space = |c: &char| matches!(c, ' ' | '\t' | '\n' | '\r');
-    let mut out = String::with_capacity(json.len() * 2);
-    let mut depth = 0usize;
-    let mut chars = json.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                out.push(c);
-                while let Some(c) = chars.next() {
-                    out.push(c);
-                    match c {
-                        '\\' => out.extend(chars.next()),
-                        '"' => break,
-                        _ => {}
-                    }
-                }
-            }
-            '{' | '[' => {
-                out.push(c);
-                while chars.next_if(is_space).is_some() {}
-                if let Some(close) = chars.next_if(|n| matches!(n, '}' | ']')) {
-                    out.push(close);
-                } else {
-                    depth += 1;
-                    newline(&mut out, depth);
-                }
-            }
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(c);
-            }
-            ',' => {
-                out.push(c);
-                newline(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if is_space(&c) => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_is_indented_with_every_token_as_written() {
-        let body = r#"{"eventName":"chatFragment","client":{"id":"c 1","info":{}},"messages":[{"text":"a \"quoted\" {x}, [y]: z\u00e9","createdAt":1.7326080001235E12},{"createdAt":1000.0,"n":-0,"ok":true,"none":null}],"agents":[]}"#;
-        let expected = r#"{
-  "eventName": "chatFragment",
-  "client": {
-    "id": "c 1",
-    "info": {}
-  },
-  "messages": [
-    {
-      "text": "a \"quoted\" {x}, [y]: z\u00e9",
-      "createdAt": 1.7326080001235E12
-    },
-    {
-      "createdAt": 1000.0,
-      "n": -0,
-      "ok": true,
-      "none": null
-    }
-  ],
-  "agents": []
-}"#;
-        assert_eq!(indent_json(body), expected);
-        let reparsed: serde_json::Value = serde_json::from_str(&indent_json(body)).expect("json");
-        assert_eq!(
-            reparsed,
-            serde_json::from_str::<serde_json::Value>(body).expect("json")
-        );
-    }
-
-    #[test]
-    fn already_indented_json_is_indented_the_same() {
-        let body = "{\n\t\"a\" : [ 1 , 2 ],\r\n \"b\" : { } }";
-        assert_eq!(
-            indent_json(body),
-            "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {}\n}"
-        );
-    }
-
-    #[test]
-    fn the_token_is_removed_wherever_it_stands_and_nothing_else_is() {
-        let token = "AbC-_dEf0123456789xyzXYZ0123456789abcdefghi";
-        let hash = Sha256::digest(token.as_bytes());
-        let text = format!(
-            r#"{{"url":"https://x/webhooks/chatra/1?token={token}&a=b","t":"{token}","é":"{token}"}}"#
-        );
-        assert_eq!(
-            without_token(&text, &hash),
-            format!(
-                r#"{{"url":"https://x/webhooks/chatra/1?token={TOKEN_REMOVED}&a=b","t":"{TOKEN_REMOVED}","é":"{TOKEN_REMOVED}"}}"#
-            )
-        );
-        assert_eq!(without_token("nothing here, é", &hash), "nothing here, é");
-    }
 }

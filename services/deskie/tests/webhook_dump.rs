@@ -47,6 +47,23 @@ impl Captures {
     /// Posts `body` as Chatra would, the token in the URL (or, with `in_header`, in
     /// `X-Deskie-Token`), and checks ingest stored it.
     async fn post(&self, integration: Uuid, token: &str, in_header: bool, body: &str) {
+        self.post_as(integration, token, in_header, body, "accepted")
+            .await;
+    }
+
+    /// [`Captures::post`] of a body ingest answers with `status`.
+    async fn post_answered(&self, integration: Uuid, token: &str, body: &str, status: &str) {
+        self.post_as(integration, token, false, body, status).await;
+    }
+
+    async fn post_as(
+        &self,
+        integration: Uuid,
+        token: &str,
+        in_header: bool,
+        body: &str,
+        status: &str,
+    ) {
         let url = format!("{}/webhooks/chatra/{integration}", self.ingest.base);
         let http = &self.ingest.http;
         let request = if in_header {
@@ -60,10 +77,13 @@ impl Captures {
             .send()
             .await
             .expect("post");
-        let status = response.status();
+        let code = response.status();
         let answer = response.text().await.unwrap_or_default();
-        assert_eq!(status, 200, "{answer}");
-        assert!(answer.contains("accepted"), "{answer}");
+        assert_eq!(code, 200, "{answer}");
+        assert!(
+            answer.contains(&format!("\"status\":\"{status}\"")),
+            "{answer}"
+        );
     }
 
     /// `deskie webhooks dump` with `args`, on this test's database and prefix.
@@ -121,11 +141,15 @@ async fn the_dump_prints_only_that_integrations_bodies_oldest_first_and_never_a_
         c.ingest.base, c.a
     );
     let transcript = r#"{"eventName":"chatTranscript","client":{"id":"visitor-a","chatId":"Q7wErT5yUi9oPa3Sd"},"messages":[]}"#;
+    // An eventName ingest keeps but does not route, its name a line break and the token.
+    let unknown_event = format!(r#"{{"eventName":"chatRated\n{TOKEN_A}","rating":5}}"#);
     c.post(c.a, TOKEN_A, false, started).await;
     c.post(c.b, TOKEN_B, false, &fragment("visitor-b", "only-b"))
         .await;
     c.post(c.a, TOKEN_A, true, &quoting_the_url).await;
     c.post(c.a, TOKEN_A, false, transcript).await;
+    c.post_answered(c.a, TOKEN_A, &unknown_event, "ignored")
+        .await;
 
     let output = c.dump(&["--integration", &c.a.to_string()]).await;
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
@@ -140,11 +164,15 @@ async fn the_dump_prints_only_that_integrations_bodies_oldest_first_and_never_a_
     );
     let printed = entries(&stdout);
     let heads: Vec<&str> = printed.iter().map(|(h, _)| h.as_str()).collect();
-    assert_eq!(printed.len(), 3, "{stdout}");
-    for (head, event) in heads
-        .iter()
-        .zip(["chatStarted", "chatFragment", "chatTranscript"])
-    {
+    assert_eq!(printed.len(), 4, "{stdout}");
+    let unknown_head = format!("chatRated?{TOKEN_REMOVED}");
+    let events = [
+        "chatStarted",
+        "chatFragment",
+        "chatTranscript",
+        &unknown_head,
+    ];
+    for (head, event) in heads.iter().zip(events) {
         assert!(head.starts_with("# sequence "), "{head}");
         assert!(head.contains(", received 20"), "{head}");
         assert!(head.ends_with(&format!(", {event}")), "{head}");
@@ -162,7 +190,11 @@ async fn the_dump_prints_only_that_integrations_bodies_oldest_first_and_never_a_
         json(&quoting_the_url.replace(TOKEN_A, TOKEN_REMOVED))
     );
     assert_eq!(json(&printed[2].1), json(transcript));
-    assert!(stderr.contains("3 webhooks of integration"), "{stderr}");
+    assert_eq!(
+        json(&printed[3].1),
+        json(&unknown_event.replace(TOKEN_A, TOKEN_REMOVED))
+    );
+    assert!(stderr.contains("4 webhooks of integration"), "{stderr}");
 }
 
 #[tokio::test]
