@@ -86,8 +86,9 @@ impl Handler for RouteWebhook {
         let webhook = match parse_webhook(&body) {
             Ok(ParsedWebhook::Known(webhook)) => *webhook,
             Ok(ParsedWebhook::UnknownEvent { event_name }) => {
-                // Kept as it came in the webhook stream (`deskie webhooks dump` shows it).
-                tracing::warn!(%event_name, integration_id = %received.integration_id, "webhook with an eventName we do not route; kept in the webhook stream");
+                // Ingest said so at warn when it kept the body (`deskie webhooks dump`
+                // shows it); nothing to route.
+                tracing::debug!(%event_name, integration_id = %received.integration_id, "webhook with an eventName we do not route");
                 return Ok(());
             }
             Err(e) => return Err(poison(format!("webhook body: {e}"))),
