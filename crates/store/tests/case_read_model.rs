@@ -312,8 +312,25 @@ async fn assignment_group_status_and_chat_end_follow_their_events() {
     let view = case.view().await;
     assert_eq!(view.assignee_id, Some(agent));
     assert_eq!(view.group_id, group);
+    assert_eq!(
+        view.chatra_group_id.as_deref(),
+        Some("chatra-sales"),
+        "a move naming no Chatra group keeps the one the chat came with"
+    );
     assert_eq!(view.status, "closed");
     assert!(view.chat_ended);
+
+    let sales = Uuid::now_v7();
+    case.record(vec![Event::CaseGroupChanged(CaseGroupChanged {
+        group_id: sales.to_string(),
+        reason: Some("chatra_visitor_group".into()),
+        chatra_group_id: Some("chatra-vip".into()),
+        ..Default::default()
+    })])
+    .await;
+    let view = case.view().await;
+    assert_eq!(view.group_id, sales);
+    assert_eq!(view.chatra_group_id.as_deref(), Some("chatra-vip"));
 
     let stored = case
         .record(vec![
@@ -336,7 +353,7 @@ async fn assignment_group_status_and_chat_end_follow_their_events() {
         view.status, "closed",
         "resuming is its own event; the status event follows it"
     );
-    assert_eq!(view.version, 8);
+    assert_eq!(view.version, 9);
     let last = stored[2].occurred_at.as_ref().expect("occurred_at");
     assert_eq!(view.updated_at.timestamp(), last.seconds);
     assert!(view.updated_at > view.created_at);

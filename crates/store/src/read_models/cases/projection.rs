@@ -115,6 +115,10 @@ pub async fn apply_case_event(
         Event::CaseGroupChanged(e) => {
             let group = required_id(envelope, "group_id", &e.group_id)?;
             set_case(conn, "group_id = $2", case_id, group).await?;
+            // A move to the visitor card's Chatra group names that group too.
+            if let Some(chatra_group) = non_empty(&e.chatra_group_id) {
+                set_case(conn, "chatra_group_id = $2", case_id, chatra_group).await?;
+            }
         }
         Event::CaseStatusChanged(e) => set_case(conn, "status = $2", case_id, &e.to).await?,
         Event::ChatEnded(_) => set_case(conn, "chat_ended = $2", case_id, true).await?,
