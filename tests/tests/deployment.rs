@@ -76,6 +76,48 @@ fn compose_runs_only_binaries_the_workspace_builds_with_the_full_environment() {
     );
 }
 
+/// The top-level folder of every workspace member (the one-line `members = [...]` of the
+/// root Cargo.toml).
+fn member_folders() -> BTreeSet<String> {
+    let manifest = read("Cargo.toml");
+    let members = manifest
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("members = "))
+        .expect("a one-line workspace members list");
+    members
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|member| member.split('/').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_image_build_copies_every_workspace_member_and_the_protos() {
+    let dockerfile = read("deploy/Dockerfile");
+    let copied: BTreeSet<String> = dockerfile
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("COPY "))
+        .filter(|args| !args.starts_with("--from"))
+        .flat_map(|args| {
+            let parts: Vec<&str> = args.split_whitespace().collect();
+            // Every part but the destination is a source.
+            parts[..parts.len().saturating_sub(1)]
+                .iter()
+                .map(|source| source.trim_end_matches('/').to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut needed = member_folders();
+    needed.extend(["Cargo.toml", "Cargo.lock", "proto"].map(str::to_owned));
+    let missing: Vec<&String> = needed.difference(&copied).collect();
+    assert!(
+        missing.is_empty(),
+        "deploy/Dockerfile does not copy {missing:?}: `cargo build --locked` fails without them"
+    );
+}
+
 #[test]
 fn compose_pins_a_nats_server_with_per_write_fsync() {
     let compose: serde_yaml_ng::Value =
