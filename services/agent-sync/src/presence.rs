@@ -61,9 +61,8 @@ impl Wake {
 
 /// One integration pings go to.
 struct Target {
-    id: Uuid,
     credentials: ChatraCredentials,
-    /// The integration as read for this round: what its status shows.
+    /// The integration as read for this round: its id, and what its status shows.
     integration: Integration,
 }
 
@@ -166,7 +165,7 @@ impl Presence {
             .flat_map(|agent| targets.iter().map(move |target| (agent, target)))
             .filter(|(agent, target)| {
                 self.due
-                    .get(&(agent.id, target.id))
+                    .get(&(agent.id, target.integration.id))
                     .is_none_or(|due| *due <= now)
             })
             .collect();
@@ -186,7 +185,6 @@ impl Presence {
             .filter(|integration| usable(integration))
             .filter_map(|integration| match credentials(&self.cipher, integration) {
                 Ok(credentials) => Some(Target {
-                    id: integration.id,
                     credentials,
                     integration: integration.clone(),
                 }),
@@ -203,7 +201,7 @@ impl Presence {
     async fn ping_all(&mut self, pings: Vec<(&Agent, &Target)>) {
         let targets: HashMap<Uuid, Integration> = pings
             .iter()
-            .map(|(_, target)| (target.id, target.integration.clone()))
+            .map(|(_, target)| (target.integration.id, target.integration.clone()))
             .collect();
         // Owned futures, built before anything is awaited: nothing borrowed lives across
         // an await point, so the loop's future stays `Send` for `tokio::spawn`.
@@ -212,7 +210,7 @@ impl Presence {
             .map(|(agent, target)| {
                 let chatra = self.chatra.clone();
                 let credentials = target.credentials.clone();
-                let key = (agent.id, target.id);
+                let key = (agent.id, target.integration.id);
                 // No agent id in the ping: our replies reach Chatra by e-mail too, so the
                 // e-mail names the same Chatra agent a link would.
                 let ping = AgentPing {

@@ -210,18 +210,15 @@ impl VisitorFetcher {
     async fn fail(&self, claim: &ClaimedFetch, failure: Failure) -> &'static str {
         let Failure { error, next } = failure;
         let (settlement, label) = match next {
-            AfterFailure::Retry(after) => (FetchSettlement::Retry { after, error }, "retried"),
-            AfterFailure::GiveUp => (FetchSettlement::Failed { error }, "failed"),
-        };
-        match &settlement {
-            FetchSettlement::Retry { after, error } => {
+            AfterFailure::Retry(after) => {
                 tracing::warn!(%error, retry_in = ?after, "visitor card not fetched; will retry");
+                (FetchSettlement::Retry { after, error }, "retried")
             }
-            FetchSettlement::Failed { error } => {
+            AfterFailure::GiveUp => {
                 tracing::warn!(%error, "visitor card not fetched; giving up");
+                (FetchSettlement::Failed { error }, "failed")
             }
-            FetchSettlement::Done => {}
-        }
+        };
         if let Err(error) = settle_only(&self.store, claim, &settlement).await {
             tracing::error!(%error, "cannot record the failed fetch; the lease will run out and it is claimed again");
         }
