@@ -4,10 +4,17 @@
 //! - a message is acknowledged only after the handler returned `Ok`, i.e. after the
 //!   handler's PostgreSQL transaction committed; a crash in between means a redelivery,
 //!   which the handler's inbox turns into a no-op;
-//! - a transient failure is nak'ed **with a delay** (a plain nak would redeliver at once,
-//!   in a hot loop), growing with each delivery;
-//! - `max_deliver` is finite: on the last delivery, or for a poison message, a dead-letter
-//!   record is written before the message is terminated, so nothing vanishes silently.
+//! - an outage (PostgreSQL or NATS unreachable, a pool timeout, a serialization failure:
+//!   [`HandlerError::Unavailable`]) is retried **in place**, with capped backoff, for as
+//!   long as it lasts; the message stays in our hands (kept alive with in-progress acks,
+//!   see `held.rs`), so waiting out an outage spends none of its delivery budget;
+//! - a failure that may pass ([`HandlerError::Retry`]) is nak'ed **with a delay** (a plain
+//!   nak would redeliver at once, in a hot loop), growing with each delivery, and spends
+//!   one delivery of the budget ([`ConsumerSpec::max_deliver`]);
+//! - poison, or a spent budget, becomes a dead-letter record before the message is
+//!   terminated. JetStream itself never gives up on a message (the consumer's server-side
+//!   `max_deliver` is unlimited): if the dead letter cannot be written, the message comes
+//!   back until it can, so nothing vanishes silently.
 
 use std::future::Future;
 use std::time::Duration;
@@ -21,6 +28,7 @@ use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::held::Held;
 use crate::{Bus, BusError, Topology, dead_letter};
 
 /// How a consumer is set up.
@@ -34,7 +42,9 @@ pub struct ConsumerSpec {
     pub filter_subject: String,
     /// How long JetStream waits for an ack before redelivering; must exceed the handler's p99.
     pub ack_wait: Duration,
-    /// Deliveries before the message is dead-lettered.
+    /// Deliveries a message may spend on [`HandlerError::Retry`] before it is dead-lettered.
+    /// Enforced by the runner, not by JetStream (whose limit would drop the message with
+    /// only an advisory when the dead letter could not be written).
     pub max_deliver: i64,
     /// Unacknowledged messages JetStream hands out at once.
     pub max_ack_pending: i64,
@@ -45,6 +55,9 @@ pub struct ConsumerSpec {
     pub first_retry_delay: Duration,
     /// Upper bound of the retry delay.
     pub max_retry_delay: Duration,
+    /// Upper bound of the pause between in-place attempts while a dependency is
+    /// unavailable: short, so work resumes within seconds of the outage's end.
+    pub max_outage_delay: Duration,
 }
 
 impl ConsumerSpec {
@@ -60,6 +73,7 @@ impl ConsumerSpec {
             concurrency: 1,
             first_retry_delay: Duration::from_secs(1),
             max_retry_delay: Duration::from_secs(60),
+            max_outage_delay: Duration::from_secs(5),
         }
     }
 
@@ -76,11 +90,37 @@ impl ConsumerSpec {
 
     /// The delay before delivery number `delivered + 1`.
     pub fn retry_delay(&self, delivered: i64) -> Duration {
-        let exponent = u32::try_from(delivered.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-        self.first_retry_delay
-            .saturating_mul(2u32.saturating_pow(exponent))
-            .min(self.max_retry_delay)
+        doubling(self.first_retry_delay, delivered).min(self.max_retry_delay)
     }
+
+    /// The pause after the `attempt`-th in-place attempt that met an outage.
+    pub fn outage_delay(&self, attempt: u32) -> Duration {
+        doubling(self.first_retry_delay, i64::from(attempt)).min(self.max_outage_delay)
+    }
+
+    /// Deliveries past the budget after which a message is dead-lettered without being
+    /// handled again: it came back that often without ever being settled (the handler
+    /// crashed the process, or its dead letter could not be written). Messages held
+    /// alongside a message that crashes the process each time share its fate; their dead
+    /// letters say so, and `deskie redrive` puts them back.
+    pub fn unsettled_limit(&self) -> i64 {
+        self.max_deliver.saturating_add(UNSETTLED_SPARE)
+    }
+
+    /// How often held messages get an in-progress ack.
+    fn keep_alive_period(&self) -> Duration {
+        (self.ack_wait / 3).max(Duration::from_millis(100))
+    }
+}
+
+/// Deliveries a message may come back unsettled beyond its budget (crashes, a dead letter
+/// that could not be written) before it is dead-lettered unhandled.
+const UNSETTLED_SPARE: i64 = 3;
+
+/// `first` doubled per step after the first, saturating.
+fn doubling(first: Duration, step: i64) -> Duration {
+    let exponent = u32::try_from(step.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    first.saturating_mul(2u32.saturating_pow(exponent))
 }
 
 /// One message, as a handler sees it.
@@ -111,7 +151,16 @@ impl Delivery {
 /// What a handler could not do.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    /// Try again later (database down, peer busy). `after` overrides the backoff.
+    /// Something we run on is away (PostgreSQL unreachable, pool exhausted, a
+    /// serialization failure, NATS unavailable): wait and try again in place, for as long
+    /// as it takes, without spending the message's delivery budget.
+    #[error("unavailable: {reason}")]
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+    /// Try again later (a peer busy, a failure that may pass); spends one delivery of the
+    /// budget. `after` overrides the backoff.
     #[error("retry: {reason}")]
     Retry {
         /// Why.
@@ -148,6 +197,8 @@ pub enum Disposition {
     Retried(Duration),
     /// Written to the dead letters and terminated.
     DeadLettered,
+    /// Given back unhandled (shutdown during an outage), for prompt redelivery.
+    Released,
 }
 
 /// Creates the durable consumer if needed (updating its settings otherwise).
@@ -169,23 +220,35 @@ pub async fn ensure_consumer(
         ack_policy: AckPolicy::Explicit,
         deliver_policy: DeliverPolicy::All,
         ack_wait: spec.ack_wait,
-        max_deliver: spec.max_deliver,
+        // Unlimited: the runner enforces the budget and writes the dead letter; a limit
+        // here would let JetStream drop a message whose dead letter could not be written.
+        max_deliver: -1,
         max_ack_pending: spec.max_ack_pending,
         ..Default::default()
     };
-    stream
-        .get_or_create_consumer(&spec.durable_name, config)
-        .await
-        .map_err(|e| BusError::Provision {
-            what: format!("consumer {}", spec.durable_name),
-            reason: e.to_string(),
-        })
+    // Create or update: a consumer made by an older release (with a server-side
+    // `max_deliver`, say) takes the settings above.
+    match stream.create_consumer(config.clone()).await {
+        Ok(consumer) => Ok(consumer),
+        Err(error) => {
+            tracing::warn!(consumer = %spec.durable_name, %error, "consumer settings not updated; using it as it is");
+            stream
+                .get_or_create_consumer(&spec.durable_name, config)
+                .await
+                .map_err(|e| BusError::Provision {
+                    what: format!("consumer {}", spec.durable_name),
+                    reason: e.to_string(),
+                })
+        }
+    }
 }
 
 /// Runs `handler` over the consumer until `shutdown` is cancelled.
 ///
-/// Messages are handled one at a time, in delivery order. A lost connection or a deleted
-/// consumer is not fatal: the loop waits a second and sets the consumer up again.
+/// Messages are taken out of the subscription as they arrive and held (kept alive with
+/// in-progress acks) until settled; up to `concurrency` are handled at once, one at a time
+/// per lane. A lost connection or a deleted consumer is not fatal: the loop waits a second
+/// and sets the consumer up again.
 pub async fn run<H: Handler>(
     bus: Bus,
     spec: ConsumerSpec,
@@ -219,45 +282,92 @@ pub async fn run<H: Handler>(
                 continue;
             }
         };
-        // Up to `concurrency` messages are handled at once, each acknowledged when its own
-        // handler finishes. On shutdown no new message is taken, but the ones in hand are
-        // finished: a message's transaction and its ack belong together. A pull error ends
-        // this round; the outer loop sets the consumer up again.
-        let lanes = Lanes::default();
-        let outcome = messages
-            .take_until(shutdown.cancelled())
-            // Sequential: a message whose lane is busy waits here, in delivery order, while
-            // the messages already in hand keep being polled below.
-            .and_then(|message| {
-                let lane = handler.lane(&message);
-                let lanes = lanes.clone();
-                async move {
-                    let guard = match lane {
-                        Some(lane) => Some(lanes.enter(lane).await),
-                        None => None,
-                    };
-                    Ok((message, guard))
-                }
-            })
-            .try_for_each_concurrent(spec.concurrency.max(1), |(message, guard)| async {
-                process(&bus, &spec, &handler, message).await;
-                drop(guard);
-                Ok(())
-            })
-            .await;
-        if let Err(error) = outcome {
-            tracing::warn!(consumer = %spec.durable_name, %error, "pull interrupted");
-        }
+        pull_round(&bus, &spec, &handler, messages, &shutdown).await;
         wait_or_shutdown(&shutdown, Duration::from_millis(200)).await;
     }
 }
 
-/// Handles one message and settles it: ack, delayed nak, or dead letter + term.
+/// Handles what one subscription delivers until it fails or `shutdown`.
+async fn pull_round<H: Handler>(
+    bus: &Bus,
+    spec: &ConsumerSpec,
+    handler: &H,
+    messages: pull::Stream,
+    shutdown: &CancellationToken,
+) {
+    let held = Held::default();
+    let capacity = usize::try_from(spec.max_ack_pending.max(1)).unwrap_or(64);
+    let (sender, taken) = futures::channel::mpsc::channel(capacity);
+    // Intake: every message is held the moment it arrives. When the subscription fails
+    // the channel closes, what was taken is still handled, and the round ends.
+    let intake = {
+        let held = held.clone();
+        async move {
+            let mut sender = sender;
+            let mut messages = std::pin::pin!(messages);
+            while let Some(next) = messages.next().await {
+                let next = next.map(|message| {
+                    let ticket = held.hold(&message);
+                    (message, ticket)
+                });
+                let failed = next.is_err();
+                if futures::SinkExt::send(&mut sender, next).await.is_err() || failed {
+                    break;
+                }
+            }
+            drop(sender);
+            std::future::pending::<()>().await;
+        }
+    };
+    let lanes = Lanes::default();
+    let work = taken
+        .take_until(shutdown.cancelled())
+        // Sequential: a message whose lane is busy waits here, in delivery order, while
+        // the messages already in hand keep being polled below.
+        .and_then(|(message, ticket)| {
+            let lane = handler.lane(&message);
+            let lanes = lanes.clone();
+            async move {
+                let guard = match lane {
+                    Some(lane) => Some(lanes.enter(lane).await),
+                    None => None,
+                };
+                Ok((message, ticket, guard))
+            }
+        })
+        // On shutdown no new message is taken, but the ones in hand are finished: a
+        // message's transaction and its ack belong together.
+        .try_for_each_concurrent(spec.concurrency.max(1), |(message, ticket, guard)| {
+            let held = held.clone();
+            async move {
+                process(bus, spec, handler, message, shutdown).await;
+                held.release(ticket);
+                drop(guard);
+                Ok(())
+            }
+        });
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        () = intake => Ok(()),
+        () = held.keep_alive(spec.keep_alive_period()) => Ok(()),
+    };
+    if let Err(error) = outcome {
+        tracing::warn!(consumer = %spec.durable_name, %error, "pull interrupted");
+    }
+    if held.len() > 0 {
+        tracing::debug!(consumer = %spec.durable_name, left = held.len(), "giving back messages not handled");
+        held.give_back().await;
+    }
+}
+
+/// Handles one message and settles it: ack, delayed nak, dead letter + term, or (when
+/// `shutdown` comes during an outage) a plain nak.
 pub async fn process<H: Handler>(
     bus: &Bus,
     spec: &ConsumerSpec,
     handler: &H,
     message: async_nats::jetstream::Message,
+    shutdown: &CancellationToken,
 ) -> Disposition {
     let (stream_sequence, delivered) = match message.info() {
         Ok(info) => (info.stream_sequence, info.delivered),
@@ -281,44 +391,109 @@ pub async fn process<H: Handler>(
     );
     deskie_telemetry::nats::set_parent_from_headers(&span, delivery.headers.as_ref());
     async {
-        let outcome = handler.handle(&delivery).await;
+        let outcome = if delivered > spec.unsettled_limit() {
+            Some(Err(HandlerError::Poison {
+                reason: format!(
+                    "delivered {delivered} times without being settled (the handler may crash the process, or its dead letter could not be written)"
+                ),
+            }))
+        } else {
+            handle_through_outages(spec, handler, &delivery, shutdown).await
+        };
         let disposition = match outcome {
-            Ok(()) => {
-                if let Err(error) = message.double_ack().await {
-                    // The work is committed; a redelivery will be a no-op in the inbox.
-                    tracing::warn!(%error, "ack not confirmed");
-                }
-                Disposition::Acked
+            None => {
+                let _ = message.ack_with(AckKind::Nak(None)).await;
+                Disposition::Released
             }
-            Err(HandlerError::Retry { reason, after }) if delivered < spec.max_deliver => {
-                let delay = after.unwrap_or_else(|| spec.retry_delay(delivered));
-                tracing::warn!(%reason, ?delay, "handler failed; will retry");
-                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
-                Disposition::Retried(delay)
-            }
-            Err(error) => {
-                let reason = error.to_string();
-                tracing::error!(%reason, "giving up on message; writing a dead letter");
-                match dead_letter::record(bus, &spec.durable_name, &spec.stream, &delivery, &reason).await {
-                    Ok(()) => {
-                        let _ = message.ack_with(AckKind::Term).await;
-                        Disposition::DeadLettered
-                    }
-                    Err(dlq_error) => {
-                        // Never drop a message we could not record: try again later.
-                        let delay = spec.max_retry_delay;
-                        tracing::error!(%dlq_error, "dead letter not written; retrying the message");
-                        let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
-                        Disposition::Retried(delay)
-                    }
-                }
-            }
+            Some(outcome) => settle(bus, spec, &message, &delivery, outcome).await,
         };
         tracing::debug!(?disposition, "message settled");
         disposition
     }
     .instrument(span)
     .await
+}
+
+/// Calls the handler until it gives anything but [`HandlerError::Unavailable`], pausing
+/// with capped backoff in between; `None` when `shutdown` came first.
+async fn handle_through_outages<H: Handler>(
+    spec: &ConsumerSpec,
+    handler: &H,
+    delivery: &Delivery,
+    shutdown: &CancellationToken,
+) -> Option<Result<(), HandlerError>> {
+    let mut attempt: u32 = 0;
+    loop {
+        match handler.handle(delivery).await {
+            Err(HandlerError::Unavailable { reason }) => {
+                attempt = attempt.saturating_add(1);
+                let delay = spec.outage_delay(attempt);
+                if attempt == 1 || attempt.is_power_of_two() {
+                    tracing::warn!(%reason, attempt, ?delay, "a dependency is unavailable; waiting it out (the delivery budget is not spent)");
+                } else {
+                    tracing::debug!(%reason, attempt, ?delay, "still unavailable");
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+            outcome => {
+                if attempt > 0 {
+                    tracing::info!(
+                        attempts = attempt + 1,
+                        "dependency back; message handled after the outage"
+                    );
+                }
+                return Some(outcome);
+            }
+        }
+    }
+}
+
+/// Acks, naks with a delay, or dead-letters, as the handler's outcome and the budget say.
+async fn settle(
+    bus: &Bus,
+    spec: &ConsumerSpec,
+    message: &async_nats::jetstream::Message,
+    delivery: &Delivery,
+    outcome: Result<(), HandlerError>,
+) -> Disposition {
+    match outcome {
+        Ok(()) => {
+            if let Err(error) = message.double_ack().await {
+                // The work is committed; a redelivery will be a no-op in the inbox.
+                tracing::warn!(%error, "ack not confirmed");
+            }
+            Disposition::Acked
+        }
+        Err(HandlerError::Retry { reason, after }) if delivery.delivered < spec.max_deliver => {
+            let delay = after.unwrap_or_else(|| spec.retry_delay(delivery.delivered));
+            tracing::warn!(%reason, ?delay, "handler failed; will retry");
+            let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            Disposition::Retried(delay)
+        }
+        Err(error) => {
+            let reason = error.to_string();
+            tracing::error!(%reason, "giving up on message; writing a dead letter");
+            match dead_letter::record(bus, &spec.durable_name, &spec.stream, delivery, &reason)
+                .await
+            {
+                Ok(()) => {
+                    let _ = message.ack_with(AckKind::Term).await;
+                    Disposition::DeadLettered
+                }
+                Err(dlq_error) => {
+                    // Never drop a message we could not record: JetStream has no delivery
+                    // limit, so it comes back and the dead letter is tried again.
+                    let delay = spec.max_retry_delay;
+                    tracing::error!(%dlq_error, "dead letter not written; the message comes back");
+                    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+                    Disposition::Retried(delay)
+                }
+            }
+        }
+    }
 }
 
 /// One async mutex per busy lane; a lane's entry goes away with its last user.

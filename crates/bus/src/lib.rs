@@ -4,11 +4,13 @@
 //! - [`Bus`]: the connection, idempotent provisioning, and [`Bus::publish_durable`], which
 //!   returns only once JetStream has acknowledged the message.
 //! - [`consumer`]: durable pull consumers with explicit ack after the handler's commit,
-//!   a finite `max_deliver`, delayed naks and a dead-letter record for poison messages.
+//!   outages waited out in place, a delivery budget with delayed naks for other failures,
+//!   and a dead-letter record for poison and spent budgets.
 
 mod bus;
 pub mod consumer;
 pub mod dead_letter;
+mod held;
 mod topology;
 
 pub use bus::{Bus, BusError, Outgoing, PublishOutcome};

@@ -150,10 +150,11 @@ impl Topology {
             },
             Config {
                 description: Some("Messages a consumer gave up on, with the reason".into()),
+                // Kept until an operator redrives or discards them: never expired (0).
                 ..base(
                     self.dead_letter_stream(),
                     vec![format!("{}.dead_letters.>", self.prefix)],
-                    90,
+                    0,
                     Duration::from_secs(10 * 60),
                 )
             },
@@ -181,6 +182,16 @@ mod tests {
             assert_eq!(config.discard, DiscardPolicy::New);
             assert_eq!(config.storage, StorageType::File);
         }
+        let dead_letters = t
+            .stream_configs()
+            .into_iter()
+            .find(|c| c.name == t.dead_letter_stream())
+            .map(|c| c.max_age);
+        assert_eq!(
+            dead_letters,
+            Some(Duration::ZERO),
+            "dead letters never expire"
+        );
         assert!(
             t.webhook_subject("i", "chatStarted")
                 .starts_with("acme.webhooks.")

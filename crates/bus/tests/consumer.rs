@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 type CallLog = Arc<Mutex<HashMap<String, Vec<(i64, Instant)>>>>;
 
 /// Fails each payload as its text says: "ok", "retry-N" (N transient failures first),
-/// "poison", "always-retry".
+/// "poison", "always-retry", "outage-MS" (the database is away for MS milliseconds after
+/// the first call), "crash" (the handler panics, as a process would die).
 #[derive(Clone, Default)]
 struct ScriptedHandler {
     calls: CallLog,
@@ -35,6 +36,18 @@ impl Handler for ScriptedHandler {
             "poison" => Err(HandlerError::Poison {
                 reason: "cannot parse\nat all".into(),
             }),
+            "crash" => panic!("the handler crashed"),
+            t if t.starts_with("outage-") => {
+                let millis: u64 = t[7..].parse().unwrap_or(0);
+                let first = self.calls.lock().expect("lock")[&text][0].1;
+                if first.elapsed() < Duration::from_millis(millis) {
+                    Err(HandlerError::Unavailable {
+                        reason: "connection refused".into(),
+                    })
+                } else {
+                    Ok(())
+                }
+            }
             "always-retry" => Err(HandlerError::Retry {
                 reason: "db down".into(),
                 after: Some(Duration::from_millis(50)),
@@ -287,4 +300,147 @@ async fn messages_of_one_lane_keep_their_order_while_lanes_run_in_parallel() {
     let peak = handler.peak.load(std::sync::atomic::Ordering::SeqCst);
     assert!(peak >= 2, "lanes never ran in parallel (peak {peak})");
     assert!(peak <= 3, "a lane ran two messages at once (peak {peak})");
+}
+
+#[tokio::test]
+async fn an_outage_longer_than_the_budget_is_waited_out_without_spending_deliveries() {
+    let (_nats, bus, mut spec) = setup().await;
+    // Without in-progress acks every held message would be delivered again each second,
+    // and the old budget (3 deliveries, 200 ms → 1 s) would be spent in under 2 s.
+    spec.ack_wait = Duration::from_secs(1);
+    spec.max_outage_delay = Duration::from_millis(300);
+    publish(&bus, "outage-4000").await;
+    publish(&bus, "ok").await;
+    let handler = ScriptedHandler::default();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(consumer::run(
+        bus.clone(),
+        spec.clone(),
+        handler.clone(),
+        shutdown.clone(),
+    ));
+    let calls = handler.calls.clone();
+    wait_for(|| calls.lock().map(|c| c.contains_key("ok")).unwrap_or(false)).await;
+    let info = consumer_info(&bus, &spec).await;
+    shutdown.cancel();
+
+    let calls = handler.calls.lock().expect("lock").clone();
+    let outage = &calls["outage-4000"];
+    assert!(
+        outage.len() >= 5,
+        "retried in place: {} calls",
+        outage.len()
+    );
+    assert!(
+        outage.iter().all(|(delivered, _)| *delivered == 1),
+        "never redelivered: {outage:?}"
+    );
+    let waited = outage[outage.len() - 1].1 - outage[0].1;
+    assert!(waited >= Duration::from_millis(3900), "{waited:?}");
+    // The message behind it waited in our hands, kept alive, and was delivered once.
+    assert_eq!(calls["ok"].iter().map(|(d, _)| *d).collect::<Vec<_>>(), [1]);
+    assert_eq!(info.num_redelivered, 0, "nothing was redelivered");
+    assert_eq!(
+        info.config.max_deliver, -1,
+        "JetStream itself never gives up"
+    );
+    assert!(dead_letters(&bus, 0).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_consumer_made_with_a_server_side_limit_is_updated_to_none() {
+    let (_nats, bus, spec) = setup().await;
+    let stream = bus
+        .jetstream()
+        .get_stream(&spec.stream)
+        .await
+        .expect("stream");
+    stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some(spec.durable_name.clone()),
+            filter_subject: spec.filter_subject.clone(),
+            max_deliver: 7,
+            ..Default::default()
+        })
+        .await
+        .expect("old consumer");
+    consumer::ensure_consumer(&bus, &spec)
+        .await
+        .expect("ensure");
+    assert_eq!(consumer_info(&bus, &spec).await.config.max_deliver, -1);
+}
+
+#[tokio::test]
+async fn a_message_that_kills_its_handler_every_time_ends_as_a_dead_letter() {
+    let (_nats, bus, mut spec) = setup().await;
+    spec.ack_wait = Duration::from_millis(500);
+    // (A message held by each dying run would come back as often: it shares the fate.)
+    publish(&bus, "crash").await;
+    let handler = ScriptedHandler::default();
+    // Each run dies with the handler, as the process would; the next one starts over.
+    for _ in 0..spec.unsettled_limit() {
+        let run = tokio::spawn(consumer::run(
+            bus.clone(),
+            spec.clone(),
+            handler.clone(),
+            CancellationToken::new(),
+        ));
+        let calls = handler.calls.clone();
+        let crashes_before = calls.lock().expect("lock").get("crash").map_or(0, Vec::len);
+        wait_for(|| {
+            calls
+                .lock()
+                .map(|c| c.get("crash").map_or(0, Vec::len) > crashes_before)
+                .unwrap_or(false)
+                || run.is_finished()
+        })
+        .await;
+        if !run
+            .await
+            .expect_err("the run dies with its handler")
+            .is_panic()
+        {
+            panic!("the run ended without a panic");
+        }
+    }
+    publish(&bus, "ok").await;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(consumer::run(
+        bus.clone(),
+        spec.clone(),
+        handler.clone(),
+        shutdown.clone(),
+    ));
+    let letters = dead_letters(&bus, 1).await;
+    let calls = handler.calls.clone();
+    wait_for(|| calls.lock().map(|c| c.contains_key("ok")).unwrap_or(false)).await;
+    shutdown.cancel();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(&letters[0].payload[..], b"crash");
+    let reason = letters[0]
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::REASON))
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default();
+    assert!(reason.contains("without being settled"), "{reason}");
+    let crashes = handler.calls.lock().expect("lock")["crash"].len();
+    assert_eq!(
+        i64::try_from(crashes).expect("count"),
+        spec.unsettled_limit(),
+        "handled until the budget and its spare were spent, not once more"
+    );
+}
+
+async fn consumer_info(bus: &Bus, spec: &ConsumerSpec) -> async_nats::jetstream::consumer::Info {
+    let stream = bus
+        .jetstream()
+        .get_stream(&spec.stream)
+        .await
+        .expect("stream");
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .get_consumer(&spec.durable_name)
+        .await
+        .expect("consumer");
+    consumer.info().await.expect("info").clone()
 }

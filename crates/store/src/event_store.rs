@@ -96,7 +96,7 @@ impl Store {
         after: u64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        load(&mut conn, stream_id, after).await
+        load(&mut conn, stream_id, after, None).await
     }
 }
 
@@ -113,7 +113,7 @@ impl StreamTx {
 
     /// Every stored event of the stream, oldest first.
     pub async fn history(&mut self) -> Result<Vec<StoredEvent>, StoreError> {
-        load(&mut self.tx, self.key.stream_id, 0).await
+        load(&mut self.tx, self.key.stream_id, 0, None).await
     }
 
     /// Records that `consumer` processed `message_id`; `false` when it already had.
@@ -213,16 +213,24 @@ impl StreamTx {
     }
 }
 
-async fn load(
+/// The events of a stream with a version above `after` and, when given, at most `up_to`,
+/// oldest first.
+pub(crate) async fn load(
     conn: &mut PgConnection,
     stream_id: Uuid,
     after: u64,
+    up_to: Option<u64>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let rows = sqlx::query("SELECT seq, event_id, payload FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version")
-        .bind(stream_id)
-        .bind(i64::try_from(after).unwrap_or(i64::MAX))
-        .fetch_all(conn)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT seq, event_id, payload FROM events
+          WHERE stream_id = $1 AND version > $2 AND version <= $3
+          ORDER BY version",
+    )
+    .bind(stream_id)
+    .bind(i64::try_from(after).unwrap_or(i64::MAX))
+    .bind(up_to.map_or(i64::MAX, |v| i64::try_from(v).unwrap_or(i64::MAX)))
+    .fetch_all(conn)
+    .await?;
     rows.into_iter()
         .map(|row| {
             let event_id: Uuid = row.try_get("event_id")?;

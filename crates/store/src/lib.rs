@@ -1,5 +1,7 @@
 //! PostgreSQL, the system of record (BRIEF §2).
 //!
+//! - [`case_consumer`]: the one way case events are consumed: each wanted event once, in
+//!   version order, gaps filled from the event store (kept by [`cursors`]).
 //! - [`event_store`]: append-only events with a version per stream; every transaction that
 //!   appends takes the stream's advisory lock first ([`Store::begin_stream`]).
 //! - [`inbox`]: what each consumer already processed, written in the same transaction.
@@ -9,6 +11,8 @@
 //! - [`startup`]: the database and the bus a service binary opens before it serves.
 //! - [`visitor_fetches`]: agent-sync's ledger of visitor-card fetches.
 
+pub mod case_consumer;
+pub mod cursors;
 pub mod event_store;
 pub mod inbox;
 pub mod outbox;

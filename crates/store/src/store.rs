@@ -41,15 +41,54 @@ pub enum StoreError {
 impl StoreError {
     /// Whether retrying later may succeed (the database was unreachable or busy).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Database(
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Protocol(_)
-            ) | Self::VersionConflict { .. }
-        )
+        match self {
+            Self::VersionConflict { .. } => true,
+            Self::Database(error) => is_outage(error),
+            Self::Corrupt { .. } | Self::BadUrl(_) | Self::Migration(_) => false,
+        }
+    }
+}
+
+/// A database error that says the database (or the way to it) is away or busy, not that
+/// the statement is wrong: connection failures, an exhausted pool, and the SQLSTATEs of
+/// a server shutting down or starting, out of connections, or asking for a retry
+/// (serialization failure, deadlock, lock timeout).
+fn is_outage(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+            let code = code.as_ref();
+            code.starts_with("08") // connection exception
+                || code.starts_with("53") // insufficient resources (too many connections)
+                || code.starts_with("57P") // admin / crash shutdown, cannot connect now
+                || matches!(code, "40001" | "40P01" | "55P03")
+        }),
+        _ => false,
+    }
+}
+
+/// How a consumer treats a store failure: a stored event that does not decode will not
+/// decode later either (poison); an outage is waited out in place; anything else may pass
+/// and spends a delivery.
+impl From<StoreError> for deskie_bus::consumer::HandlerError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Corrupt { .. } => Self::Poison {
+                reason: error.to_string(),
+            },
+            error if error.is_transient() => Self::Unavailable {
+                reason: error.to_string(),
+            },
+            error => Self::Retry {
+                reason: error.to_string(),
+                after: None,
+            },
+        }
     }
 }
 

@@ -150,16 +150,7 @@ pub async fn run_serving(
     ops::serve_alongside(listener, endpoints, shutdown.cancelled(), work).await
 }
 
-/// A store failure as the consumer runner wants it: a stored event that does not decode
-/// will not decode later either (dead letter); anything else may pass (retry).
+/// A store failure as the consumer runner wants it (see `From<StoreError>`).
 pub(crate) fn store_error(error: StoreError) -> consumer::HandlerError {
-    match error {
-        StoreError::Corrupt { .. } => consumer::HandlerError::Poison {
-            reason: error.to_string(),
-        },
-        other => consumer::HandlerError::Retry {
-            reason: other.to_string(),
-            after: None,
-        },
-    }
+    error.into()
 }

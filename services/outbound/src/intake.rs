@@ -2,20 +2,25 @@
 //! echoes settling `unknown` rows.
 //!
 //! The handler only writes to PostgreSQL and acknowledges, so no JetStream message waits on
-//! Chatra, Slack or Telegram; the workers take it from the ledger.
+//! Chatra, Slack or Telegram; the workers take it from the ledger. Each case's events are
+//! taken in version order, a missed one filled from the event store
+//! ([`deskie_store::case_consumer`]), so no reply is left without its ledger row.
 
 use std::sync::Arc;
 
-use deskie_bus::consumer::{Delivery, Handler, HandlerError};
-use deskie_proto::Message;
+use deskie_bus::consumer::HandlerError;
 use deskie_proto::events::{Envelope, Event};
+use deskie_store::StreamTx;
+use deskie_store::case_consumer::CaseEventConsumer;
 use deskie_store::outbox::{self, NewIntent};
-use deskie_store::{Store, StoreError, StreamKey};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::notify::{SLACK_NOTIFICATION, TELEGRAM_NOTIFICATION, notification_intent};
+use crate::SERVICE;
+use crate::notify::{
+    SLACK_NOTIFICATION, TELEGRAM_NOTIFICATION, notification_intent, notification_kind,
+};
 
 /// Ledger kind of a reply delivered through Chatra's `POST /messages/`.
 pub const CHATRA_REPLY: &str = "chatra_reply";
@@ -59,42 +64,41 @@ impl Wakes {
     }
 }
 
-/// The intake handler.
+/// The intake consumer (run through [`deskie_store::case_consumer::CaseEventHandler`]).
 #[derive(Debug, Clone)]
 pub struct Intake {
-    store: Store,
     wakes: Wakes,
 }
 
 impl Intake {
-    /// Writes through `store`; pokes the worker of a row's kind when it has something to do.
-    pub fn new(store: Store, wakes: Wakes) -> Self {
-        Self { store, wakes }
+    /// Pokes the worker of a row's kind when it has something to do.
+    pub fn new(wakes: Wakes) -> Self {
+        Self { wakes }
     }
 }
 
-impl Intake {
-    async fn connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, HandlerError> {
-        self.store
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| retry(e.into()))
+impl CaseEventConsumer for Intake {
+    fn name(&self) -> &'static str {
+        SERVICE
     }
-}
 
-impl Handler for Intake {
-    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
-        let envelope =
-            Envelope::decode(delivery.payload.as_ref()).map_err(|e| HandlerError::Poison {
-                reason: format!("payload is not a deskie.events.v1.Envelope: {e}"),
-            })?;
-        if envelope.stream_type != "case" {
-            return Ok(());
+    fn wants(&self, event: &Event) -> bool {
+        match event {
+            Event::ReplyRequested(_) | Event::NotificationRequested(_) => true,
+            Event::ReplyDelivered(delivered) => delivered.settled_by == "echo",
+            _ => false,
         }
+    }
+
+    /// Under the case's lock, as settling is: one open row per case at a time.
+    async fn apply(
+        &self,
+        tx: &mut StreamTx,
+        case_id: Uuid,
+        envelope: &Envelope,
+    ) -> Result<(), HandlerError> {
         match &envelope.event {
             Some(Event::ReplyRequested(requested)) => {
-                let case_id = case_id_of(&envelope)?;
                 let intent = ReplyIntent {
                     case_id,
                     message_id: requested.message_id.clone(),
@@ -109,23 +113,11 @@ impl Handler for Intake {
                     stream_id: Some(case_id),
                     payload,
                 };
-                // Under the case's lock, as settling is: one open row per case at a time.
-                let mut tx = self
-                    .store
-                    .begin_stream(StreamKey::new("case", case_id))
-                    .await
-                    .map_err(retry)?;
-                let queued = outbox::enqueue(tx.connection(), &new)
-                    .await
-                    .map_err(retry)?;
-                tx.commit().await.map_err(retry)?;
-                if queued {
+                if outbox::enqueue(tx.connection(), &new).await? {
                     tracing::debug!(%case_id, message_id = %requested.message_id, "reply queued");
-                    self.wakes.replies.notify_one();
                 }
             }
             Some(Event::NotificationRequested(requested)) => {
-                let case_id = case_id_of(&envelope)?;
                 let trace = deskie_telemetry::nats::current_context_pairs();
                 let Some(new) = notification_intent(case_id, requested, trace) else {
                     return Ok(()); // a sound: the api streams it to agents
@@ -133,20 +125,13 @@ impl Handler for Intake {
                 let new = new.map_err(|e| HandlerError::Poison {
                     reason: format!("notification intent: {e}"),
                 })?;
-                // No stream: nothing to order against, so no lock to take.
-                let mut conn = self.connection().await?;
-                if outbox::enqueue(&mut conn, &new).await.map_err(retry)? {
+                if outbox::enqueue(tx.connection(), &new).await? {
                     tracing::debug!(%case_id, key = %new.intent_key, "notification queued");
-                    self.wakes.of(&new.kind).notify_one();
                 }
             }
             Some(Event::ReplyDelivered(delivered)) if delivered.settled_by == "echo" => {
-                let mut conn = self.connection().await?;
                 let key = reply_intent_key(&delivered.message_id);
-                if outbox::resolve(&mut conn, &key, true, None)
-                    .await
-                    .map_err(retry)?
-                {
+                if outbox::resolve(tx.connection(), &key, true, None).await? {
                     tracing::info!(message_id = %delivered.message_id, "echo settled a reply");
                 }
             }
@@ -154,20 +139,19 @@ impl Handler for Intake {
         }
         Ok(())
     }
-}
 
-fn case_id_of(envelope: &Envelope) -> Result<Uuid, HandlerError> {
-    envelope
-        .stream_id
-        .parse()
-        .map_err(|_| HandlerError::Poison {
-            reason: format!("stream id {:?} is not a UUID", envelope.stream_id),
-        })
-}
-
-fn retry(error: StoreError) -> HandlerError {
-    HandlerError::Retry {
-        reason: error.to_string(),
-        after: None,
+    /// Pokes the worker of each kind that got a row (a spare poke finds nothing to do).
+    fn committed(&self, applied: &[Envelope]) {
+        for envelope in applied {
+            match &envelope.event {
+                Some(Event::ReplyRequested(_)) => self.wakes.replies.notify_one(),
+                Some(Event::NotificationRequested(requested)) => {
+                    if let Some(kind) = notification_kind(requested) {
+                        self.wakes.of(kind).notify_one();
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }

@@ -19,6 +19,7 @@ use crate::intake::{CHATRA_REPLY, Intake, Wakes};
 use crate::notify::{Notifier, NotifyClient, SLACK_NOTIFICATION, TELEGRAM_NOTIFICATION};
 use crate::rate_limit::{IntegrationLimiter, KeyedLimiter};
 use crate::{OutboundConfig, OutboundMetrics, SERVICE, sweep};
+use deskie_store::case_consumer::CaseEventHandler;
 
 /// Why outbound cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +104,11 @@ impl Application {
         let spec = ConsumerSpec::case_events(self.bus.topology(), SERVICE);
         let wakes = Wakes::default();
         let store = &self.deliverer.store;
-        let intake = Intake::new(store.clone(), wakes.clone());
+        let intake = CaseEventHandler::new(
+            store.clone(),
+            self.bus.topology().clone(),
+            Intake::new(wakes.clone()),
+        );
         let config = &self.deliverer.config;
         // One lane per kind, each with its own permits: a hanging Slack holds no reply back.
         let lane = |kind| {

@@ -5,10 +5,12 @@ mod support;
 
 use std::time::Duration;
 
+use deskie_bus::Topology;
 use deskie_bus::consumer::{Delivery, Handler};
 use deskie_outbound::intake::{Intake, Wakes};
 use deskie_proto::Message;
 use deskie_proto::events::{Envelope, Event, NotificationDelivered, NotificationFailed};
+use deskie_store::case_consumer::CaseEventHandler;
 use deskie_testkit::Fault;
 use support::{BOT_TOKEN, CHAT_ID, HOOK, harness};
 
@@ -68,7 +70,11 @@ async fn a_delivered_slack_notification_is_recorded_once_on_the_case() {
     );
 
     // JetStream delivers the request again (a lost ack): nothing is sent or recorded twice.
-    let intake = Intake::new(h.store.clone(), Wakes::default());
+    let intake = CaseEventHandler::new(
+        h.store.clone(),
+        Topology::new("redelivery"),
+        Intake::new(Wakes::default()),
+    );
     let delivery = Delivery {
         subject: "events.case.redelivered".into(),
         payload: events[1].encode_to_vec().into(),

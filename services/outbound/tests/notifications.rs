@@ -5,10 +5,12 @@ mod support;
 
 use std::time::Duration;
 
+use deskie_bus::Topology;
 use deskie_bus::consumer::{Delivery, Handler};
 use deskie_outbound::intake::{Intake, Wakes};
 use deskie_proto::Message;
 use deskie_proto::events::Event;
+use deskie_store::case_consumer::CaseEventHandler;
 use deskie_testkit::Fault;
 use serde_json::json;
 use support::{BOT_TOKEN, CHAT_ID, CapturedLogs, HOOK, eventually, harness};
@@ -112,7 +114,11 @@ async fn a_redelivered_event_notifies_once() {
         .find(|e| matches!(e.envelope.event, Some(Event::NotificationRequested(_))))
         .expect("the notification request")
         .envelope;
-    let intake = Intake::new(h.store.clone(), Wakes::default());
+    let intake = CaseEventHandler::new(
+        h.store.clone(),
+        Topology::new("redelivery"),
+        Intake::new(Wakes::default()),
+    );
     let delivery = Delivery {
         subject: "events.case.redelivered".into(),
         payload: envelope.encode_to_vec().into(),

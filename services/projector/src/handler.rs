@@ -75,6 +75,7 @@ impl Handler for ProjectCases {
             Ok(Outcome::AlreadyApplied) => "already_applied",
             Ok(Outcome::Ignored) => "ignored",
             Err(HandlerError::Retry { .. }) => "retried",
+            Err(HandlerError::Unavailable { .. }) => "unavailable",
             Err(HandlerError::Poison { .. }) => "poison",
         });
         if let Ok(Outcome::Applied(applied)) = &outcome {
@@ -88,14 +89,6 @@ fn poison(reason: String) -> HandlerError {
     HandlerError::Poison { reason }
 }
 
-/// A stored event that cannot be decoded will not decode later either; anything else
-/// (PostgreSQL away, a lock timeout) may pass.
 fn store_error(error: StoreError) -> HandlerError {
-    match error {
-        StoreError::Corrupt { .. } => poison(error.to_string()),
-        other => HandlerError::Retry {
-            reason: other.to_string(),
-            after: None,
-        },
-    }
+    error.into()
 }

@@ -36,13 +36,7 @@ fn poison(reason: impl Into<String>) -> HandlerError {
 }
 
 fn store_error(error: StoreError) -> HandlerError {
-    match error {
-        StoreError::Corrupt { .. } => poison(error.to_string()),
-        other => HandlerError::Retry {
-            reason: other.to_string(),
-            after: None,
-        },
-    }
+    error.into()
 }
 
 /// The Deskie agents the webhook's Chatra agents are linked to (agent-sync's links), for

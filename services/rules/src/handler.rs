@@ -1,59 +1,53 @@
 //! One case event in: the rules that fire for it, and what they do, in one transaction.
 
-use deskie_bus::Topology;
-use deskie_bus::consumer::{Delivery, Handler, HandlerError};
+use deskie_bus::consumer::HandlerError;
 use deskie_config::Cipher;
 use deskie_domain::case::CaseState;
 use deskie_domain::rules::{
     EffectInputs, HistoryEvent, RenderedAction, Rotation, case_change, context_at,
     decide_rule_effects, evaluate,
 };
-use deskie_proto::Message;
 use deskie_proto::events::{Envelope, Event};
-use deskie_store::read_models::{self, agents, cases};
-use deskie_store::{EventDraft, Store, StoreError, StreamKey};
+use deskie_store::case_consumer::CaseEventConsumer;
+use deskie_store::read_models::{agents, cases};
+use deskie_store::{EventDraft, StoreError, StreamTx};
+use uuid::Uuid;
 
 use crate::SERVICE;
 use crate::metrics::RulesMetrics;
 use crate::rotation;
 use crate::rule_book::RuleBook;
 
-/// The rules handler.
+/// The rules consumer (run through [`deskie_store::case_consumer::CaseEventHandler`]).
 #[derive(Debug, Clone)]
 pub struct EvaluateRules {
-    store: Store,
-    topology: Topology,
     book: RuleBook,
     cipher: Cipher,
     metrics: RulesMetrics,
 }
 
 impl EvaluateRules {
-    /// A handler over `store`, decrypting and sealing credentials with `cipher`, counting
-    /// into `metrics`.
-    pub fn new(store: Store, topology: Topology, cipher: Cipher, metrics: RulesMetrics) -> Self {
+    /// A consumer decrypting and sealing credentials with `cipher`, counting into `metrics`.
+    pub fn new(cipher: Cipher, metrics: RulesMetrics) -> Self {
         Self {
-            store,
-            topology,
             book: RuleBook::new(cipher.clone()),
             cipher,
             metrics,
         }
     }
 
+    /// Evaluates the rules for one trigger, in the case's transaction; `None` when it was
+    /// evaluated before, else how many rules fired.
     async fn evaluate(
         &self,
+        tx: &mut StreamTx,
+        case_id: Uuid,
         envelope: &Envelope,
         event: &Event,
     ) -> Result<Option<usize>, StoreError> {
-        let case_id = read_models::stream_uuid(envelope)?;
-        let mut tx = self
-            .store
-            .begin_stream(StreamKey::new("case", case_id))
-            .await?;
-        // Once per event, in the same transaction as what the rules did.
+        // Once per event (the cursor says so too; this also covers what was evaluated
+        // before cursors existed).
         if !tx.record_processed(SERVICE, &envelope.event_id).await? {
-            tx.commit().await?;
             return Ok(None);
         }
         let history = tx.history().await?;
@@ -73,7 +67,6 @@ impl EvaluateRules {
         let Some(mut ctx) =
             index.and_then(|index| context_at(case_id, &seen, index, chrono::Utc::now()))
         else {
-            tx.commit().await?;
             return Ok(None);
         };
         if ctx.agent_name.is_none()
@@ -88,7 +81,6 @@ impl EvaluateRules {
             .await?;
         let firings = evaluate(&rules, &ctx);
         if firings.is_empty() {
-            tx.commit().await?;
             return Ok(Some(0));
         }
         let current =
@@ -127,7 +119,6 @@ impl EvaluateRules {
         if let (Some(group), Some(agent)) = (group, rotated) {
             rotation::advance(tx.connection(), group, agent).await?;
         }
-        tx.commit().await?;
         for firing in &firings {
             tracing::info!(%case_id, rule_id = %firing.rule_id, rule = %firing.rule_name, "rule fired");
         }
@@ -135,43 +126,39 @@ impl EvaluateRules {
     }
 }
 
-impl Handler for EvaluateRules {
-    /// One case's events in order: rules see the case as it was at each change.
-    fn lane(&self, message: &async_nats::jetstream::Message) -> Option<String> {
-        self.topology
-            .stream_id_of_event_subject(&message.subject)
-            .map(str::to_owned)
+impl CaseEventConsumer for EvaluateRules {
+    fn name(&self) -> &'static str {
+        SERVICE
     }
 
-    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
-        let envelope =
-            Envelope::decode(delivery.payload.as_ref()).map_err(|e| HandlerError::Poison {
-                reason: format!("payload is not a deskie.events.v1.Envelope: {e}"),
-            })?;
-        if envelope.stream_type != "case" {
-            return Ok(());
-        }
-        // Most events trigger nothing (and events caused by rules never do): no query.
-        let Some(event) = envelope.event.as_ref().filter(|e| case_change(e).is_some()) else {
+    /// Most events trigger nothing (and events caused by rules never do): no query.
+    fn wants(&self, event: &Event) -> bool {
+        case_change(event).is_some()
+    }
+
+    /// Rules see the case as it was at each change: one case's triggers in version order.
+    async fn apply(
+        &self,
+        tx: &mut StreamTx,
+        case_id: Uuid,
+        envelope: &Envelope,
+    ) -> Result<(), HandlerError> {
+        let Some(event) = envelope.event.as_ref() else {
             return Ok(());
         };
-        let (outcome, result) = match self.evaluate(&envelope, event).await {
+        let (outcome, result) = match self.evaluate(tx, case_id, envelope, event).await {
             Ok(None) => ("skipped", Ok(())),
             Ok(Some(0)) => ("none", Ok(())),
             Ok(Some(_)) => ("fired", Ok(())),
-            Err(error @ StoreError::Corrupt { .. }) => (
-                "poison",
-                Err(HandlerError::Poison {
-                    reason: error.to_string(),
-                }),
-            ),
-            Err(error) => (
-                "retried",
-                Err(HandlerError::Retry {
-                    reason: error.to_string(),
-                    after: None,
-                }),
-            ),
+            Err(error) => {
+                let error = HandlerError::from(error);
+                let outcome = match &error {
+                    HandlerError::Poison { .. } => "poison",
+                    HandlerError::Unavailable { .. } => "unavailable",
+                    HandlerError::Retry { .. } => "retried",
+                };
+                (outcome, Err(error))
+            }
         };
         self.metrics.count(outcome);
         result

@@ -22,6 +22,7 @@ use deskie_bus::Bus;
 use deskie_bus::consumer::{self, ConsumerSpec};
 use deskie_config::Cipher;
 use deskie_store::Store;
+use deskie_store::case_consumer::CaseEventHandler;
 use deskie_store::startup::consumer_endpoints;
 use deskie_telemetry::ops;
 use tokio_util::sync::CancellationToken;
@@ -52,7 +53,11 @@ pub async fn run(
     metrics: RulesMetrics,
     shutdown: CancellationToken,
 ) {
-    let handler = EvaluateRules::new(store, bus.topology().clone(), cipher, metrics);
+    let handler = CaseEventHandler::new(
+        store,
+        bus.topology().clone(),
+        EvaluateRules::new(cipher, metrics),
+    );
     consumer::run(bus.clone(), consumer_spec(&bus), handler, shutdown).await;
 }
 

@@ -70,11 +70,7 @@ pub fn notification_intent(
     requested: &NotificationRequested,
     trace: Vec<(String, String)>,
 ) -> Option<Result<NewIntent, serde_json::Error>> {
-    let kind = match requested.kind.as_str() {
-        "slack" => SLACK_NOTIFICATION,
-        "telegram" => TELEGRAM_NOTIFICATION,
-        _ => return None,
-    };
+    let kind = notification_kind(requested)?;
     let intent = NotificationIntent {
         case_id,
         notification_id: requested.notification_id.clone(),
@@ -90,6 +86,15 @@ pub fn notification_intent(
         stream_id: None,
         payload,
     }))
+}
+
+/// The ledger kind of `requested`, when outbound sends it.
+pub fn notification_kind(requested: &NotificationRequested) -> Option<&'static str> {
+    match requested.kind.as_str() {
+        "slack" => Some(SLACK_NOTIFICATION),
+        "telegram" => Some(TELEGRAM_NOTIFICATION),
+        _ => None,
+    }
 }
 
 /// The rate-limit key of a destination: a hash of the kind, the secret and the chat, so the
