@@ -300,3 +300,115 @@ async fn a_reply_waiting_for_a_paused_account_gives_its_claim_back_and_other_acc
     assert_eq!(info.num_redelivered, 0, "no ack_wait ran out");
     suite.stop().await;
 }
+
+/// outbound's `outbound_replies_total{outcome}` as the api's `/metrics` shows it.
+async fn replies_counted(suite: &Suite, outcome: &str) -> u64 {
+    let root = suite.api.trim_end_matches("/api/v1");
+    let page = suite
+        .http
+        .get(format!("{root}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let series = format!("outbound_replies_total{{outcome=\"{outcome}\"}} ");
+    page.lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_claim_taken_over_while_waiting_for_its_turn_never_calls() {
+    // One call a second per account, and up to half of a 10 s lease to wait for it.
+    let mut options = Options::default();
+    if let Some(outbound) = options.outbound.as_mut() {
+        outbound.lease = Duration::from_secs(10);
+        outbound.rate = deskie_outbound::RateLimit::paced(std::num::NonZeroU32::MIN);
+    }
+    let (suite, chatra) = support::start_with_chatra(options, None).await;
+    let (case, _, token) = suite.case_and_agent().await;
+    let account = (suite.integration_id, suite.webhook_url.as_str());
+    let mut cases = vec![case];
+    for visitor in ["visitor-2", "visitor-3", "visitor-4"] {
+        cases.push(open_case(&suite, account, visitor).await);
+    }
+
+    // A 429 pauses the account for 4 s; the replies asked for meanwhile are given back until
+    // then, so all four come due together and then wait about 0, 1, 2 and 3 s for their turns.
+    chatra.fail_next(Fault::Status(429, Some(4)));
+    let mut replies = Vec::new();
+    for (n, case) in cases.iter().enumerate() {
+        let text = format!("reply {n}");
+        let id = reply(&suite, &token, *case, &text).await;
+        eventually("the reply waiting for the pause to end", || async {
+            ledger(&suite, &id)
+                .await
+                .filter(|(status, _, later)| status == "pending" && *later)
+        })
+        .await;
+        replies.push((id, text));
+    }
+
+    // The first call after the pause leaves; while the others wait for their turns, another
+    // worker takes each of their claims over (a newer attempt, a fresh lease), as after a
+    // stall.
+    let first = eventually("the first call after the pause", || async {
+        chatra
+            .sent_messages()
+            .get(1)
+            .map(|r| r.body["text"].clone())
+    })
+    .await;
+    let first_key = replies
+        .iter()
+        .find(|(_, text)| first == json!(text))
+        .map(|(id, _)| deskie_outbound::reply_intent_key(id))
+        .expect("a reply of ours");
+    let taken: Vec<String> = sqlx::query_scalar(
+        "UPDATE outbox SET attempts = attempts + 1, lease_until = now() + interval '1 hour'
+          WHERE kind = 'chatra_reply' AND status = 'sending' AND intent_key <> $1
+      RETURNING intent_key",
+    )
+    .bind(&first_key)
+    .fetch_all(suite.store.pool())
+    .await
+    .expect("take over");
+    assert_eq!(taken.len(), 3, "the three waiting claims: {taken:?}");
+    let claims: Vec<i32> = sqlx::query_scalar(
+        "SELECT attempts FROM outbox WHERE intent_key = ANY($1) ORDER BY intent_key",
+    )
+    .bind(&taken)
+    .fetch_all(suite.store.pool())
+    .await
+    .expect("attempts");
+
+    // Each waiting worker checks its claim right before its call, finds it taken, and
+    // neither calls nor writes.
+    eventually("the three workers finding their claims gone", || async {
+        (replies_counted(&suite, "claim_lost").await >= 3).then_some(())
+    })
+    .await;
+    let texts: Vec<Value> = chatra
+        .sent_messages()
+        .into_iter()
+        .map(|r| r.body["text"].clone())
+        .collect();
+    assert_eq!(texts.len(), 2, "the 429 and one call: {texts:?}");
+    assert_eq!(texts[1], first, "no call left after its claim was lost");
+    let after: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT status, attempts FROM outbox WHERE intent_key = ANY($1) ORDER BY intent_key",
+    )
+    .bind(&taken)
+    .fetch_all(suite.store.pool())
+    .await
+    .expect("rows");
+    let untouched: Vec<(String, i32)> = claims
+        .into_iter()
+        .map(|attempts| ("sending".to_owned(), attempts))
+        .collect();
+    assert_eq!(after, untouched, "left to the claims that took them over");
+    suite.stop().await;
+}
