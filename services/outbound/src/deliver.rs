@@ -199,7 +199,10 @@ impl Deliverer {
         match released {
             Ok(true) => {
                 self.metrics.count("deferred");
-                tracing::debug!(wait_ms, "Chatra account paused or busy; reply put back");
+                tracing::debug!(
+                    wait_ms,
+                    "reply put back untried (its Chatra account paused or busy, or its lease ran out)"
+                );
             }
             Ok(false) => {
                 self.metrics.count("claim_lost");
