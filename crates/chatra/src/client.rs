@@ -225,7 +225,10 @@ async fn from_status(status: StatusCode, response: Response, secret: &str) -> Ch
     let code = status.as_u16();
     match code {
         429 => ChatraError::RateLimited { retry_after },
-        502..=504 => ChatraError::Unavailable {
+        // Only a 503 says the request was turned away unprocessed. A 502 or 504 comes from a
+        // gateway that may have handed the request on before it lost the answer: like a 500,
+        // it may have been processed.
+        503 => ChatraError::Unavailable {
             status: code,
             retry_after,
         },

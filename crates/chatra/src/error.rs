@@ -20,7 +20,8 @@ pub enum ChatraError {
         /// The parsed `Retry-After`, clamped to an hour.
         retry_after: Option<Duration>,
     },
-    /// 502/503/504: a proxy refused the request before Chatra processed it; retry with backoff.
+    /// 503: the request was turned away before Chatra processed it; retry with backoff. (A
+    /// 502 or 504 is [`ChatraError::OutcomeUnknown`]: the gateway may have passed it on.)
     #[error("Chatra unavailable (HTTP {status}, retry after {retry_after:?})")]
     Unavailable {
         /// The HTTP status.
@@ -36,8 +37,9 @@ pub enum ChatraError {
         /// The start of the response body, secret scrubbed.
         body: String,
     },
-    /// 500, a timeout after the request left, or a reset mid-response: Chatra may have
-    /// processed it. Never re-send blindly; settle by the echo webhook.
+    /// 500, 502, 504 (any 5xx but 503), a timeout after the request left, or a reset
+    /// mid-response: Chatra may have processed it. Never re-send blindly; settle by the echo
+    /// webhook.
     #[error("outcome unknown: {reason}")]
     OutcomeUnknown {
         /// What happened.

@@ -25,9 +25,9 @@
 //! | 2xx with a message id | `Ok(SentMessage)` | yes | mark `sent`, keep the id |
 //! | connect/DNS/TLS failure, request never written | [`ChatraError::NotSent`] | no | retry with backoff |
 //! | 429 | [`ChatraError::RateLimited`] | no | wait exactly `Retry-After`, then retry |
-//! | 502/503/504 | [`ChatraError::Unavailable`] | no (a proxy refused it) | retry with backoff, honour `Retry-After` if sent |
+//! | 503 | [`ChatraError::Unavailable`] | no (turned away before processing) | retry with backoff, honour `Retry-After` if sent |
 //! | other 4xx (and unexpected 1xx/3xx) | [`ChatraError::Rejected`] | no | permanent: mark `failed` |
-//! | 500 (and other 5xx), timeout after the request left, reset mid-response | [`ChatraError::OutcomeUnknown`] | maybe | never re-send blindly: mark `unknown`, settle by the echo webhook |
+//! | 500, 502, 504 (and other 5xx), timeout after the request left, reset mid-response | [`ChatraError::OutcomeUnknown`] | maybe (a gateway's 502/504 may come after Chatra took the request) | never re-send blindly: mark `unknown`, settle by the echo webhook |
 //! | 2xx whose body has no readable id | [`ChatraError::BadResponse`] | yes, almost surely | do not re-send; the id arrives with the echo webhook |
 //!
 //! [`ChatraError::is_retryable_safely`] is `true` exactly for the first three error rows.

@@ -162,6 +162,27 @@ async fn a_500_leaves_the_outcome_unknown() {
 }
 
 #[tokio::test]
+async fn a_502_or_504_from_a_gateway_leaves_the_outcome_unknown() {
+    let (chatra, client) = stand_in().await;
+    for code in [502, 504] {
+        chatra.fail_next(Fault::AcceptThenStatus(code));
+        let error = client
+            .send_message(&creds(), &reply())
+            .await
+            .expect_err("gateway error");
+        assert!(
+            matches!(&error, ChatraError::OutcomeUnknown { reason } if reason.starts_with(&format!("HTTP {code}"))),
+            "{error:?}"
+        );
+        assert!(
+            !error.is_retryable_safely(),
+            "{code} may have been processed"
+        );
+        assert_secret_hidden(&error);
+    }
+}
+
+#[tokio::test]
 async fn a_hang_past_the_timeout_leaves_the_outcome_unknown() {
     let (chatra, _) = stand_in().await;
     chatra.fail_next(Fault::Hang);

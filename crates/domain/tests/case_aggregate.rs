@@ -222,15 +222,92 @@ fn an_echo_of_our_reply_settles_it_instead_of_being_stored_again() {
 }
 
 #[test]
-fn an_echo_matching_no_reply_is_kept_rather_than_lost() {
+fn an_echo_matching_no_reply_is_recorded_as_unmatched_once_never_as_an_agent_message() {
     let echo = webhook(
         r#"{"eventName":"chatFragment","client":{"id":"c","chatId":"h"},
-        "messages":[{"id":"x","type":"agent","text":"sent elsewhere","agentId":"A1","receivedFrom":"deskie"}]}"#,
+        "messages":[{"id":"x","type":"agent","text":"sent elsewhere","agentId":"A1","receivedFrom":"deskie","createdAt":1732608000123}]}"#,
+    );
+    let events = given(&[]).when(&echo);
+    assert_eq!(names(&events), ["case_opened", "unmatched_echo_received"]);
+    let Event::UnmatchedEchoReceived(unmatched) = &events[1] else {
+        unreachable!()
+    };
+    assert_eq!(
+        unmatched,
+        &UnmatchedEchoReceived {
+            chatra_message_id: "x".into(),
+            text: "sent elsewhere".into(),
+            chatra_agent_id: Some("A1".into()),
+            created_at: Some(deskie_proto::timestamp_from_millis(1_732_608_000_123)),
+            received_from: "deskie".into(),
+        }
+    );
+    assert!(
+        given(&events).when(&echo).is_empty(),
+        "the same echo again adds nothing"
+    );
+}
+
+#[test]
+fn a_second_echo_of_a_delivered_reply_is_unmatched_and_resumes_nothing() {
+    let (mut history, _) = deliver(&[fixture("chat-transcript.json")]);
+    history.push(Event::CaseStatusChanged(CaseStatusChanged {
+        from: "open".into(),
+        to: "closed".into(),
+        by_agent_id: Some("agent".into()),
+        by_rule_id: None,
+    }));
+    history.push(Event::ReplyRequested(ReplyRequested {
+        message_id: "reply-1".into(),
+        agent_id: None,
+        text: "Thanks!".into(),
+        source: "rule".into(),
+        rule_id: Some("rule-1".into()),
+    }));
+    history.push(Event::ReplyDelivered(ReplyDelivered {
+        message_id: "reply-1".into(),
+        chatra_message_id: "chatra-1".into(),
+        settled_by: "chatra_response".into(),
+        ..Default::default()
+    }));
+    // Chatra shows the same text under a second id (a duplicate we did not ask for): it
+    // matches no undelivered reply, so it is recorded, not shown, and does not reopen the case.
+    let duplicate = webhook(
+        r#"{"eventName":"chatFragment","client":{"id":"k3v9q2m7x1p8r4t6w0z5y2n8b4c7d1f3h6j9l0s","chatId":"Q7wErT5yUi9oPa3Sd"},
+        "messages":[{"id":"chatra-2","type":"agent","text":"Thanks!","agentId":"A1","receivedFrom":"deskie"}]}"#,
     );
     assert_eq!(
-        names(&given(&[]).when(&echo)),
-        ["case_opened", "agent_message_mirrored"]
+        names(&given(&history).when(&duplicate)),
+        ["unmatched_echo_received"]
     );
+    // The first id again (e.g. in the transcript) is known: nothing.
+    let known = webhook(
+        r#"{"eventName":"chatFragment","client":{"id":"k3v9q2m7x1p8r4t6w0z5y2n8b4c7d1f3h6j9l0s","chatId":"Q7wErT5yUi9oPa3Sd"},
+        "messages":[{"id":"chatra-1","type":"agent","text":"Thanks!","agentId":"A1","receivedFrom":"deskie"}]}"#,
+    );
+    assert!(given(&history).when(&known).is_empty());
+}
+
+#[test]
+fn an_echo_of_a_reply_failed_at_its_deadline_still_settles_it() {
+    let started = fixture("chat-started-prechat-form.json");
+    let (mut history, _) = deliver(&[started]);
+    history.push(Event::ReplyRequested(ReplyRequested {
+        message_id: "reply-1".into(),
+        agent_id: Some("agent-1".into()),
+        text: "Late but there".into(),
+        source: "deskie".into(),
+        rule_id: None,
+    }));
+    history.push(Event::ReplyFailed(ReplyFailed {
+        message_id: "reply-1".into(),
+        reason: "Chatra did not confirm this reply within 600 s".into(),
+    }));
+    let echo = webhook(
+        r#"{"eventName":"chatFragment","client":{"id":"k3v9q2m7x1p8r4t6w0z5y2n8b4c7d1f3h6j9l0s","chatId":"Q7wErT5yUi9oPa3Sd"},
+        "messages":[{"id":"chatra-9","type":"agent","text":"Late but there","agentId":"A1","receivedFrom":"deskie"}]}"#,
+    );
+    assert_eq!(names(&given(&history).when(&echo)), ["reply_delivered"]);
 }
 
 #[test]

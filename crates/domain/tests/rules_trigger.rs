@@ -81,6 +81,11 @@ fn each_case_event_maps_to_its_trigger() {
             Event::SystemMessageReceived(SystemMessageReceived::default()),
             None,
         ),
+        // An echo of our own message is no agent replying (and no customer writing).
+        (
+            Event::UnmatchedEchoReceived(UnmatchedEchoReceived::default()),
+            None,
+        ),
     ];
     for (event, expected) in cases {
         assert_eq!(case_change(&event), expected, "{}", event.type_name());

@@ -96,6 +96,7 @@ impl events::Event {
             CaseOpened(_) => "case_opened",
             CustomerMessageReceived(_) => "customer_message_received",
             SystemMessageReceived(_) => "system_message_received",
+            UnmatchedEchoReceived(_) => "unmatched_echo_received",
             AgentMessageMirrored(_) => "agent_message_mirrored",
             ReplyRequested(_) => "reply_requested",
             ReplyDelivered(_) => "reply_delivered",

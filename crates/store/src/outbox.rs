@@ -49,6 +49,9 @@ pub struct ClaimedIntent {
     /// The previous claim's lease ran out before it settled: that worker died somewhere
     /// between claiming and recording, so its request may have left.
     pub previous_claim_lost: bool,
+    /// How long ago the intent's first attempt was claimed (zero for the first attempt), by
+    /// the database's clock: what the retry window is measured against.
+    pub tried_for: Duration,
 }
 
 /// How a claimed intent ends (for now).
@@ -117,11 +120,13 @@ pub async fn claim_due(
               LIMIT $2
               FOR UPDATE SKIP LOCKED)
          UPDATE outbox SET status = 'sending', attempts = outbox.attempts + 1,
+                first_attempt_at = COALESCE(outbox.first_attempt_at, now()),
                 lease_until = now() + make_interval(secs => $3), updated_at = now()
            FROM due
           WHERE outbox.id = due.id
       RETURNING outbox.id, outbox.intent_key, outbox.kind, outbox.stream_id, outbox.payload,
-                outbox.attempts, due.previous",
+                outbox.attempts, due.previous,
+                EXTRACT(EPOCH FROM now() - outbox.first_attempt_at)::float8 AS tried_for",
     )
     .bind(kind)
     .bind(limit)
@@ -132,6 +137,7 @@ pub async fn claim_due(
         .into_iter()
         .map(|row| {
             let previous: String = row.try_get("previous")?;
+            let tried_for: f64 = row.try_get("tried_for")?;
             Ok(ClaimedIntent {
                 id: row.try_get("id")?,
                 intent_key: row.try_get("intent_key")?,
@@ -140,6 +146,7 @@ pub async fn claim_due(
                 payload: row.try_get("payload")?,
                 attempts: row.try_get("attempts")?,
                 previous_claim_lost: previous == "sending",
+                tried_for: Duration::try_from_secs_f64(tried_for).unwrap_or(Duration::ZERO),
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -187,10 +194,11 @@ pub async fn settle(
     Ok(true)
 }
 
-/// Gives `claim` back untried, `pending` again after `after` with this attempt not counted:
-/// for a worker that never called out (a rate limit would have held it past its lease).
-/// `false` when the claim is no longer the current one. The row stays open, so its stream's
-/// next row is not promoted.
+/// Gives `claim` back untried, `pending` again after `after` with this attempt not counted
+/// (nor its time, when it was the first): for a worker that never called out (a rate limit
+/// or a peer's pause would have held it past its lease, or its lease ran out before the
+/// call). `false` when the claim is no longer the current one. The row stays open, so its
+/// stream's next row is not promoted.
 pub async fn release(
     conn: &mut PgConnection,
     claim: &ClaimedIntent,
@@ -198,12 +206,34 @@ pub async fn release(
 ) -> Result<bool, StoreError> {
     let updated = sqlx::query(
         "UPDATE outbox SET status = 'pending', attempts = attempts - 1, lease_until = NULL,
+                first_attempt_at = CASE WHEN attempts = 1 THEN NULL ELSE first_attempt_at END,
                 not_before = now() + make_interval(secs => $3), updated_at = now()
           WHERE id = $1 AND attempts = $2 AND status = 'sending'",
     )
     .bind(claim.id)
     .bind(claim.attempts)
     .bind(after.as_secs_f64())
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// The check right before a call leaves: renews `claim`'s lease to a whole `lease` from now
+/// if the claim is still current and its lease has not run out, so the call has the full
+/// lease to finish in. `false`, changing nothing, otherwise: the caller must not call (once a
+/// lease has run out, another claim may treat the row as sent and lost).
+pub async fn renew_lease(
+    conn: &mut PgConnection,
+    claim: &ClaimedIntent,
+    lease: Duration,
+) -> Result<bool, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE outbox SET lease_until = now() + make_interval(secs => $3), updated_at = now()
+          WHERE id = $1 AND attempts = $2 AND status = 'sending' AND lease_until > now()",
+    )
+    .bind(claim.id)
+    .bind(claim.attempts)
+    .bind(lease.as_secs_f64())
     .execute(conn)
     .await?;
     Ok(updated.rows_affected() == 1)

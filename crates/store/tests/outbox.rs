@@ -207,3 +207,112 @@ async fn unknown_intents_are_overdue_after_their_deadline_and_resolve_once() {
     assert_eq!(status(&store, "late").await, "sent");
     assert_eq!(status(&store, "early").await, "sent");
 }
+
+async fn run(store: &Store, sql: &'static str) {
+    sqlx::query(sql)
+        .execute(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[tokio::test]
+async fn a_lease_is_renewed_before_a_call_only_while_the_claim_is_current_and_unexpired() {
+    let (_db, store) = common::store().await;
+    enqueue(&store, "r", Some(Uuid::now_v7())).await;
+    let lease = Duration::from_secs(30);
+    let first = claim(&store, 1, lease).await;
+    assert_eq!(first[0].tried_for, Duration::ZERO, "the first attempt");
+    let mut conn = store.pool().acquire().await.expect("conn");
+    assert!(
+        outbox::renew_lease(&mut conn, &first[0], lease)
+            .await
+            .expect("renew")
+    );
+
+    // The lease ran out before the call left (the clock moved past it): no renewal, so no
+    // call; the claim is still the row's, so it is given back untried.
+    run(
+        &store,
+        "UPDATE outbox SET lease_until = now() - interval '1 second'",
+    )
+    .await;
+    assert!(
+        !outbox::renew_lease(&mut conn, &first[0], lease)
+            .await
+            .expect("renew")
+    );
+    assert!(
+        outbox::release(&mut conn, &first[0], Duration::ZERO)
+            .await
+            .expect("release")
+    );
+    let again = claim(&store, 1, lease).await;
+    assert_eq!(again[0].attempts, 1, "the released claim did not count");
+    assert!(!again[0].previous_claim_lost, "nothing left, nothing lost");
+
+    // Another worker took the row over after the lease ran out: the stale claim may neither
+    // renew nor release it.
+    run(
+        &store,
+        "UPDATE outbox SET lease_until = now() - interval '1 second'",
+    )
+    .await;
+    let current = claim(&store, 1, lease).await;
+    assert!(
+        !outbox::renew_lease(&mut conn, &again[0], lease)
+            .await
+            .expect("renew")
+    );
+    assert!(
+        !outbox::release(&mut conn, &again[0], Duration::ZERO)
+            .await
+            .expect("release")
+    );
+    assert!(
+        outbox::renew_lease(&mut conn, &current[0], lease)
+            .await
+            .expect("renew")
+    );
+}
+
+#[tokio::test]
+async fn the_retry_window_counts_from_the_first_attempt_and_a_release_does_not_start_it() {
+    let (_db, store) = common::store().await;
+    enqueue(&store, "r", None).await;
+    let lease = Duration::from_secs(30);
+    let first = claim(&store, 1, lease).await;
+    let mut conn = store.pool().acquire().await.expect("conn");
+    // Given back before any call: the window has not started.
+    run(
+        &store,
+        "UPDATE outbox SET first_attempt_at = now() - interval '5 hours'",
+    )
+    .await;
+    assert!(
+        outbox::release(&mut conn, &first[0], Duration::ZERO)
+            .await
+            .expect("release")
+    );
+    let tried = claim(&store, 1, lease).await;
+    assert_eq!(tried[0].tried_for, Duration::ZERO);
+
+    // Tried two hours ago and retried since: the window is two hours in.
+    run(
+        &store,
+        "UPDATE outbox SET first_attempt_at = now() - interval '2 hours'",
+    )
+    .await;
+    let retry = Settlement::Retry {
+        after: Duration::ZERO,
+        error: "503".into(),
+    };
+    assert!(settle(&store, &tried[0], retry).await);
+    let retried = claim(&store, 1, lease).await;
+    assert_eq!(retried[0].attempts, 2);
+    assert!(
+        retried[0].tried_for >= Duration::from_secs(2 * 3600)
+            && retried[0].tried_for < Duration::from_secs(3 * 3600),
+        "{:?}",
+        retried[0].tried_for
+    );
+}

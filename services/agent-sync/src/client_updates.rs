@@ -10,8 +10,8 @@
 //! | outcome of the call | what happens |
 //! |---|---|
 //! | 2xx | done: the case's sent-up-to version moves to this edit |
-//! | not sent, 429, 502/503/504 | `Retry` after Chatra's `Retry-After` (at least 1 s), else the consumer's backoff |
-//! | 500, timeout, reset (outcome unknown) | `Retry` as above: setting the same values again is harmless |
+//! | not sent, 429, 503 | `Retry` after Chatra's `Retry-After` (at least 1 s), else the consumer's backoff |
+//! | 500, 502, 504, timeout, reset (outcome unknown) | `Retry` as above: setting the same values again is harmless |
 //! | other 4xx (rejected) | given up with a warning; done |
 
 use std::time::Duration;

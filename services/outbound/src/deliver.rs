@@ -5,6 +5,14 @@
 //! only its own case back. A worker that dies between sending and recording leaves its row
 //! claimed; when the lease runs out the next claim sees `previous_claim_lost` and records
 //! `unknown` instead of sending again.
+//!
+//! Waiting never outlives a claim: a reply whose Chatra account is paused (a 429's
+//! `Retry-After`) gives its claim back at once, and one whose turn under the account's pace
+//! is further away than half the lease does too (`pending` again when its turn comes, the
+//! attempt not counted), so a paused account holds no permit another account could use.
+//! Right before the call leaves, the lease is checked again and renewed to a whole lease
+//! (`outbox::renew_lease`); a claim whose lease ran out meanwhile never calls (another
+//! claim may already count the reply as sent and lost).
 
 use deskie_chatra::{ChatraClient, ChatraCredentials, ChatraError, OutgoingMessage, SentMessage};
 use deskie_config::Cipher;
@@ -20,7 +28,7 @@ use crate::OutboundConfig;
 use crate::claims::Perform;
 use crate::intake::ReplyIntent;
 use crate::metrics::OutboundMetrics;
-use crate::policy::{NextStep, after_error};
+use crate::policy::{NextStep, Tries, after_error};
 use crate::rate_limit::IntegrationLimiter;
 
 /// Everything a delivery task needs.
@@ -50,6 +58,15 @@ enum Unsendable {
 struct Record {
     outcome: Option<DeliveryOutcome>,
     settlement: Settlement,
+}
+
+/// How a claim ends.
+enum Step {
+    /// Settled as decided, the outcome recorded on the case.
+    Record(Record),
+    /// Given back untried, due again after this wait (the account's pause or pace; zero when
+    /// the lease ran out before the call).
+    GiveBack(std::time::Duration),
 }
 
 impl Perform for Deliverer {
@@ -83,7 +100,8 @@ impl Deliverer {
         set_parent(&span, &intent.trace);
         async {
             match self.attempt(&claim, &intent).await {
-                Ok(record) => self.record(&claim, &intent, record).await,
+                Ok(Step::Record(record)) => self.record(&claim, &intent, record).await,
+                Ok(Step::GiveBack(after)) => self.give_back(&claim, after).await,
                 Err(error) => tracing::warn!(%error, "delivery attempt could not finish; the lease will bring it back"),
             }
         }
@@ -91,34 +109,37 @@ impl Deliverer {
         .await;
     }
 
-    /// Decides what to record: sends when the reply is due, or settles without a call.
+    /// Decides what to record: sends when the reply is due, settles without a call, or gives
+    /// the claim back when the call cannot leave yet.
     async fn attempt(
         &self,
         claim: &ClaimedIntent,
         intent: &ReplyIntent,
-    ) -> Result<Record, StoreError> {
+    ) -> Result<Step, StoreError> {
         let history = self.store.load_stream(intent.case_id).await?;
         let state =
             CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
         let Some(reply) = state.reply(&intent.message_id) else {
-            return Ok(fail(Unsendable::NoSuchReply(intent.message_id.clone())));
+            return Ok(Step::Record(fail(Unsendable::NoSuchReply(
+                intent.message_id.clone(),
+            ))));
         };
         if reply.chatra_message_id.is_some() {
             // The echo came first.
-            return Ok(Record {
+            return Ok(Step::Record(Record {
                 outcome: None,
                 settlement: Settlement::Sent,
-            });
+            }));
         }
         if claim.previous_claim_lost {
-            return Ok(self.unknown(
+            return Ok(Step::Record(self.unknown(
                 "outbound stopped after claiming this reply; the request may have reached Chatra"
                     .into(),
-            ));
+            )));
         }
         let (integration_id, creds, sender) = match self.credentials(&state).await? {
             Ok(found) => found,
-            Err(why) => return Ok(fail(why)),
+            Err(why) => return Ok(Step::Record(fail(why))),
         };
         // Chatra needs an agent on every message (chatra-api.md §8.3): a reply without one
         // (a rule's, an admin's) goes under the integration's sender identity.
@@ -131,7 +152,11 @@ impl Deliverer {
                 };
                 match agent {
                     Some(agent) => (agent.email, agent.name),
-                    None => return Ok(fail(Unsendable::AgentUnknown(agent_id.clone()))),
+                    None => {
+                        return Ok(Step::Record(fail(Unsendable::AgentUnknown(
+                            agent_id.clone(),
+                        ))));
+                    }
                 }
             }
         };
@@ -142,9 +167,54 @@ impl Deliverer {
             agent_name,
             received_from: self.config.received_from.clone(),
         };
-        self.limiter.until_ready(&integration_id).await;
+        // The account's turn: a pause is never waited out holding the claim, and a pace only
+        // within half the lease, so the call itself keeps the other half.
+        if let Err(wait) = self
+            .limiter
+            .ready_within(&integration_id, self.config.lease / 2)
+            .await
+        {
+            return Ok(Step::GiveBack(wait));
+        }
+        // The last check before the request leaves: the claim is still ours and has a whole
+        // lease ahead for the call (the HTTP timeout is shorter).
+        let mut conn = self.store.pool().acquire().await?;
+        if !outbox::renew_lease(&mut conn, claim, self.config.lease).await? {
+            return Ok(Step::GiveBack(std::time::Duration::ZERO));
+        }
+        drop(conn);
         let sent = self.chatra.send_message(&creds, &message).await;
-        Ok(self.after_call(integration_id, claim, sent))
+        Ok(Step::Record(self.after_call(integration_id, claim, sent)))
+    }
+
+    /// Gives the claim back untried (fenced by its attempt); `claim_lost` when another claim
+    /// holds the row by now.
+    async fn give_back(&self, claim: &ClaimedIntent, after: std::time::Duration) {
+        let released = async {
+            let mut conn = self.store.pool().acquire().await?;
+            outbox::release(&mut conn, claim, after).await
+        }
+        .await;
+        let wait_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        match released {
+            Ok(true) => {
+                self.metrics.count("deferred");
+                tracing::debug!(
+                    wait_ms,
+                    "reply put back untried (its Chatra account paused or busy, or its lease ran out)"
+                );
+            }
+            Ok(false) => {
+                self.metrics.count("claim_lost");
+                tracing::warn!(
+                    "the claim ran out before the reply was put back; the next claim settles it"
+                );
+            }
+            Err(error) => {
+                self.metrics.count("record_failed");
+                tracing::error!(%error, "cannot put the reply back; its lease brings it back");
+            }
+        }
     }
 
     fn after_call(
@@ -172,7 +242,11 @@ impl Deliverer {
             // A 429 speaks for the whole account: hold its other replies back too.
             self.limiter.pause(&integration_id, *wait);
         }
-        match after_error(&error, claim.attempts, &self.config.retry, rand::random()) {
+        let tries = Tries {
+            attempts: claim.attempts,
+            since_first: claim.tried_for,
+        };
+        match after_error(&error, tries, &self.config.retry, rand::random()) {
             NextStep::RetryAfter(after) => {
                 tracing::info!(%error, retry_in_ms = after.as_millis() as u64, "reply will be retried");
                 self.metrics.count("retried");

@@ -12,10 +12,12 @@
 //!   `telegram_notification` rows, paced per destination; retried unless certainly refused.
 //!   Sent or failed, the outcome is recorded on the case (`NotificationDelivered`,
 //!   `NotificationFailed`) in the transaction that settles the row.
-//! - **Policy** ([`policy`]): what certainly did not reach Chatra is retried with capped
-//!   exponential backoff and jitter (429 waits exactly `Retry-After`); other 4xx fail; a 500
-//!   or a timeout after the request left is `unknown` and never re-sent: the echo webhook
-//!   settles it as sent, or after [`OutboundConfig::unknown_deadline`] it fails (`sweep`).
+//! - **Policy** ([`policy`]): what certainly did not reach Chatra (not sent, 429, 503) is
+//!   retried with capped exponential backoff and jitter (429 waits exactly `Retry-After`) for
+//!   the retry window ([`RETRY_WINDOW_VAR`], a day by default), so an outage only delays a
+//!   reply; other 4xx fail; a 500, 502, 504 or a timeout after the request left is `unknown`
+//!   and never re-sent: the echo webhook settles it as sent, or after
+//!   [`OutboundConfig::unknown_deadline`] it fails (`sweep`).
 
 mod claims;
 mod deliver;
@@ -55,6 +57,9 @@ pub const RATE_VAR: &str = "DESKIE_OUTBOUND_RATE_PER_SECOND";
 pub const UNKNOWN_DEADLINE_VAR: &str = "DESKIE_OUTBOUND_UNKNOWN_DEADLINE_SECS";
 /// Seconds a claimed reply stays exclusive to its worker (see [`OutboundConfig::lease`]).
 pub const LEASE_VAR: &str = "DESKIE_OUTBOUND_LEASE_SECS";
+/// Seconds after its first attempt that a reply or staff notification which certainly did not
+/// arrive is still retried (see [`RetryPolicy::window`]).
+pub const RETRY_WINDOW_VAR: &str = "DESKIE_OUTBOUND_RETRY_WINDOW_SECS";
 
 /// outbound's configuration.
 #[derive(Debug, Clone)]
@@ -70,7 +75,8 @@ pub struct OutboundConfig {
     pub lease: Duration,
     /// How long an `unknown` reply waits for its echo.
     pub unknown_deadline: Duration,
-    /// Retries of what certainly did not arrive.
+    /// Retries of what certainly did not arrive (for `retry.window` from the first attempt:
+    /// `DESKIE_OUTBOUND_RETRY_WINDOW_SECS`).
     pub retry: RetryPolicy,
     /// Pace per Chatra account.
     pub rate: RateLimit,
@@ -78,7 +84,7 @@ pub struct OutboundConfig {
     pub telegram_api_url: String,
     /// Pace per notification destination: a Slack webhook, a Telegram bot's chat (1/s).
     pub notification_rate: RateLimit,
-    /// Retries of staff notifications.
+    /// Retries of staff notifications (the same window as replies' unless set apart here).
     pub notification_retry: RetryPolicy,
     /// How often the ledger is looked at when nothing woke the workers (another instance's
     /// intake, retries coming due, the deadline sweep).
@@ -158,6 +164,11 @@ impl OutboundConfig {
         if let Some(raw) = read(LEASE_VAR) {
             config.lease = seconds(LEASE_VAR, &raw, 1)?;
         }
+        if let Some(raw) = read(RETRY_WINDOW_VAR) {
+            let window = seconds(RETRY_WINDOW_VAR, &raw, 0)?;
+            config.retry.window = window;
+            config.notification_retry.window = window;
+        }
         Ok(config)
     }
 }
@@ -192,6 +203,8 @@ mod tests {
         assert_eq!(config.http_addr, DEFAULT_ADDR.parse().ok());
         assert_eq!(config.rate, RateLimit::default());
         assert_eq!(config.unknown_deadline, Duration::from_secs(600));
+        assert_eq!(config.retry.window, Duration::from_secs(24 * 3600));
+        assert_eq!(config.notification_retry.window, config.retry.window);
         assert_eq!(config.telegram_api_url, "https://api.telegram.org");
         assert_eq!(config.notification_rate.per_second.get(), 1);
 
@@ -210,6 +223,9 @@ mod tests {
                 .unknown_deadline,
             Duration::from_secs(30)
         );
+        let window = set(RETRY_WINDOW_VAR, "3600").expect("window");
+        assert_eq!(window.retry.window, Duration::from_secs(3600));
+        assert_eq!(window.notification_retry.window, Duration::from_secs(3600));
         let telegram = settings("DESKIE_TELEGRAM_API_URL", "http://127.0.0.1:9/");
         assert_eq!(
             OutboundConfig::from_lookup(&telegram, |_| None)
@@ -223,6 +239,8 @@ mod tests {
             (UNKNOWN_DEADLINE_VAR, "-1"),
             (LEASE_VAR, "0"),
             (LEASE_VAR, "1.5"),
+            (RETRY_WINDOW_VAR, "1d"),
+            (RETRY_WINDOW_VAR, "-5"),
             (ADDR_VAR, "nowhere"),
         ] {
             let error = set(var, value).expect_err(value);

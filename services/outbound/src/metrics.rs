@@ -3,8 +3,10 @@
 
 use prometheus::{IntCounterVec, Opts, Registry};
 
-/// `outbound_replies_total{outcome}`: `sent`, `failed`, `unknown`, `retried`, `claim_lost`
-/// (a claim ran out before its outcome was recorded), `record_failed`; and
+/// `outbound_replies_total{outcome}`: `sent`, `failed`, `unknown`, `retried`, `deferred`
+/// (given back untried: its Chatra account was paused or busy, or its lease ran out before
+/// the call), `claim_lost` (a claim ran out before its outcome was recorded),
+/// `record_failed`; and
 /// `outbound_unknown_settled_total{by}`: `echo` or `deadline`; and
 /// `outbound_notifications_total{kind, outcome}`: `slack`/`telegram` × `sent`, `failed`,
 /// `retried`, `deferred` (put back to wait for the destination's turn), `claim_lost`,
@@ -51,6 +53,7 @@ impl OutboundMetrics {
             "failed",
             "unknown",
             "retried",
+            "deferred",
             "claim_lost",
             "record_failed",
         ] {

@@ -77,16 +77,19 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
 
     /// Waits until a call to `key` is allowed, unless that takes longer than `budget`: then
     /// returns at once with how long it would take (the caller puts the work back for later
-    /// rather than hold a claim past its lease).
+    /// rather than hold a claim past its lease). A pause (the peer said 429) is never waited
+    /// out here, however short: it returns at once with what is left of it, so the callers
+    /// of a paused key give their claims (and their permits) back and the work of other
+    /// keys goes on meanwhile.
     pub async fn ready_within(&self, key: &K, budget: Duration) -> Result<(), Duration> {
         let deadline = Instant::now() + budget;
         loop {
-            let wait = match self.paused(key) {
-                Some(until) => until - Instant::now(),
-                None => match self.limiter.check_key(key) {
-                    Ok(()) => return Ok(()),
-                    Err(not_until) => not_until.wait_time_from(self.limiter.clock().now()),
-                },
+            if let Some(until) = self.paused(key) {
+                return Err(until - Instant::now());
+            }
+            let wait = match self.limiter.check_key(key) {
+                Ok(()) => return Ok(()),
+                Err(not_until) => not_until.wait_time_from(self.limiter.clock().now()),
             };
             let until = Instant::now() + wait;
             if until > deadline {
@@ -164,19 +167,36 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_wait_longer_than_the_budget_is_handed_back() {
+    async fn a_pause_is_handed_back_at_once_whatever_the_budget() {
         let limiter = KeyedLimiter::<u8>::new(RateLimit::default());
         limiter.pause(&1, Duration::from_secs(30));
-        assert_eq!(
-            limiter.ready_within(&1, Duration::from_secs(10)).await,
-            Err(Duration::from_secs(30))
-        );
         let started = Instant::now();
-        assert_eq!(
-            limiter.ready_within(&1, Duration::from_secs(40)).await,
-            Ok(())
-        );
-        assert_eq!(started.elapsed().as_secs(), 30);
+        for budget in [Duration::from_secs(10), Duration::from_secs(40)] {
+            assert_eq!(
+                limiter.ready_within(&1, budget).await,
+                Err(Duration::from_secs(30))
+            );
+        }
+        assert_eq!(started.elapsed(), Duration::ZERO, "nothing waited in place");
         assert_eq!(limiter.ready_within(&2, Duration::ZERO).await, Ok(()));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert_eq!(limiter.ready_within(&1, Duration::ZERO).await, Ok(()));
+    }
+
+    // Real time: the pace is kept by governor's own clock.
+    #[tokio::test]
+    async fn a_pace_is_waited_within_the_budget_and_handed_back_beyond_it() {
+        let one_a_second = RateLimit::paced(NonZeroU32::MIN);
+        let limiter = KeyedLimiter::<u8>::new(one_a_second);
+        assert_eq!(limiter.ready_within(&1, Duration::ZERO).await, Ok(()));
+        let Err(wait) = limiter.ready_within(&1, Duration::ZERO).await else {
+            panic!("the next call is up to a second away")
+        };
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        assert_eq!(
+            limiter.ready_within(&1, Duration::from_secs(2)).await,
+            Ok(()),
+            "a wait within the budget is waited"
+        );
     }
 }

@@ -4,6 +4,7 @@ use deskie_bus::consumer::{Delivery, Handler, HandlerError};
 use deskie_domain::case::{CaseState, RoutingContext, case_id_for, decide_webhook};
 use deskie_domain::chatra::{ChatraWebhook, ParsedWebhook, parse_webhook};
 use deskie_proto::Message;
+use deskie_proto::events::Event;
 use deskie_proto::webhooks::ChatraWebhookReceived;
 use deskie_store::read_models::{agent_links, cases, integrations};
 use deskie_store::{EventDraft, Store, StoreError, StreamKey};
@@ -138,6 +139,13 @@ impl Handler for RouteWebhook {
             CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
         let events = decide_webhook(&state, &webhook, &context);
         let decided = events.len();
+        let unmatched_echoes: Vec<String> = events
+            .iter()
+            .filter_map(|event| match event {
+                Event::UnmatchedEchoReceived(echo) => Some(echo.chatra_message_id.clone()),
+                _ => None,
+            })
+            .collect();
         if !events.is_empty() {
             let drafts = events
                 .into_iter()
@@ -166,6 +174,13 @@ impl Handler for RouteWebhook {
                 key = %value.key,
                 found = %value.found,
                 "webhook value in a form we do not read; left unknown"
+            );
+        }
+        for chatra_message_id in &unmatched_echoes {
+            tracing::warn!(
+                %case_id,
+                %chatra_message_id,
+                "a message with our receivedFrom matches no reply of the case waiting for its echo; recorded as an unmatched echo, not shown as a message"
             );
         }
         tracing::info!(%case_id, event_name = webhook.kind.event_name(), decided, "webhook routed");

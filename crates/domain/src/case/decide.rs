@@ -2,7 +2,7 @@
 
 use deskie_proto::events::{
     AgentMessageMirrored, Attachment, CaseOpened, CaseResumed, CaseStatusChanged, ChatEnded,
-    CustomerMessageReceived, Event, ReplyDelivered, SystemMessageReceived,
+    CustomerMessageReceived, Event, ReplyDelivered, SystemMessageReceived, UnmatchedEchoReceived,
 };
 use uuid::Uuid;
 
@@ -37,8 +37,10 @@ pub struct RoutingContext<'a> {
 /// - The first webhook of a chat, whichever kind, opens the case in the mapped group.
 /// - Customer data is merged (see `customer_change`).
 /// - Each message Chatra id not yet in the case is added once: customer messages, agent
-///   messages typed in Chatra, and echoes of our replies — which settle the reply they
-///   echo (`ReplyDelivered`) instead of being stored again.
+///   messages typed in Chatra, and echoes of our replies (our `receivedFrom`) — which settle
+///   the reply they echo (`ReplyDelivered`) instead of being stored again. An echo that
+///   matches no undelivered reply is recorded as `UnmatchedEchoReceived`, never as an agent
+///   message: the case never shows one of our replies twice.
 /// - A system message (`type: "system"` or a type we do not know) is kept as such: it never
 ///   resumes the case and names no agent, even when it carries an `agentId`.
 /// - A customer message on a closed case, or after the chat ended, resumes the case.
@@ -84,19 +86,26 @@ pub fn decide_webhook(
         if working.chatra_message_ids.contains(&message.id) {
             continue;
         }
-        if message.received_from.as_deref() == Some(ctx.received_from)
-            && let Some((reply_id, agent_id)) = matching_reply(&working, message)
-        {
-            emit(
-                Event::ReplyDelivered(ReplyDelivered {
+        if message.received_from.as_deref() == Some(ctx.received_from) {
+            let event = match matching_reply(&working, message) {
+                Some((reply_id, agent_id)) => Event::ReplyDelivered(ReplyDelivered {
                     message_id: reply_id,
                     chatra_message_id: message.id.clone(),
                     chatra_agent_id: message.agent_id.clone(),
                     agent_id,
                     settled_by: "echo".into(),
                 }),
-                &mut working,
-            );
+                None => Event::UnmatchedEchoReceived(UnmatchedEchoReceived {
+                    chatra_message_id: message.id.clone(),
+                    text: message.text.clone(),
+                    chatra_agent_id: message.agent_id.clone(),
+                    created_at: message
+                        .created_at_ms
+                        .map(deskie_proto::timestamp_from_millis),
+                    received_from: ctx.received_from.to_owned(),
+                }),
+            };
+            emit(event, &mut working);
             continue;
         }
         let message_id = message_id_for(ctx.case_id, &message.id).to_string();

@@ -114,7 +114,8 @@ pub struct CaseState {
     pub group_changed_by_staff: bool,
     /// Assignee.
     pub assignee_id: Option<String>,
-    /// Chatra message ids already in the case (customer, mirrored agent, delivered replies).
+    /// Chatra message ids already in the case (customer, mirrored agent, system, delivered
+    /// replies, unmatched echoes).
     pub chatra_message_ids: HashSet<String>,
     /// Our replies by message id, in request order.
     pub replies: Vec<(String, ReplyState)>,
@@ -152,6 +153,9 @@ impl CaseState {
                 self.chatra_message_ids.insert(e.chatra_message_id.clone());
             }
             Event::SystemMessageReceived(e) => {
+                self.chatra_message_ids.insert(e.chatra_message_id.clone());
+            }
+            Event::UnmatchedEchoReceived(e) => {
                 self.chatra_message_ids.insert(e.chatra_message_id.clone());
             }
             Event::ReplyRequested(e) => self.replies.push((

@@ -107,7 +107,8 @@ impl CaseChange {
 /// `by_rule_id`, `ReplyRequested` with source `"rule"` or a `rule_id`) yields `None`, as do
 /// `RuleFired` and `NotificationRequested`, so a rule's actions never trigger rules; so do
 /// the delivery outcomes outbound and routing record (`ReplyDelivered`, `ReplyFailed`,
-/// `ReplyOutcomeUnknown`, `NotificationDelivered`, `NotificationFailed`).
+/// `ReplyOutcomeUnknown`, `UnmatchedEchoReceived`, `NotificationDelivered`,
+/// `NotificationFailed`).
 ///
 /// The caller decides how a batch of events maps to evaluations. One webhook can produce
 /// several changes: a new chat gives `CaseOpened` and then `CustomerMessageReceived` (the

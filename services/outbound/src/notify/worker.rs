@@ -19,7 +19,7 @@ use super::{
 use crate::claims::Perform;
 use crate::deliver::set_parent;
 use crate::metrics::OutboundMetrics;
-use crate::policy::{NextStep, RetryPolicy, after_notification_error};
+use crate::policy::{NextStep, RetryPolicy, Tries, after_notification_error};
 use crate::rate_limit::KeyedLimiter;
 
 /// Everything a notification task needs.
@@ -102,6 +102,16 @@ impl Notifier {
         if let Err(wait) = self.limiter.ready_within(&key, self.lease / 2).await {
             return Outcome::Release(wait);
         }
+        // The last check before the request leaves: the claim is still ours, with a whole
+        // lease ahead for the call. Else another worker may be sending it already.
+        match self.renew_lease(claim).await {
+            Ok(true) => {}
+            Ok(false) => return Outcome::Release(Duration::ZERO),
+            Err(error) => {
+                tracing::warn!(%error, "cannot check the claim before the call; putting it back");
+                return Outcome::Release(Duration::ZERO);
+            }
+        }
         let sent = match chat_id {
             Some(chat_id) if telegram => self.client.telegram(&secret, chat_id, &intent.text).await,
             _ => self.client.slack(&secret, &intent.text).await,
@@ -117,8 +127,12 @@ impl Notifier {
             // A 429 speaks for the destination: hold its other notifications back too.
             self.limiter.pause(&key, *wait);
         }
+        let tries = Tries {
+            attempts: claim.attempts,
+            since_first: claim.tried_for,
+        };
         Outcome::Settle(
-            match after_notification_error(&error, claim.attempts, &self.retry, rand::random()) {
+            match after_notification_error(&error, tries, &self.retry, rand::random()) {
                 NextStep::RetryAfter(after) => Settlement::Retry {
                     after,
                     error: error.to_string(),
@@ -128,6 +142,12 @@ impl Notifier {
                 }
             },
         )
+    }
+
+    /// Renews the claim's lease right before the call ([`outbox::renew_lease`]).
+    async fn renew_lease(&self, claim: &ClaimedIntent) -> Result<bool, StoreError> {
+        let mut conn = self.store.pool().acquire().await?;
+        outbox::renew_lease(&mut conn, claim, self.lease).await
     }
 
     /// The webhook URL or bot token in clear, for the one call.

@@ -46,9 +46,14 @@ impl Drop for Harness {
     }
 }
 
-/// The relay and outbound (quick polls, 3 attempts 200 ms apart), a Telegram bot
-/// [`BOT_TOKEN`] that may write to [`CHAT_ID`].
+/// The relay and outbound (quick polls, retries 200 ms apart at first, for a minute), a
+/// Telegram bot [`BOT_TOKEN`] that may write to [`CHAT_ID`].
 pub async fn harness() -> Harness {
+    harness_with(|_| {}).await
+}
+
+/// [`harness`], with outbound's configuration changed by `tune` first.
+pub async fn harness_with(tune: impl FnOnce(&mut OutboundConfig)) -> Harness {
     let db = TestDb::create().await;
     let nats = TestNats::new();
     let Backing { store, bus, .. } =
@@ -60,18 +65,19 @@ pub async fn harness() -> Harness {
     let telegram = TelegramStandIn::start().await;
     telegram.accept_bot(BOT_TOKEN).add_chat(CHAT_ID);
     let cipher = Cipher::from_key_bytes(&[9; 32]);
-    let config = OutboundConfig {
+    let mut config = OutboundConfig {
         http_addr: None,
         telegram_api_url: telegram.api_url().to_owned(),
         lease: Duration::from_secs(10),
         poll_interval: Duration::from_millis(100),
         notification_retry: RetryPolicy {
-            max_attempts: 3,
+            window: Duration::from_secs(60),
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(1),
         },
         ..OutboundConfig::default()
     };
+    tune(&mut config);
     let chatra = ChatraClient::new("http://127.0.0.1:1/api", default_http_client());
     let app = Application::build(config, store.clone(), bus.clone(), chatra, cipher.clone())
         .expect("outbound");

@@ -67,6 +67,13 @@ pub fn data(event: &Event) -> Value {
             "created_at": time(e.created_at.as_ref()),
             "attachments": attachments(&e.attachments),
         }),
+        Event::UnmatchedEchoReceived(e) => json!({
+            "chatra_message_id": e.chatra_message_id,
+            "chatra_agent_id": e.chatra_agent_id,
+            "text": e.text,
+            "created_at": time(e.created_at.as_ref()),
+            "received_from": e.received_from,
+        }),
         Event::AgentMessageMirrored(e) => json!({
             "message_id": e.message_id,
             "chatra_message_id": e.chatra_message_id,
