@@ -8,6 +8,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use common::{TestApp, spawn_app};
@@ -400,4 +401,95 @@ async fn a_body_over_the_limit_is_refused_as_without_a_key() {
     assert_eq!(without.status(), 413);
     assert_eq!(with_key.body, without.bytes().await.expect("body").to_vec());
     assert_eq!(app.count("api_idempotency_keys").await, 0);
+}
+
+/// Waits until a request of the app waits for an advisory lock (a stream's lock) in its
+/// database.
+async fn wait_for_a_lock_waiter(app: &TestApp) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks
+              WHERE locktype = 'advisory' AND NOT granted
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(app.store.pool())
+        .await
+        .expect("locks");
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reply never waited for the case's lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_retry_while_the_first_runs_gets_409_then_the_first_answer_even_if_its_client_left() {
+    let app = spawn_app().await;
+    let group = app.create_group("Support").await;
+    let case = app.open_case(group, "chat-1").await;
+    let agent = app.create_agent("tom@example.com", &["live_chat"]).await;
+    let token = agent["token"].as_str().expect("token").to_owned();
+    let path = format!("/api/v1/cases/{case}/replies");
+
+    // Hold the case's stream lock so the first reply waits inside its handler.
+    let held = app
+        .store
+        .begin_stream(deskie_store::StreamKey::new("case", case))
+        .await
+        .expect("lock");
+    // The first client sends its request over a raw connection and then hangs up (as one
+    // that timed out does): actix runs the handler to its end all the same, and its answer
+    // must be kept for the retry.
+    let body = json!({ "text": "On its way" }).to_string();
+    let raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         {KEY}: first\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut first = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    first.write_all(raw.as_bytes()).await.expect("send");
+    wait_for_a_lock_waiter(&app).await;
+
+    let meanwhile = app
+        .with_token(&token, Method::POST, &path)
+        .header(KEY, "first")
+        .json(&json!({ "text": "On its way" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(meanwhile.status(), 409);
+    assert_eq!(
+        meanwhile
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let other_body = reply(&app, &token, case, "first", "Something else").await;
+    assert_eq!(other_body.status, 422);
+
+    drop(first);
+    held.commit().await.expect("release the lock");
+
+    // Its answer was kept all the same: the retry gets it once the first finished.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let replayed = loop {
+        let retry = reply(&app, &token, case, "first", "On its way").await;
+        if retry.status != 409 {
+            break retry;
+        }
+        assert!(std::time::Instant::now() < deadline, "still in flight");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!((replayed.status, replayed.replayed), (202, true));
+    let requested = replies_requested(&app, case).await;
+    assert_eq!(requested.len(), 1, "{requested:?}");
+    assert_eq!(json_of(&replayed)["message_id"], requested[0].0.as_str());
 }
