@@ -493,3 +493,42 @@ async fn a_retry_while_the_first_runs_gets_409_then_the_first_answer_even_if_its
     assert_eq!(requested.len(), 1, "{requested:?}");
     assert_eq!(json_of(&replayed)["message_id"], requested[0].0.as_str());
 }
+
+#[tokio::test]
+async fn integrations_agents_and_rules_are_created_once_per_key() {
+    let app = spawn_app().await;
+    let group = app.create_group("Support").await;
+    let creations = [
+        (
+            "/api/v1/integrations/chatra",
+            common::chatra_body(group, "pub-key-1", "secret-key-1"),
+            "integrations",
+        ),
+        (
+            "/api/v1/agents",
+            json!({"email": "tom@example.com", "name": "Tom", "channel_access": ["live_chat"]}),
+            "agents",
+        ),
+        (
+            "/api/v1/rules",
+            json!({"name": "Greet", "trigger": "case_created",
+                   "actions": [{"type": "reply", "text": "Hi, we are on it."}]}),
+            "rules",
+        ),
+    ];
+    for (path, body, table) in creations {
+        let first = admin_post(&app, path, "create-1", &body).await;
+        assert_eq!((first.status, first.replayed), (201, false), "{path}");
+        let again = admin_post(&app, path, "create-1", &body).await;
+        assert!(again.replayed, "{path}");
+        assert_eq!(
+            Answer {
+                replayed: false,
+                ..again
+            },
+            first,
+            "{path}"
+        );
+        assert_eq!(app.count(table).await, 1, "{path}");
+    }
+}
