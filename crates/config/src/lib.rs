@@ -10,4 +10,4 @@ mod settings;
 
 pub use addr::addr_var;
 pub use cipher::{Cipher, CipherError};
-pub use settings::{ConfigError, Settings};
+pub use settings::{ConfigError, DEFAULT_IDEMPOTENCY_RETENTION, Settings};

@@ -1,6 +1,7 @@
 //! The environment variables and their defaults.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -62,7 +63,13 @@ pub struct Settings {
     pub chatra_key_check_path: Option<String>,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: traces are exported only when it is set.
     pub otlp_endpoint: Option<String>,
+    /// `DESKIE_IDEMPOTENCY_RETENTION_SECS`: how long the api replays the answer to a request
+    /// with an `Idempotency-Key` (default 24 h).
+    pub idempotency_retention: Duration,
 }
+
+/// Default of `DESKIE_IDEMPOTENCY_RETENTION_SECS`: 24 hours, as Stripe keeps keys.
+pub const DEFAULT_IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl Settings {
     /// Reads the process environment.
@@ -137,6 +144,11 @@ impl Settings {
             chatra_agent_online_path: path_var(&lookup, "DESKIE_CHATRA_AGENT_ONLINE_PATH")?,
             chatra_key_check_path: path_var(&lookup, "DESKIE_CHATRA_KEY_CHECK_PATH")?,
             otlp_endpoint: lookup("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.trim().is_empty()),
+            idempotency_retention: seconds_var(
+                &lookup,
+                "DESKIE_IDEMPOTENCY_RETENTION_SECS",
+                DEFAULT_IDEMPOTENCY_RETENTION,
+            )?,
         })
     }
 
@@ -202,6 +214,27 @@ fn path_var(
     }
 }
 
+/// A positive whole number of seconds; unset or blank is `default`.
+fn seconds_var(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(value) = lookup(var).map(|v| v.trim().to_owned()) else {
+        return Ok(default);
+    };
+    if value.is_empty() {
+        return Ok(default);
+    }
+    match value.parse::<u32>() {
+        Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs.into())),
+        _ => Err(ConfigError::Invalid {
+            var,
+            reason: "must be a whole number of seconds, at least 1".into(),
+        }),
+    }
+}
+
 fn prefix_var(value: String) -> Result<String, ConfigError> {
     let valid = !value.is_empty()
         && value.len() <= 32
@@ -248,6 +281,7 @@ mod tests {
         assert_eq!(s.chatra_received_from, "deskie");
         assert_eq!(s.chatra_agent_online_path, None);
         assert_eq!(s.chatra_key_check_path, None);
+        assert_eq!(s.idempotency_retention, Duration::from_secs(86_400));
         assert!(s.admin_token.is_none() && s.encryption_key.is_none());
         assert!(s.require_admin_token().is_err());
     }
@@ -266,6 +300,9 @@ mod tests {
             ("DESKIE_CHATRA_AGENT_ONLINE_PATH", "/a/../b"),
             ("DESKIE_CHATRA_KEY_CHECK_PATH", "/messages/x?y=1"),
             ("DESKIE_CHATRA_KEY_CHECK_PATH", "https://elsewhere/x"),
+            ("DESKIE_IDEMPOTENCY_RETENTION_SECS", "0"),
+            ("DESKIE_IDEMPOTENCY_RETENTION_SECS", "1h"),
+            ("DESKIE_IDEMPOTENCY_RETENTION_SECS", "-5"),
         ] {
             let err = with(&[(var, value)]).expect_err(var).to_string();
             assert!(err.starts_with(var), "{err}");
@@ -308,6 +345,12 @@ mod tests {
             s.chatra_key_check_path.as_deref(),
             Some("/messages/AbCdEfGhIjKlMnOpQ")
         );
+    }
+
+    #[test]
+    fn the_idempotency_retention_is_taken_in_seconds() {
+        let s = with(&[("DESKIE_IDEMPOTENCY_RETENTION_SECS", " 3600 ")]).expect("valid");
+        assert_eq!(s.idempotency_retention, Duration::from_secs(3600));
     }
 
     #[test]

@@ -9,11 +9,13 @@
 //! - [`relay`]: publishes committed events to JetStream in per-stream order.
 //! - [`read_models`]: the shared projections other services read.
 //! - [`startup`]: the database and the bus a service binary opens before it serves.
+//! - [`idempotency`]: the api's `Idempotency-Key`s and the answers they replay.
 //! - [`visitor_fetches`]: agent-sync's ledger of visitor-card fetches.
 
 pub mod case_consumer;
 pub mod cursors;
 pub mod event_store;
+pub mod idempotency;
 pub mod inbox;
 pub mod outbox;
 pub mod read_models;

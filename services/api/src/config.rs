@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use deskie_config::{Cipher, ConfigError, Settings};
 use secrecy::SecretString;
@@ -25,6 +26,9 @@ pub struct ApiConfig {
     /// Other services' metrics pages appended to `/metrics`: `deskie run` serves every
     /// in-process service's metrics on the api's port (empty for a stand-alone api).
     pub extra_metrics: ExtraMetrics,
+    /// How long answers to requests with an `Idempotency-Key` are replayed
+    /// (`DESKIE_IDEMPOTENCY_RETENTION_SECS`).
+    pub idempotency_retention: Duration,
 }
 
 /// Renderers of Prometheus text pages shown after the api's own on `/metrics`.
@@ -55,6 +59,7 @@ impl ApiConfig {
             chatra_api_url: settings.chatra_api_url.trim_end_matches('/').to_owned(),
             chatra_key_check_path: settings.chatra_key_check_path.clone(),
             extra_metrics: ExtraMetrics::default(),
+            idempotency_retention: settings.idempotency_retention,
         })
     }
 }

@@ -64,6 +64,19 @@ pub enum ApiError {
     /// A stored secret does not decrypt (wrong `DESKIE_ENCRYPTION_KEY` or corrupted data).
     #[error("a stored secret cannot be decrypted")]
     Secret(#[source] CipherError),
+    /// The `Idempotency-Key` was used before, by the same caller on the same method and
+    /// path, with another body.
+    #[error(
+        "this Idempotency-Key was already used with a different request body; \
+         use a new key for a new request"
+    )]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still being answered.
+    #[error("a request with this Idempotency-Key is still in progress; retry after it finished")]
+    IdempotencyKeyInFlight,
+    /// An answer to a request with an `Idempotency-Key` could not be kept or replayed.
+    #[error("{0}")]
+    Idempotency(&'static str),
 }
 
 impl ApiError {
@@ -156,9 +169,15 @@ impl ResponseError for ApiError {
             Self::Invalid { .. } => StatusCode::BAD_REQUEST,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict(_) | Self::Taken { .. } | Self::WrongState(_) => StatusCode::CONFLICT,
+            Self::Conflict(_)
+            | Self::Taken { .. }
+            | Self::WrongState(_)
+            | Self::IdempotencyKeyInFlight => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) | Self::BusUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Store(_) | Self::Secret(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) | Self::Secret(_) | Self::Idempotency(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -167,11 +186,17 @@ impl ResponseError for ApiError {
         let field = match self {
             Self::Invalid { field, .. } | Self::Taken { field, .. } => Some(field.as_str()),
             Self::TooLarge { .. } => Some("body"),
+            Self::IdempotencyKeyReused | Self::IdempotencyKeyInFlight => {
+                Some(crate::idempotency::KEY_HEADER)
+            }
             _ => None,
         };
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, Self::Unauthorized) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if matches!(self, Self::IdempotencyKeyInFlight) {
+            response.insert_header(("Retry-After", crate::idempotency::RETRY_AFTER_SECS));
         }
         response.json(ErrorBody {
             error: &message,

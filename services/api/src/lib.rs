@@ -7,6 +7,8 @@
 //! - Writes append configuration events to the event store and update the read models in
 //!   the same transaction ([`commands`]); reads come from the read models.
 //! - [`key_check`] checks each integration's API keys against Chatra in the background.
+//! - [`idempotency`] lets a retried creating POST (with an `Idempotency-Key`) get the
+//!   first answer instead of acting twice.
 //! - [`live`] streams case events to agents as server-sent events (`GET /api/v1/stream`).
 
 pub mod agent_token;
@@ -15,6 +17,7 @@ pub mod channels;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod idempotency;
 pub mod key_check;
 pub mod live;
 pub mod metrics;

@@ -4,7 +4,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 /// Counters exposed on `/metrics`.
 #[derive(Debug, Clone)]
@@ -12,6 +12,7 @@ pub struct ApiMetrics {
     registry: Registry,
     requests: IntCounterVec,
     key_checks: IntCounterVec,
+    idempotency_keys_pruned: IntCounter,
 }
 
 impl ApiMetrics {
@@ -32,18 +33,29 @@ impl ApiMetrics {
             ),
             &["status"],
         )?;
+        let idempotency_keys_pruned = IntCounter::new(
+            "api_idempotency_keys_pruned_total",
+            "Stored answers to Idempotency-Keys deleted after the retention",
+        )?;
         registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(idempotency_keys_pruned.clone()))?;
         registry.register(Box::new(key_checks.clone()))?;
         Ok(Self {
             registry,
             requests,
             key_checks,
+            idempotency_keys_pruned,
         })
     }
 
     /// The registry, for rendering.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Counts `pruned` expired idempotency keys.
+    pub fn idempotency_keys_pruned(&self, pruned: u64) {
+        self.idempotency_keys_pruned.inc_by(pruned);
     }
 
     /// Counts one key check that ended with `status`.

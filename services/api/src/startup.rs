@@ -1,5 +1,5 @@
-//! Building and running the api: the HTTP server, the background key checker, and the
-//! live-update streams' stop signal.
+//! Building and running the api: the HTTP server, the background key checker, the pruning
+//! of expired idempotency keys, and the live-update streams' stop signal.
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -14,6 +14,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::ApiConfig;
 use crate::auth::AdminToken;
+use crate::idempotency::Pruner;
 use crate::key_check::{ChatraProbe, KEY_CHECK_TIMEOUT, KeyChecker};
 use crate::metrics::{ApiMetrics, count_requests};
 use crate::routes::{self, AppState};
@@ -42,6 +43,7 @@ pub struct Application {
     port: u16,
     server: Server,
     key_checker: KeyChecker,
+    pruner: Pruner,
     live_streams: CancellationToken,
 }
 
@@ -78,6 +80,11 @@ impl Application {
         );
         let (key_checker, key_checks) =
             KeyChecker::new(store.clone(), config.cipher.clone(), probe, metrics.clone());
+        let pruner = Pruner {
+            store: store.clone(),
+            retention: config.idempotency_retention,
+            metrics: metrics.clone(),
+        };
         let live_streams = CancellationToken::new();
         let state = web::Data::new(AppState {
             store,
@@ -86,6 +93,7 @@ impl Application {
             public_url: config.public_url,
             key_checks,
             live_streams: live_streams.clone(),
+            idempotency_retention: config.idempotency_retention,
         });
         let admin = web::Data::new(AdminToken::new(&config.admin_token));
         let metrics = web::Data::new(metrics);
@@ -111,6 +119,7 @@ impl Application {
             port,
             server,
             key_checker,
+            pruner,
             live_streams,
         })
     }
@@ -128,6 +137,7 @@ impl Application {
         // cancelling the caller's token.
         let stopping = shutdown.child_token();
         let checker = tokio::spawn(self.key_checker.run(stopping.clone()));
+        let pruner = tokio::spawn(self.pruner.run(stopping.clone()));
         let handle = self.server.handle();
         let live_streams = self.live_streams;
         let stopper = tokio::spawn({
@@ -144,6 +154,7 @@ impl Application {
         stopping.cancel();
         let _ = stopper.await;
         let _ = checker.await;
+        let _ = pruner.await;
         tracing::info!("api stopped");
         served
     }

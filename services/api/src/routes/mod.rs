@@ -9,6 +9,8 @@ pub mod integrations;
 pub mod live;
 pub mod rules;
 
+use std::time::Duration;
+
 use actix_web::error::JsonPayloadError;
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -20,6 +22,7 @@ use uuid::Uuid;
 
 use crate::ApiError;
 use crate::auth::{admin_only, agent_only, authenticate};
+use crate::idempotency::idempotent;
 use crate::key_check::KeyCheckRequests;
 
 /// The largest JSON body accepted (64 KiB).
@@ -40,10 +43,14 @@ pub struct AppState {
     pub key_checks: KeyCheckRequests,
     /// Cancelled when the server stops: every live-update stream ends then.
     pub live_streams: CancellationToken,
+    /// How long answers to requests with an `Idempotency-Key` are replayed.
+    pub idempotency_retention: Duration,
 }
 
 /// Mounts every route. `/api/v1` identifies the caller first ([`authenticate`]); the admin's
-/// resources are wrapped in [`admin_only`].
+/// resources are wrapped in [`admin_only`]; the resources with a creating POST in
+/// [`idempotent`], inside `admin_only` (the last `wrap` runs first), so an agent on an admin
+/// resource is refused before its key is looked at.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
@@ -53,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(authenticate))
                 .service(
                     web::resource("/groups")
+                        .wrap(from_fn(idempotent))
                         .wrap(from_fn(admin_only))
                         .get(groups::list)
                         .post(groups::create),
@@ -65,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     web::resource("/integrations/chatra")
+                        .wrap(from_fn(idempotent))
                         .wrap(from_fn(admin_only))
                         .get(integrations::list)
                         .post(integrations::connect),
@@ -78,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     web::resource("/agents")
+                        .wrap(from_fn(idempotent))
                         .wrap(from_fn(admin_only))
                         .get(agents::list)
                         .post(agents::create),
@@ -95,11 +105,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     web::resource("/agents/{id}/token")
+                        .wrap(from_fn(idempotent))
                         .wrap(from_fn(admin_only))
                         .post(agents::rotate_token),
                 )
                 .service(
                     web::resource("/rules")
+                        .wrap(from_fn(idempotent))
                         .wrap(from_fn(admin_only))
                         .get(rules::list)
                         .post(rules::create),
@@ -125,7 +137,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(web::resource("/cases/{id}/events").get(cases::events))
                 .service(web::resource("/cases/{id}/customer").put(cases::edit_customer))
-                .service(web::resource("/cases/{id}/replies").post(cases::reply)),
+                .service(
+                    web::resource("/cases/{id}/replies")
+                        .wrap(from_fn(idempotent))
+                        .post(cases::reply),
+                ),
         );
 }
 

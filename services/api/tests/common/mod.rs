@@ -85,6 +85,7 @@ async fn spawn(store: Store, db: Option<TestDb>, chatra_api_url: &str, nats: Tes
         chatra_api_url: chatra_api_url.to_owned(),
         chatra_key_check_path: None,
         extra_metrics: Default::default(),
+        idempotency_retention: deskie_config::DEFAULT_IDEMPOTENCY_RETENTION,
     };
     let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "api-test")
         .await
