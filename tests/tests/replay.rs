@@ -308,3 +308,73 @@ async fn read_models_rebuilt_from_the_event_store_equal_the_live_ones() {
         .expect("again");
     assert_eq!(snapshot(&store).await, live);
 }
+
+#[tokio::test]
+async fn replay_refuses_while_a_service_is_connected_and_names_it_unless_forced() {
+    let db = TestDb::create().await;
+    let setup = Store::connect(db.url()).await.expect("connect");
+    setup.migrate().await.expect("migrate");
+    a_busy_history(&setup).await;
+    setup.pool().close().await;
+    let replay = Store::connect_as(db.url(), deskie::replay::REPLAY_APPLICATION)
+        .await
+        .expect("connect");
+    until_alone(&replay).await;
+    let before = snapshot(&replay).await;
+    sqlx::query("UPDATE cases SET status = 'pending'")
+        .execute(replay.pool())
+        .await
+        .expect("a change only a rebuild would undo");
+    let damaged = snapshot(&replay).await;
+    assert_ne!(damaged, before);
+
+    // A service holds a session on the database.
+    let service = Store::connect_as(db.url(), "deskie-routing")
+        .await
+        .expect("connect");
+    assert!(service.ping().await);
+    let refused = deskie::replay::run_with_progress(&replay, false).await;
+    let Err(deskie::replay::ReplayError::OthersConnected(others)) = &refused else {
+        panic!("not refused: {refused:?}");
+    };
+    assert!(
+        others.iter().any(|o| o.application == "deskie-routing"),
+        "{others:?}"
+    );
+    let message = refused.map(|_| ()).expect_err("refused").to_string();
+    assert!(message.contains("deskie-routing pid"), "{message}");
+    assert!(message.contains("--force"), "{message}");
+    assert_eq!(snapshot(&replay).await, damaged, "nothing was rebuilt");
+
+    let report = deskie::replay::run_with_progress(&replay, true)
+        .await
+        .expect("forced");
+    assert!(report.events > 0);
+    assert_eq!(snapshot(&replay).await, before);
+
+    // With the service gone, no force is needed.
+    service.pool().close().await;
+    until_alone(&replay).await;
+    deskie::replay::run_with_progress(&replay, false)
+        .await
+        .expect("nobody else connected");
+}
+
+/// Waits until the sessions of closed pools have left `pg_stat_activity` (a backend goes
+/// away a moment after its client said goodbye).
+async fn until_alone(replay: &Store) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let others = deskie::replay::other_sessions(replay)
+            .await
+            .expect("sessions");
+        if others.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still connected: {others:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

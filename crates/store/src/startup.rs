@@ -43,7 +43,7 @@ impl Backing {
         let created_database = Store::create_database_if_missing(database_url)
             .await
             .map_err(StartupError::Database)?;
-        let store = Store::connect(database_url)
+        let store = Store::connect_as(database_url, client_name)
             .await
             .map_err(StartupError::Database)?;
         store.migrate().await.map_err(StartupError::Migrations)?;

@@ -100,11 +100,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url` (without creating the database).
+    /// Connects to `url` (without creating the database), as `deskie`.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_as(url, "deskie").await
+    }
+
+    /// Connects to `url` with `application_name` set to `name`, so an operator (and
+    /// `deskie replay`) sees in `pg_stat_activity` which process holds which session.
+    pub async fn connect_as(url: &str, name: &str) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url
-            .parse()
-            .map_err(|e: sqlx::Error| StoreError::BadUrl(e.to_string()))?;
+            .parse::<PgConnectOptions>()
+            .map_err(|e: sqlx::Error| StoreError::BadUrl(e.to_string()))?
+            .application_name(name);
         let pool = PgPoolOptions::new()
             .max_connections(24)
             .acquire_timeout(Duration::from_secs(5))

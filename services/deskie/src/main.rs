@@ -27,7 +27,12 @@ enum Command {
     /// Run only the relay that publishes committed events to JetStream.
     Relay,
     /// Rebuild every read model from the event store (one transaction), showing progress.
-    Replay,
+    /// Refuses while other processes (the services) are connected to the database.
+    Replay {
+        /// Rebuild even while other processes are connected (they wait until it ends).
+        #[arg(long)]
+        force: bool,
+    },
     /// List the dead letters not redriven yet, oldest first.
     DeadLetters {
         /// How many to list.
@@ -142,10 +147,12 @@ async fn main() -> anyhow::Result<()> {
             shutdown.cancel();
             relay.await?;
         }
-        Command::Replay => {
-            let store = Store::connect(&settings.database_url).await?;
+        Command::Replay { force } => {
+            let store =
+                Store::connect_as(&settings.database_url, deskie::replay::REPLAY_APPLICATION)
+                    .await?;
             store.migrate().await.context("running migrations")?;
-            deskie::replay::run_with_progress(&store).await?;
+            deskie::replay::run_with_progress(&store, force).await?;
         }
         Command::DeadLetters { limit } => {
             let bus = Bus::connect(

@@ -6,7 +6,9 @@
 //! configuration streams through `apply_config_event`. Order across streams does not matter:
 //! no read model reads another while being built.
 //!
-//! While it runs, the emptied tables are locked (`TRUNCATE` takes an exclusive lock), so
+//! `deskie replay` refuses to start while other processes are connected to the database
+//! (the services: they would wait on the rebuild's locks for its whole run), naming them;
+//! `--force` rebuilds anyway. While it runs, the emptied tables are locked (`TRUNCATE` takes an exclusive lock), so
 //! readers and writers of the read models wait and then see the rebuilt tables, never a
 //! half-built one. Its writes also hold back the relay's `pg_snapshot_xmin` horizon until it
 //! commits; events appended meanwhile are published afterwards. Events committed after
@@ -95,9 +97,85 @@ pub async fn rebuild(
     })
 }
 
-/// `deskie replay`: [`rebuild`] with a progress line on stderr about every second, and a
-/// summary on stdout at the end.
-pub async fn run_with_progress(store: &Store) -> Result<ReplayReport, StoreError> {
+/// The `application_name` `deskie replay` connects as (its own sessions are not "others").
+pub const REPLAY_APPLICATION: &str = "deskie-replay";
+
+/// Another process's session on the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherSession {
+    /// Its backend's process id.
+    pub pid: i32,
+    /// Its `application_name` (`deskie-routing`, `psql`, …; empty when unset).
+    pub application: String,
+    /// Where it connects from (none for a Unix socket).
+    pub client: Option<String>,
+}
+
+impl std::fmt::Display for OtherSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = if self.application.is_empty() {
+            "(no application name)"
+        } else {
+            &self.application
+        };
+        write!(f, "{name} pid {}", self.pid)?;
+        if let Some(client) = &self.client {
+            write!(f, " from {client}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why `deskie replay` did not rebuild.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// Services are connected: the rebuild would block them for its whole run.
+    #[error(
+        "{} other session(s) are connected to the database: {}. A rebuild locks every read model until it ends, so they would wait that long: stop the services first, or pass --force to rebuild while they wait",
+        .0.len(),
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    OthersConnected(Vec<OtherSession>),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Client sessions on this database other than `deskie replay`'s own.
+pub async fn other_sessions(store: &Store) -> Result<Vec<OtherSession>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT pid, COALESCE(application_name, '') AS application, client_addr::text AS client
+           FROM pg_stat_activity
+          WHERE datname = current_database()
+            AND backend_type = 'client backend'
+            AND pid <> pg_backend_pid()
+            AND COALESCE(application_name, '') <> $1
+          ORDER BY pid",
+    )
+    .bind(REPLAY_APPLICATION)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(OtherSession {
+                pid: row.try_get("pid")?,
+                application: row.try_get("application")?,
+                client: row.try_get("client")?,
+            })
+        })
+        .collect()
+}
+
+/// `deskie replay`: unless `force`, refuses while other sessions are connected; then
+/// [`rebuild`] with a progress line on stderr about every second, and a summary on stdout
+/// at the end. Connect `store` as [`REPLAY_APPLICATION`].
+pub async fn run_with_progress(store: &Store, force: bool) -> Result<ReplayReport, ReplayError> {
+    if !force {
+        let others = other_sessions(store).await?;
+        if !others.is_empty() {
+            return Err(ReplayError::OthersConnected(others));
+        }
+    }
     let mut last_line: Option<(Instant, u64, u64)> = None;
     let report = rebuild(store, |done, total| {
         if last_line.is_none_or(|(at, _, _)| at.elapsed() >= Duration::from_secs(1)) {
