@@ -70,6 +70,11 @@ pub struct Bus {
 }
 
 impl Bus {
+    /// How often the client pings the server. Two pings without a pong and the third tick
+    /// drops the connection (async-nats's fixed limit), so a silent peer is noticed within
+    /// about three intervals instead of the kernel's two hours, and the client reconnects.
+    pub const PING_INTERVAL: Duration = Duration::from_secs(2);
+
     /// Connects to `url`. It returns at once even while NATS is down: the client keeps
     /// reconnecting in the background (at most a second apart), so a service started
     /// before NATS, or outliving a NATS restart, recovers by itself.
@@ -82,6 +87,7 @@ impl Bus {
             .name(client_name)
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(2))
+            .ping_interval(Self::PING_INTERVAL)
             .reconnect_delay_callback(|attempts| {
                 Duration::from_millis((attempts as u64 * 100).min(1000))
             })

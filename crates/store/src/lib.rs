@@ -6,6 +6,7 @@
 //! - [`outbox`]: intents of outside effects, unique per key.
 //! - [`relay`]: publishes committed events to JetStream in per-stream order.
 //! - [`read_models`]: the shared projections other services read.
+//! - [`session`]: the settings every PostgreSQL session starts with (keepalives, timeouts).
 //! - [`startup`]: the database and the bus a service binary opens before it serves.
 //! - [`visitor_fetches`]: agent-sync's ledger of visitor-card fetches.
 
@@ -14,6 +15,7 @@ pub mod inbox;
 pub mod outbox;
 pub mod read_models;
 pub mod relay;
+pub mod session;
 pub mod startup;
 mod store;
 pub mod visitor_fetches;

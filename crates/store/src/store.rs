@@ -61,15 +61,20 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url` (without creating the database).
+    /// Connects to `url` (without creating the database). Sessions carry short server-side
+    /// keepalives and an idle-transaction timeout ([`crate::session`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| StoreError::BadUrl(e.to_string()))?;
         let pool = PgPoolOptions::new()
             .max_connections(24)
+            // Also bounds the liveness ping of a pooled connection: a dead one is noticed here.
             .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with(options.log_statements(tracing::log::LevelFilter::Trace));
+            .after_connect(|conn, _| Box::pin(crate::session::fill_in_defaults(conn)))
+            .connect_lazy_with(
+                crate::session::pooled(options).log_statements(tracing::log::LevelFilter::Trace),
+            );
         Ok(Self {
             pool,
             url: url.to_owned(),
