@@ -46,3 +46,16 @@ async fn a_silent_server_is_noticed_in_seconds_and_the_client_reconnects() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_message_limit_is_the_servers_max_payload() {
+    let nats = TestNats::new();
+    let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "limit-test")
+        .await
+        .expect("connect");
+    until("connected", Duration::from_secs(30), || bus.is_connected()).await;
+    assert_eq!(
+        bus.max_message_bytes(),
+        bus.client().server_info().max_payload
+    );
+}

@@ -7,9 +7,11 @@
 //! - [`relay`]: publishes committed events to JetStream in per-stream order.
 //! - [`read_models`]: the shared projections other services read.
 //! - [`session`]: the settings every PostgreSQL session starts with (keepalives, timeouts).
+//! - [`event_limit`]: the largest event an append accepts (what NATS can carry).
 //! - [`startup`]: the database and the bus a service binary opens before it serves.
 //! - [`visitor_fetches`]: agent-sync's ledger of visitor-card fetches.
 
+pub mod event_limit;
 pub mod event_store;
 pub mod inbox;
 pub mod outbox;

@@ -27,6 +27,22 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The event's encoded envelope is larger than NATS accepts, so the relay could never
+    /// publish it: refused at append, before anything is written.
+    #[error(
+        "event {event_type} of stream {stream_id} is {size} bytes encoded, more than the {limit} \
+         bytes an event may have (NATS max_payload less room for headers); it could never be published"
+    )]
+    EventTooLarge {
+        /// The event's type name, e.g. `message_received`.
+        event_type: &'static str,
+        /// The stream it was meant for.
+        stream_id: uuid::Uuid,
+        /// The encoded envelope's size in bytes.
+        size: usize,
+        /// The largest envelope allowed ([`Store::max_event_bytes`]).
+        limit: usize,
+    },
     /// The database URL is unusable.
     #[error("invalid database URL: {0}")]
     BadUrl(String),
@@ -58,11 +74,14 @@ impl StoreError {
 pub struct Store {
     pool: PgPool,
     url: String,
+    max_event_bytes: usize,
 }
 
 impl Store {
     /// Connects to `url` (without creating the database). Sessions carry short server-side
-    /// keepalives and an idle-transaction timeout ([`crate::session`]).
+    /// keepalives and an idle-transaction timeout ([`crate::session`]); events are limited to
+    /// what NATS's default `max_payload` carries until [`Store::with_max_message_bytes`] says
+    /// otherwise.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url
             .parse()
@@ -78,7 +97,23 @@ impl Store {
         Ok(Self {
             pool,
             url: url.to_owned(),
+            max_event_bytes: crate::event_limit::envelope_limit(
+                deskie_bus::Bus::DEFAULT_MAX_MESSAGE_BYTES,
+            ),
         })
+    }
+
+    /// Limits events to what fits a NATS message of `max_message_bytes`, headers included
+    /// (what [`deskie_bus::Bus::max_message_bytes`] reports): an append of a larger event
+    /// fails with [`StoreError::EventTooLarge`] instead of wedging the relay.
+    pub fn with_max_message_bytes(mut self, max_message_bytes: usize) -> Self {
+        self.max_event_bytes = crate::event_limit::envelope_limit(max_message_bytes);
+        self
+    }
+
+    /// The largest encoded envelope an append accepts.
+    pub fn max_event_bytes(&self) -> usize {
+        self.max_event_bytes
     }
 
     /// Creates the database named in `url` when it does not exist yet.
