@@ -180,7 +180,7 @@ async fn many_writers_and_a_killed_relay_publish_every_event_once_in_stream_orde
     assert!(stored.len() >= 480, "writers stored {}", stored.len());
     let published = published(&bus, stored.len(), Duration::from_secs(30)).await;
     if published.len() < stored.len() {
-        // The horizon is cluster-wide: say who holds it, should this ever stall again.
+        // Say who holds the horizon, should this ever stall again.
         eprintln!("stalled: {}", horizon_holders(&store).await);
     }
     stop_b.cancel();
@@ -196,8 +196,8 @@ type Session = (
     Option<String>,
 );
 
-/// The sessions holding the xid8 horizon back (an open transaction with an id, in any
-/// database of the cluster), and the relay's checkpoint.
+/// Every session with a transaction id or a snapshot, in any database of the cluster (to
+/// tell this database's holders from the rest), and the relay's checkpoint.
 async fn horizon_holders(store: &deskie_store::Store) -> String {
     let holders: Vec<Session> = sqlx::query_as(
         "SELECT datname::text, state, backend_xid::text, left(query, 120)
