@@ -187,6 +187,8 @@ async fn a_new_chat_fires_the_greeting_once_assigns_notifies_slack_once_and_play
         "outbound_replies_total",
         "outbound_notifications_total",
         "agent_sync_pings_total",
+        "relay_unpublished_events",
+        "relay_oldest_unpublished_age_seconds",
     ] {
         assert!(
             page.contains(family),

@@ -70,6 +70,15 @@ pub struct Bus {
 }
 
 impl Bus {
+    /// NATS's default `max_payload` (1 MiB): what a message may carry, headers included,
+    /// until the server's `INFO` says otherwise.
+    pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+    /// How often the client pings the server. Two pings without a pong and the third tick
+    /// drops the connection (async-nats's fixed limit), so a silent peer is noticed within
+    /// about three intervals instead of the kernel's two hours, and the client reconnects.
+    pub const PING_INTERVAL: Duration = Duration::from_secs(2);
+
     /// Connects to `url`. It returns at once even while NATS is down: the client keeps
     /// reconnecting in the background (at most a second apart), so a service started
     /// before NATS, or outliving a NATS restart, recovers by itself.
@@ -82,6 +91,7 @@ impl Bus {
             .name(client_name)
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(2))
+            .ping_interval(Self::PING_INTERVAL)
             .reconnect_delay_callback(|attempts| {
                 Duration::from_millis((attempts as u64 * 100).min(1000))
             })
@@ -119,6 +129,24 @@ impl Bus {
     /// The core client.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The largest message the events stream takes, headers included: the server's
+    /// `max_payload` (from its `INFO`; [`Bus::DEFAULT_MAX_MESSAGE_BYTES`] before the first
+    /// connection), or the stream's `max_message_size` when the topology sets a smaller one.
+    pub fn max_message_bytes(&self) -> usize {
+        let server = match self.client.max_payload() {
+            0 => Self::DEFAULT_MAX_MESSAGE_BYTES,
+            known => known,
+        };
+        let events = self.topology.events_stream();
+        self.topology
+            .stream_configs()
+            .into_iter()
+            .find(|config| config.name == events)
+            .and_then(|config| usize::try_from(config.max_message_size).ok())
+            .filter(|&limit| limit > 0)
+            .map_or(server, |stream| stream.min(server))
     }
 
     /// Whether the client is connected right now.

@@ -55,12 +55,22 @@ pub struct StoredEvent {
     pub envelope: Envelope,
 }
 
+/// An event built for insertion.
+struct Encoded {
+    event_id: Uuid,
+    envelope: Envelope,
+    event_type: &'static str,
+    recorded_at: chrono::DateTime<Utc>,
+    payload: Vec<u8>,
+}
+
 /// A transaction holding one stream's lock: load, decide, append, commit.
 #[derive(Debug)]
 pub struct StreamTx {
     tx: Transaction<'static, Postgres>,
     key: StreamKey,
     version: u64,
+    max_event_bytes: usize,
 }
 
 impl Store {
@@ -81,6 +91,7 @@ impl Store {
             tx,
             key,
             version: u64::try_from(version).unwrap_or(0),
+            max_event_bytes: self.max_event_bytes(),
         })
     }
 
@@ -129,7 +140,9 @@ impl StreamTx {
     ///
     /// Fails with [`StoreError::VersionConflict`] when the stream moved on since the caller
     /// decided (the `UNIQUE (stream_id, version)` constraint backs this up for any writer
-    /// that bypassed the lock).
+    /// that bypassed the lock), and with [`StoreError::EventTooLarge`] — before writing
+    /// anything — when an encoded envelope exceeds [`Store::max_event_bytes`] (NATS could
+    /// never carry it: [`crate::event_limit`]).
     pub async fn append(
         &mut self,
         expected_version: u64,
@@ -148,26 +161,33 @@ impl StreamTx {
                 .map(|(k, v)| (k, serde_json::Value::String(v)))
                 .collect(),
         );
-        let mut stored = Vec::with_capacity(drafts.len());
+        // Every envelope is built and measured before the first insert: a refused event
+        // leaves the transaction as it was.
+        let mut encoded = Vec::with_capacity(drafts.len());
+        let mut version = self.version;
         for draft in drafts {
-            let event_id = Uuid::now_v7();
-            let version = self.version + 1;
-            let now = Utc::now();
-            let event_type = draft.event.type_name();
-            let envelope = Envelope {
-                event_id: event_id.to_string(),
-                stream_type: self.key.stream_type.to_owned(),
-                stream_id: self.key.stream_id.to_string(),
-                version,
-                occurred_at: Some(Timestamp {
-                    seconds: now.timestamp(),
-                    nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
-                }),
-                causation_id: draft.causation_id,
-                correlation_id: draft.correlation_id,
-                emitted_by: draft.emitted_by.to_owned(),
-                event: Some(draft.event),
-            };
+            version += 1;
+            let event = self.encode(version, draft);
+            if event.payload.len() > self.max_event_bytes {
+                return Err(StoreError::EventTooLarge {
+                    event_type: event.event_type,
+                    stream_id: self.key.stream_id,
+                    size: event.payload.len(),
+                    limit: self.max_event_bytes,
+                });
+            }
+            encoded.push(event);
+        }
+        let mut stored = Vec::with_capacity(encoded.len());
+        for Encoded {
+            event_id,
+            envelope,
+            event_type,
+            recorded_at,
+            payload,
+        } in encoded
+        {
+            let version = envelope.version;
             let inserted = sqlx::query(
                 "INSERT INTO events (event_id, stream_type, stream_id, version, event_type, payload, trace_context, recorded_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -177,9 +197,9 @@ impl StreamTx {
             .bind(self.key.stream_id)
             .bind(i64::try_from(version).unwrap_or(i64::MAX))
             .bind(event_type)
-            .bind(envelope.encode_to_vec())
+            .bind(payload)
             .bind(&trace_context)
-            .bind(now)
+            .bind(recorded_at)
             .execute(&mut *self.tx)
             .await;
             match inserted {
@@ -199,6 +219,34 @@ impl StreamTx {
             stored.push(envelope);
         }
         Ok(stored)
+    }
+
+    /// `draft` as the event at `version`, encoded.
+    fn encode(&self, version: u64, draft: EventDraft) -> Encoded {
+        let event_id = Uuid::now_v7();
+        let now = Utc::now();
+        let event_type = draft.event.type_name();
+        let envelope = Envelope {
+            event_id: event_id.to_string(),
+            stream_type: self.key.stream_type.to_owned(),
+            stream_id: self.key.stream_id.to_string(),
+            version,
+            occurred_at: Some(Timestamp {
+                seconds: now.timestamp(),
+                nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
+            }),
+            causation_id: draft.causation_id,
+            correlation_id: draft.correlation_id,
+            emitted_by: draft.emitted_by.to_owned(),
+            event: Some(draft.event),
+        };
+        Encoded {
+            event_id,
+            payload: envelope.encode_to_vec(),
+            envelope,
+            event_type,
+            recorded_at: now,
+        }
     }
 
     /// The transaction's connection, to update read models in the same transaction.

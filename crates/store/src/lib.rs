@@ -8,18 +8,22 @@
 //! - [`outbox`]: intents of outside effects, unique per key.
 //! - [`relay`]: publishes committed events to JetStream in per-stream order.
 //! - [`read_models`]: the shared projections other services read.
+//! - [`session`]: the settings every PostgreSQL session starts with (keepalives, timeouts).
+//! - [`event_limit`]: the largest event an append accepts (what NATS can carry).
 //! - [`startup`]: the database and the bus a service binary opens before it serves.
 //! - [`idempotency`]: the api's `Idempotency-Key`s and the answers they replay.
 //! - [`visitor_fetches`]: agent-sync's ledger of visitor-card fetches.
 
 pub mod case_consumer;
 pub mod cursors;
+pub mod event_limit;
 pub mod event_store;
 pub mod idempotency;
 pub mod inbox;
 pub mod outbox;
 pub mod read_models;
 pub mod relay;
+pub mod session;
 pub mod startup;
 mod store;
 pub mod visitor_fetches;

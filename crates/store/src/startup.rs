@@ -34,6 +34,8 @@ pub enum StartupError {
 impl Backing {
     /// Creates the database if missing, connects and migrates it, then connects to NATS as
     /// `client_name` (e.g. `deskie-routing`, what NATS monitoring shows) under `nats_prefix`.
+    /// Appends are limited to events NATS can carry ([`Bus::max_message_bytes`], the
+    /// default 1 MiB when NATS was not reachable yet).
     pub async fn open(
         database_url: &str,
         nats_url: &str,
@@ -50,6 +52,7 @@ impl Backing {
         let bus = Bus::connect(nats_url, Topology::new(nats_prefix), client_name)
             .await
             .map_err(StartupError::Bus)?;
+        let store = store.with_max_message_bytes(bus.max_message_bytes());
         Ok(Self {
             store,
             bus,

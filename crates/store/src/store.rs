@@ -27,6 +27,22 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The event's encoded envelope is larger than NATS accepts, so the relay could never
+    /// publish it: refused at append, before anything is written.
+    #[error(
+        "event {event_type} of stream {stream_id} is {size} bytes encoded, more than the {limit} \
+         bytes an event may have (NATS max_payload less room for headers); it could never be published"
+    )]
+    EventTooLarge {
+        /// The event's type name, e.g. `message_received`.
+        event_type: &'static str,
+        /// The stream it was meant for.
+        stream_id: uuid::Uuid,
+        /// The encoded envelope's size in bytes.
+        size: usize,
+        /// The largest envelope allowed ([`Store::max_event_bytes`]).
+        limit: usize,
+    },
     /// The database URL is unusable.
     #[error("invalid database URL: {0}")]
     BadUrl(String),
@@ -44,7 +60,10 @@ impl StoreError {
         match self {
             Self::VersionConflict { .. } => true,
             Self::Database(error) => is_outage(error),
-            Self::Corrupt { .. } | Self::BadUrl(_) | Self::Migration(_) => false,
+            Self::Corrupt { .. }
+            | Self::EventTooLarge { .. }
+            | Self::BadUrl(_)
+            | Self::Migration(_) => false,
         }
     }
 }
@@ -78,7 +97,8 @@ fn is_outage(error: &sqlx::Error) -> bool {
 impl From<StoreError> for deskie_bus::consumer::HandlerError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Corrupt { .. } => Self::Poison {
+            // An event that does not decode, or could never be published, will not pass later.
+            StoreError::Corrupt { .. } | StoreError::EventTooLarge { .. } => Self::Poison {
                 reason: error.to_string(),
             },
             error if error.is_transient() => Self::Unavailable {
@@ -97,10 +117,14 @@ impl From<StoreError> for deskie_bus::consumer::HandlerError {
 pub struct Store {
     pool: PgPool,
     url: String,
+    max_event_bytes: usize,
 }
 
 impl Store {
-    /// Connects to `url` (without creating the database), as `deskie`.
+    /// Connects to `url` (without creating the database), as `deskie`. Sessions carry short
+    /// server-side keepalives and an idle-transaction timeout ([`crate::session`]); events
+    /// are limited to what NATS's default `max_payload` carries until
+    /// [`Store::with_max_message_bytes`] says otherwise.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_as(url, "deskie").await
     }
@@ -114,12 +138,32 @@ impl Store {
             .application_name(name);
         let pool = PgPoolOptions::new()
             .max_connections(24)
+            // Also bounds the liveness ping of a pooled connection: a dead one is noticed here.
             .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with(options.log_statements(tracing::log::LevelFilter::Trace));
+            .after_connect(|conn, _| Box::pin(crate::session::fill_in_defaults(conn)))
+            .connect_lazy_with(
+                crate::session::pooled(options).log_statements(tracing::log::LevelFilter::Trace),
+            );
         Ok(Self {
             pool,
             url: url.to_owned(),
+            max_event_bytes: crate::event_limit::envelope_limit(
+                deskie_bus::Bus::DEFAULT_MAX_MESSAGE_BYTES,
+            ),
         })
+    }
+
+    /// Limits events to what fits a NATS message of `max_message_bytes`, headers included
+    /// (what [`deskie_bus::Bus::max_message_bytes`] reports): an append of a larger event
+    /// fails with [`StoreError::EventTooLarge`] instead of wedging the relay.
+    pub fn with_max_message_bytes(mut self, max_message_bytes: usize) -> Self {
+        self.max_event_bytes = crate::event_limit::envelope_limit(max_message_bytes);
+        self
+    }
+
+    /// The largest encoded envelope an append accepts.
+    pub fn max_event_bytes(&self) -> usize {
+        self.max_event_bytes
     }
 
     /// Creates the database named in `url` when it does not exist yet.

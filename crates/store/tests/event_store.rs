@@ -118,3 +118,47 @@ async fn the_inbox_remembers_each_message_once_per_consumer() {
             .expect("inbox")
     );
 }
+
+#[tokio::test]
+async fn an_event_larger_than_nats_carries_is_refused_and_nothing_is_written() {
+    let (_db, store) = common::store().await;
+    // A server with `max_payload` 8 KiB leaves 4 KiB for an envelope.
+    let store = store.with_max_message_bytes(8 * 1024);
+    assert_eq!(
+        store.max_event_bytes(),
+        8 * 1024 - deskie_store::event_limit::HEADER_ROOM
+    );
+    let key = StreamKey::new("case", Uuid::new_v4());
+    let mut tx = store.begin_stream(key.clone()).await.expect("begin");
+    let big = deskie_store::EventDraft {
+        event: deskie_proto::events::Event::GroupCreated(deskie_proto::events::GroupCreated {
+            name: "x".repeat(5000),
+        }),
+        causation_id: "cause".into(),
+        correlation_id: "corr".into(),
+        emitted_by: "test",
+    };
+    let refused = tx
+        .append(0, vec![common::draft(1), big])
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(
+            refused,
+            StoreError::EventTooLarge { event_type: "group_created", size, limit: 4096, .. }
+                if size > 5000
+        ),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("could never be published"),
+        "{refused}"
+    );
+    assert_eq!(tx.version(), 0);
+    // The transaction is still usable, and the refused batch left nothing in it.
+    tx.append(0, vec![common::draft(2)]).await.expect("append");
+    tx.commit().await.expect("commit");
+    let stored = store.load_stream(key.stream_id).await.expect("load");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].envelope.causation_id, "cause-2");
+}

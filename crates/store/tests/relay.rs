@@ -1,16 +1,20 @@
 //! The relay against real PostgreSQL and NATS: nothing skipped, nothing reordered,
-//! nothing published twice, even with out-of-order commits and a killed leader.
+//! nothing published twice, even with out-of-order commits and a killed leader; not held
+//! back by other databases; an event NATS cannot carry refused at append; a leader cut off
+//! from PostgreSQL stands down.
 
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deskie_bus::{Bus, Topology};
-use deskie_store::relay::{Relay, RelayConfig};
-use deskie_store::{Store, StreamKey};
-use deskie_testkit::TestNats;
+use deskie_proto::events::{Event, GroupCreated};
+use deskie_store::relay::{Relay, RelayConfig, RelayMetrics};
+use deskie_store::{EventDraft, Store, StoreError, StreamKey};
+use deskie_testkit::{FaultProxy, ProxyMode, TestDb, TestNats};
 use rand::Rng;
+use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -176,7 +180,7 @@ async fn many_writers_and_a_killed_relay_publish_every_event_once_in_stream_orde
     assert!(stored.len() >= 480, "writers stored {}", stored.len());
     let published = published(&bus, stored.len(), Duration::from_secs(30)).await;
     if published.len() < stored.len() {
-        // The horizon is cluster-wide: say who holds it, should this ever stall again.
+        // Say who holds the horizon, should this ever stall again.
         eprintln!("stalled: {}", horizon_holders(&store).await);
     }
     stop_b.cancel();
@@ -192,8 +196,8 @@ type Session = (
     Option<String>,
 );
 
-/// The sessions holding the xid8 horizon back (an open transaction with an id, in any
-/// database of the cluster), and the relay's checkpoint.
+/// Every session with a transaction id or a snapshot, in any database of the cluster (to
+/// tell this database's holders from the rest), and the relay's checkpoint.
 async fn horizon_holders(store: &deskie_store::Store) -> String {
     let holders: Vec<Session> = sqlx::query_as(
         "SELECT datname::text, state, backend_xid::text, left(query, 120)
@@ -215,4 +219,316 @@ async fn horizon_holders(store: &deskie_store::Store) -> String {
             .await
             .unwrap_or_default();
     format!("horizon {horizon:?}; checkpoint {checkpoint:?}; sessions {holders:#?}")
+}
+
+fn start_relay_with(
+    url: &str,
+    bus: &Bus,
+    config: RelayConfig,
+) -> (RelayMetrics, CancellationToken, tokio::task::JoinHandle<()>) {
+    let metrics = RelayMetrics::new().expect("metrics");
+    let shutdown = CancellationToken::new();
+    let relay = Relay::new(url, bus.clone(), config).with_metrics(metrics.clone());
+    let handle = tokio::spawn(relay.run(shutdown.clone()));
+    (metrics, shutdown, handle)
+}
+
+fn quick_config() -> RelayConfig {
+    RelayConfig {
+        batch_size: 50,
+        measure_lag_every: Duration::from_millis(20),
+        ..Default::default()
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds; panics naming `what` after `limit`.
+async fn until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+async fn stream_messages(bus: &Bus) -> u64 {
+    let mut stream = bus
+        .jetstream()
+        .get_stream(bus.topology().events_stream())
+        .await
+        .expect("events stream");
+    stream.info().await.expect("info").state.messages
+}
+
+#[tokio::test]
+async fn a_transaction_open_in_another_database_does_not_hold_the_relay_back() {
+    let (_db, store) = common::store().await;
+    let nats = TestNats::new();
+    let bus = bus(&nats).await;
+
+    // Another database of the cluster, with a writing transaction left open in it.
+    let other = TestDb::create().await;
+    let mut blocker = PgConnection::connect(other.url()).await.expect("connect");
+    sqlx::query("SET idle_in_transaction_session_timeout = 0")
+        .execute(&mut blocker)
+        .await
+        .expect("set");
+    sqlx::query("BEGIN")
+        .execute(&mut blocker)
+        .await
+        .expect("begin");
+    let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
+        .fetch_one(&mut blocker)
+        .await
+        .expect("xid");
+    // The cluster-wide horizon the relay used to read is held by it.
+    let held: bool =
+        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot()) <= $1::text::xid8")
+            .bind(&xid)
+            .fetch_one(store.pool())
+            .await
+            .expect("horizon");
+    assert!(
+        held,
+        "the other database's transaction must hold the cluster-wide horizon"
+    );
+
+    let (_metrics, shutdown, relay) = start_relay_with(store.url(), &bus, quick_config());
+    let mut tx = store
+        .begin_stream(StreamKey::new("case", Uuid::new_v4()))
+        .await
+        .expect("begin");
+    tx.append(0, vec![common::draft(1)]).await.expect("append");
+    tx.commit().await.expect("commit");
+
+    let published = published(&bus, 1, Duration::from_secs(30)).await;
+    let still: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
+        .fetch_one(&mut blocker)
+        .await
+        .expect("the blocker is still open");
+    shutdown.cancel();
+    let _ = relay.await;
+    assert_eq!(still, xid, "the other transaction stayed open throughout");
+    assert_exactly_once_and_in_order(&published, &stored_ids(&store).await);
+}
+
+#[tokio::test]
+async fn a_transaction_of_this_database_that_appended_holds_later_events_back() {
+    let (_db, store) = common::store().await;
+    let nats = TestNats::new();
+    let bus = bus(&nats).await;
+    let (metrics, shutdown, relay) = start_relay_with(store.url(), &bus, quick_config());
+
+    let mut first = store
+        .begin_stream(StreamKey::new("case", Uuid::new_v4()))
+        .await
+        .expect("begin");
+    first
+        .append(0, vec![common::draft(1)])
+        .await
+        .expect("append");
+    let mut second = store
+        .begin_stream(StreamKey::new("case", Uuid::new_v4()))
+        .await
+        .expect("begin");
+    second
+        .append(0, vec![common::draft(2)])
+        .await
+        .expect("append");
+    second.commit().await.expect("commit");
+
+    // A pass of the relay saw the committed event and did not publish it.
+    until(
+        "the relay measures one waiting event",
+        Duration::from_secs(30),
+        || metrics.lag().unpublished == 1,
+    )
+    .await;
+    assert_eq!(
+        stream_messages(&bus).await,
+        0,
+        "published past an open writer"
+    );
+
+    first.commit().await.expect("commit");
+    let published = published(&bus, 2, Duration::from_secs(30)).await;
+    until("the lag drains", Duration::from_secs(30), || {
+        metrics.lag().unpublished == 0
+    })
+    .await;
+    shutdown.cancel();
+    let _ = relay.await;
+    assert_exactly_once_and_in_order(&published, &stored_ids(&store).await);
+    assert_eq!(metrics.published(), 2);
+}
+
+fn draft_named(length: usize) -> EventDraft {
+    EventDraft {
+        event: Event::GroupCreated(GroupCreated {
+            name: "x".repeat(length),
+        }),
+        causation_id: "cause-big".into(),
+        correlation_id: "corr".into(),
+        emitted_by: "test",
+    }
+}
+
+#[tokio::test]
+async fn an_event_nats_cannot_carry_is_refused_and_the_relay_keeps_publishing() {
+    let (_db, store) = common::store().await;
+    let nats = TestNats::new();
+    let bus = bus(&nats).await;
+    // The limit of the NATS server the test runs against (1 MiB by default).
+    let store = store.with_max_message_bytes(bus.max_message_bytes());
+    let limit = store.max_event_bytes();
+    let (_metrics, shutdown, relay) = start_relay_with(store.url(), &bus, quick_config());
+
+    let case = Uuid::new_v4();
+    let mut tx = store
+        .begin_stream(StreamKey::new("case", case))
+        .await
+        .expect("begin");
+    // A batch with an oversized event is refused as a whole, before anything is written.
+    let refused = tx
+        .append(0, vec![common::draft(1), draft_named(limit)])
+        .await
+        .expect_err("too large");
+    let size = match &refused {
+        StoreError::EventTooLarge {
+            event_type,
+            stream_id,
+            size,
+            limit: reported,
+        } => {
+            assert_eq!(*event_type, "group_created");
+            assert_eq!(*stream_id, case);
+            assert_eq!(*reported, limit);
+            assert!(*size > limit);
+            *size
+        }
+        other => panic!("expected EventTooLarge, got {other}"),
+    };
+    let message = refused.to_string();
+    assert!(
+        message.contains("group_created") && message.contains(&size.to_string()),
+        "{message}"
+    );
+    assert_eq!(tx.version(), 0);
+    // Even a caller that commits regardless has written nothing.
+    tx.commit().await.expect("commit");
+    assert!(store.load_stream(case).await.expect("load").is_empty());
+
+    // The largest event that fits (within a few bytes: timestamps vary in length) and a
+    // small one after it are both published.
+    let fits = limit - (size - limit) - 16;
+    let mut tx = store
+        .begin_stream(StreamKey::new("case", case))
+        .await
+        .expect("begin");
+    tx.append(0, vec![draft_named(fits), common::draft(2)])
+        .await
+        .expect("append");
+    tx.commit().await.expect("commit");
+
+    let published = published(&bus, 2, Duration::from_secs(30)).await;
+    shutdown.cancel();
+    let _ = relay.await;
+    assert_exactly_once_and_in_order(&published, &stored_ids(&store).await);
+}
+
+#[tokio::test]
+async fn a_leader_cut_off_from_postgresql_stands_down_and_a_standby_takes_over() {
+    let (db, store) = common::store().await;
+    let nats = TestNats::new();
+    let bus = bus(&nats).await;
+    let proxy = FaultProxy::start("127.0.0.1:5432".parse().expect("addr")).await;
+    let proxied = db
+        .url()
+        .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port()), 1);
+    assert_ne!(
+        proxied,
+        db.url(),
+        "the test database is expected on 127.0.0.1:5432"
+    );
+    let config = RelayConfig {
+        statement_deadline: Duration::from_secs(2),
+        ..quick_config()
+    };
+    let (leader, stop_a, relay_a) = start_relay_with(&proxied, &bus, config.clone());
+    until("relay A leads", Duration::from_secs(30), || {
+        leader.is_leader()
+    })
+    .await;
+    let (standby, stop_b, relay_b) = start_relay_with(store.url(), &bus, config);
+
+    // The cable is cut: nothing passes, no FIN, no RST.
+    proxy.set(ProxyMode::Blackhole);
+    let noticed = until("relay A notices the cut", Duration::from_secs(30), || {
+        !leader.is_leader()
+    })
+    .await;
+    eprintln!("relay A stood down {noticed:?} after the cut (deadline 2 s + 1 s grace)");
+    // A's server session still holds the lock: the proxy's kernel answers the server's
+    // keepalives. In production the server's own keepalive ends it; here the host answers.
+    assert!(!standby.is_leader());
+    proxy.set(ProxyMode::Reset);
+    until("relay B takes over", Duration::from_secs(30), || {
+        standby.is_leader()
+    })
+    .await;
+
+    let mut tx = store
+        .begin_stream(StreamKey::new("case", Uuid::new_v4()))
+        .await
+        .expect("begin");
+    tx.append(0, vec![common::draft(1)]).await.expect("append");
+    tx.commit().await.expect("commit");
+    let published = published(&bus, 1, Duration::from_secs(30)).await;
+    stop_a.cancel();
+    stop_b.cancel();
+    let _ = relay_a.await;
+    let _ = relay_b.await;
+    assert_exactly_once_and_in_order(&published, &stored_ids(&store).await);
+}
+
+#[tokio::test]
+async fn the_sessions_holding_the_horizon_are_named() {
+    let (db, store) = common::store().await;
+    let other = TestDb::create().await;
+    let mut elsewhere = PgConnection::connect(other.url()).await.expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut elsewhere)
+        .await
+        .expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut elsewhere)
+        .await
+        .expect("xid");
+    let url = format!("{}?application_name=the-open-writer", db.url());
+    let mut writer = PgConnection::connect(&url).await.expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut writer)
+        .await
+        .expect("begin");
+    let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::xid::text")
+        .fetch_one(&mut writer)
+        .await
+        .expect("xid");
+
+    let mut conn = store.pool().acquire().await.expect("acquire");
+    let holders = deskie_store::relay::lag::holders(&mut conn)
+        .await
+        .expect("holders");
+    assert_eq!(holders.len(), 1, "only this database's writer: {holders:?}");
+    let holder = &holders[0];
+    assert_eq!(holder.application_name.as_deref(), Some("the-open-writer"));
+    assert_eq!(holder.datname.as_deref(), Some(db.name()));
+    assert_eq!(holder.state.as_deref(), Some("idle in transaction"));
+    assert!(holder.pid.is_some());
+    assert_eq!(holder.xid.as_deref(), Some(xid.as_str()));
+    assert!(
+        holder
+            .to_string()
+            .contains("application_name=\"the-open-writer\"")
+    );
 }

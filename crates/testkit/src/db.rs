@@ -23,9 +23,10 @@ impl TestDb {
             .execute(&mut admin)
             .await
             .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
-        // The relay's xid8 horizon is cluster-wide: a transaction a test leaks (a task aborted
-        // mid-transaction) would stall every other test's relay until the test ends. End such
-        // sessions after 10 s, as compose's PostgreSQL does after 30 s.
+        // A transaction a test leaks (a task aborted mid-transaction) holds its locks and its
+        // own relay's horizon until the test ends. End such sessions after 10 s, as compose's
+        // PostgreSQL does after 30 s (the relay's horizon is per database, so other tests'
+        // relays are not held back).
         let timeout =
             format!("ALTER DATABASE {name} SET idle_in_transaction_session_timeout = '10s'");
         sqlx::query(sqlx::AssertSqlSafe(timeout))

@@ -4,6 +4,8 @@
 //! - [`TestNats`]: a unique `DESKIE_NATS_PREFIX` on the shared server; its streams are
 //!   deleted afterwards.
 //! - [`NatsServer`]: a private `nats-server` on a free port, for tests that stop and restart it.
+//! - [`FaultProxy`]: a loopback TCP proxy that refuses, blackholes, delays or resets
+//!   traffic to a real server, for network-fault tests without root.
 //! - [`ChatraStandIn`]: a local Chatra REST API that records requests and fails on demand.
 //! - [`SlackStandIn`], [`TelegramStandIn`]: a local Slack incoming webhook and Telegram Bot
 //!   API (`sendMessage`), recording requests and failing on demand in the same way.
@@ -13,6 +15,7 @@
 
 mod chatra_standin;
 mod db;
+mod fault_proxy;
 mod fixtures;
 mod nats;
 mod process;
@@ -26,6 +29,7 @@ mod telegram_standin;
 
 pub use chatra_standin::ChatraStandIn;
 pub use db::TestDb;
+pub use fault_proxy::{FaultProxy, ProxyMode};
 pub use fixtures::{chatra_fixture, chatra_fixture_dir};
 pub use nats::TestNats;
 pub use process::{

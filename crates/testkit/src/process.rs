@@ -22,8 +22,19 @@ impl ServiceProcess {
     /// Starts `program` with `envs`, serving its ops endpoints on a free port set through
     /// `addr_var`; logs only warnings, stdout discarded.
     pub fn spawn(program: &str, envs: &[(&str, &str)], addr_var: &str) -> Self {
+        Self::spawn_with_args(program, &[], envs, addr_var)
+    }
+
+    /// [`ServiceProcess::spawn`] with command-line arguments (e.g. `deskie relay`).
+    pub fn spawn_with_args(
+        program: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        addr_var: &str,
+    ) -> Self {
         let port = free_port();
         let child = Command::new(program)
+            .args(args)
             .envs(envs.iter().copied())
             .env(addr_var, format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")

@@ -2,6 +2,7 @@
 
 pub mod dead_letters;
 mod first_start;
+pub mod relay_command;
 pub mod replay;
 mod stream_read;
 mod suite;

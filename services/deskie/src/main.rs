@@ -6,7 +6,6 @@ use deskie::{DataDir, fill_generated_secrets, start_suite};
 use deskie_bus::{Bus, Topology};
 use deskie_config::Settings;
 use deskie_store::Store;
-use deskie_store::relay::{Relay, RelayConfig};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -132,20 +131,17 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Relay => {
-            let store = Store::connect(&settings.database_url).await?;
-            let bus = Bus::connect(
-                &settings.nats_url,
-                Topology::new(&settings.nats_prefix),
-                "deskie-relay",
-            )
-            .await?;
+            let addr = deskie::relay_command::addr_from_lookup(|v| std::env::var(v).ok())?;
             let shutdown = CancellationToken::new();
-            let relay = tokio::spawn(
-                Relay::new(store.url(), bus, RelayConfig::default()).run(shutdown.clone()),
-            );
-            deskie_telemetry::shutdown_signal().await;
-            shutdown.cancel();
-            relay.await?;
+            let relay = deskie::relay_command::run(&settings, addr, shutdown.clone());
+            tokio::pin!(relay);
+            tokio::select! {
+                ended = &mut relay => ended?,
+                () = deskie_telemetry::shutdown_signal() => {
+                    shutdown.cancel();
+                    relay.await?;
+                }
+            }
         }
         Command::Replay { force } => {
             let store =

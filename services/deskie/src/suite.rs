@@ -11,7 +11,7 @@ use deskie_ingest::{Application as Ingest, IngestConfig};
 use deskie_outbound::{Application as Outbound, OutboundConfig};
 use deskie_projector::{Application as Projector, ProjectorConfig};
 use deskie_store::Store;
-use deskie_store::relay::{Relay, RelayConfig};
+use deskie_store::relay::{Relay, RelayConfig, RelayMetrics};
 use deskie_store::startup::Backing;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -126,7 +126,9 @@ pub async fn start_suite_with(
         )),
         false => None,
     };
+    let relay_metrics = RelayMetrics::new()?;
     let pages = metrics_pages(
+        &relay_metrics,
         &projector,
         outbound.as_ref(),
         agent_sync.as_ref().map(|(_, metrics)| metrics),
@@ -143,7 +145,8 @@ pub async fn start_suite_with(
     .await?;
     let api = Api::build(api_config, store.clone(), bus.clone()).await?;
     let (ingest_port, api_port) = (ingest.port(), api.port());
-    let relay = Relay::new(store.url(), bus.clone(), RelayConfig::default());
+    let relay =
+        Relay::new(store.url(), bus.clone(), RelayConfig::default()).with_metrics(relay_metrics);
 
     let mut tasks = Vec::new();
     let token = shutdown.clone();
@@ -232,12 +235,15 @@ pub async fn start_suite_with(
 
 /// The `/metrics` pages of the services that have no port of their own under `deskie run`.
 fn metrics_pages(
+    relay: &RelayMetrics,
     projector: &Projector,
     outbound: Option<&Outbound>,
     agent_sync: Option<&deskie_agent_sync::AgentSyncMetrics>,
     rules: Option<&deskie_rules::RulesMetrics>,
 ) -> ExtraMetrics {
     let mut pages: Vec<Arc<dyn Fn() -> String + Send + Sync>> = Vec::new();
+    let metrics = relay.clone();
+    pages.push(Arc::new(move || metrics.render()));
     let metrics = projector.metrics().clone();
     pages.push(Arc::new(move || metrics.render()));
     if let Some(metrics) = outbound.map(|o| o.metrics().clone()) {

@@ -2,25 +2,62 @@
 //!
 //! One relay leads at a time: it holds a session-level `pg_try_advisory_lock` on a dedicated
 //! connection (standbys retry every second; a dead leader's session ends and frees the
-//! lock). Each pass reads the next batch **below the `pg_snapshot_xmin` horizon**, ordered by
+//! lock). Each pass reads the next batch **below the horizon** ([`horizon`]: the oldest
+//! transaction of *this database* that could still commit an event), ordered by
 //! `(tx_id, seq)`: every transaction with a smaller id has finished, so a row that commits
 //! late can never be skipped (a serial cursor would skip it). The batch is published in
 //! waves holding at most one event per stream — a retried publish would otherwise land
 //! behind a later one — with `Nats-Msg-Id` = event id, so republishing after a crash is
 //! absorbed by JetStream's duplicate window. The checkpoint moves only past acknowledged
 //! events, and only while this relay's epoch is current (a deposed leader cannot move it).
+//!
+//! **Never silently stalled.** The leader measures its lag every second ([`lag`]; exported by
+//! [`RelayMetrics`]) and, when events have waited longer than
+//! [`RelayConfig::warn_after`], logs at warn (at most every [`RelayConfig::warn_every`])
+//! which sessions hold the horizon and the last publish error.
+//!
+//! **A cut network.** The leader session asks the server for short TCP keepalives
+//! ([`crate::session`]), so PostgreSQL ends a cut-off leader's session — freeing the lock
+//! for a standby — in about ten seconds. The leader itself bounds every statement with
+//! [`RelayConfig::statement_deadline`] (sqlx offers no client keepalive), so a cut-off leader
+//! stops within that deadline instead of waiting on the kernel.
+
+mod horizon;
+pub mod lag;
+mod metrics;
+
+pub use lag::{Holder, Lag};
+pub use metrics::RelayMetrics;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use deskie_bus::{Bus, EVENT_TYPE_HEADER, Outgoing, STREAM_VERSION_HEADER};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Row};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::StoreError;
+use lag::LagWatch;
+
+/// Why a leadership ended.
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{what} took longer than {after:?}: PostgreSQL is unreachable or stuck")]
+    Deadline { what: &'static str, after: Duration },
+}
+
+impl From<sqlx::Error> for RelayError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
 
 /// How the relay runs.
 #[derive(Debug, Clone)]
@@ -31,6 +68,16 @@ pub struct RelayConfig {
     pub batch_size: i64,
     /// Pause when there is nothing to publish.
     pub idle_poll: Duration,
+    /// Longest a statement on the leader session may take: the server's `statement_timeout`,
+    /// and (with a second's grace) the client's own deadline, past which the leader drops
+    /// the session as dead. Also bounds connecting.
+    pub statement_deadline: Duration,
+    /// How often the leader measures its lag.
+    pub measure_lag_every: Duration,
+    /// Warn once events have waited this long.
+    pub warn_after: Duration,
+    /// At most one such warning per this interval.
+    pub warn_every: Duration,
 }
 
 impl Default for RelayConfig {
@@ -39,6 +86,10 @@ impl Default for RelayConfig {
             name: "events".into(),
             batch_size: 500,
             idle_poll: Duration::from_millis(20),
+            statement_deadline: Duration::from_secs(5),
+            measure_lag_every: Duration::from_secs(1),
+            warn_after: Duration::from_secs(5),
+            warn_every: Duration::from_secs(30),
         }
     }
 }
@@ -49,6 +100,7 @@ pub struct Relay {
     database_url: String,
     bus: Bus,
     config: RelayConfig,
+    metrics: Option<RelayMetrics>,
 }
 
 struct Row_ {
@@ -68,6 +120,8 @@ struct Leadership {
     epoch: i64,
     last_tx: String,
     last_seq: i64,
+    /// The last publish failure, for the stall warning.
+    last_publish_error: Option<String>,
 }
 
 impl Relay {
@@ -77,18 +131,26 @@ impl Relay {
             database_url: database_url.to_owned(),
             bus,
             config,
+            metrics: None,
         }
+    }
+
+    /// Records leadership, lag and progress in `metrics` (to serve on `/metrics`).
+    pub fn with_metrics(mut self, metrics: RelayMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs until `shutdown`: waits for leadership, then publishes. Any database or NATS
     /// failure drops leadership (closing the session frees the lock) and starts over.
     pub async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
-            match self.lead(&shutdown).await {
-                Ok(()) => {}
-                Err(error) => {
-                    tracing::warn!(relay = %self.config.name, %error, "relay interrupted; starting over");
-                }
+            let led = self.lead(&shutdown).await;
+            if let Some(metrics) = &self.metrics {
+                metrics.set_leader(false);
+            }
+            if let Err(error) = led {
+                tracing::warn!(relay = %self.config.name, %error, "relay interrupted; starting over");
             }
             tokio::select! {
                 _ = shutdown.cancelled() => {}
@@ -97,22 +159,23 @@ impl Relay {
         }
     }
 
-    async fn lead(&self, shutdown: &CancellationToken) -> Result<(), StoreError> {
+    async fn lead(&self, shutdown: &CancellationToken) -> Result<(), RelayError> {
         let Some(mut leadership) = self.acquire().await? else {
             return Ok(());
         };
         tracing::info!(relay = %self.config.name, epoch = leadership.epoch, "relay is the leader");
+        if let Some(metrics) = &self.metrics {
+            metrics.set_leader(true);
+        }
+        let mut watch = LagWatch::new(
+            self.config.measure_lag_every,
+            self.config.warn_after,
+            self.config.warn_every,
+        );
         let mut published_total: u64 = 0;
         while !shutdown.is_cancelled() {
             let batch = self.next_batch(&mut leadership).await?;
-            if batch.is_empty() {
-                tokio::select! {
-                    _ = shutdown.cancelled() => {}
-                    _ = tokio::time::sleep(self.config.idle_poll) => {}
-                }
-                continue;
-            }
-            let published = self.publish_batch(&batch).await;
+            let published = self.publish_batch(&batch, &mut leadership).await;
             if published > 0 {
                 let last = &batch[published - 1];
                 if !self
@@ -123,20 +186,101 @@ impl Relay {
                     return Ok(());
                 }
                 published_total += published as u64;
+                if let Some(metrics) = &self.metrics {
+                    metrics.count_published(published as u64);
+                }
                 tracing::debug!(published, published_total, "relay progress");
             }
-            if published < batch.len() {
+            // Measured after the pass: what it shows was not publishable by this pass.
+            if watch.measure_due() {
+                self.watch_lag(&mut leadership, &mut watch).await?;
+            }
+            let pause = if batch.is_empty() {
+                self.config.idle_poll
+            } else if published < batch.len() {
                 // NATS refused or is away: back off, then resume from the checkpoint.
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                Duration::from_millis(500)
+            } else {
+                continue;
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
         let _ = leadership.conn.close().await;
         Ok(())
     }
 
+    /// Measures the lag into the metrics and warns, rate limited, when events have waited
+    /// too long: with the sessions of this database holding the horizon back and the last
+    /// publish error, whichever is the cause.
+    async fn watch_lag(
+        &self,
+        leadership: &mut Leadership,
+        watch: &mut LagWatch,
+    ) -> Result<(), RelayError> {
+        let (last_tx, last_seq) = (leadership.last_tx.clone(), leadership.last_seq);
+        let lag = self
+            .bounded(
+                "measuring the lag",
+                lag::measure(&mut leadership.conn, &last_tx, last_seq),
+            )
+            .await??;
+        if let Some(metrics) = &self.metrics {
+            metrics.record(&lag);
+        }
+        if watch.warn_due(&lag) {
+            let holders = self
+                .bounded(
+                    "reading pg_stat_activity",
+                    lag::holders(&mut leadership.conn),
+                )
+                .await??;
+            let holders: Vec<String> = holders.iter().map(ToString::to_string).collect();
+            tracing::warn!(
+                relay = %self.config.name,
+                unpublished = lag.unpublished,
+                oldest_age_secs = lag.oldest_age_secs,
+                holding_the_horizon = ?holders,
+                last_publish_error = ?leadership.last_publish_error,
+                "relay: committed events are waiting to be published"
+            );
+        }
+        Ok(())
+    }
+
+    /// `work` on the leader session, or [`RelayError::Deadline`] once the statement deadline
+    /// (plus a second, so the server's own `statement_timeout` speaks first) has passed.
+    async fn bounded<T>(
+        &self,
+        what: &'static str,
+        work: impl Future<Output = T>,
+    ) -> Result<T, RelayError> {
+        let after = self.config.statement_deadline + Duration::from_secs(1);
+        tokio::time::timeout(after, work)
+            .await
+            .map_err(|_| RelayError::Deadline { what, after })
+    }
+
     /// Takes the leader lock and bumps the epoch, or `None` when another relay leads.
-    async fn acquire(&self) -> Result<Option<Leadership>, StoreError> {
-        let mut conn = PgConnection::connect(&self.database_url).await?;
+    async fn acquire(&self) -> Result<Option<Leadership>, RelayError> {
+        self.bounded("taking the leader lock", self.try_acquire())
+            .await?
+    }
+
+    async fn try_acquire(&self) -> Result<Option<Leadership>, RelayError> {
+        let options: PgConnectOptions = self
+            .database_url
+            .parse()
+            .map_err(|e: sqlx::Error| StoreError::BadUrl(e.to_string()))?;
+        let options = crate::session::dedicated(
+            options,
+            &format!("deskie-relay:{}", self.config.name),
+            self.config.statement_deadline,
+        );
+        let mut conn = PgConnection::connect_with(&options).await?;
+        crate::session::fill_in_defaults(&mut conn).await?;
         let lock_key = format!("deskie-relay:{}", self.config.name);
         let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
             .bind(&lock_key)
@@ -161,24 +305,18 @@ impl Relay {
             epoch: row.try_get("epoch")?,
             last_tx: row.try_get("last_tx")?,
             last_seq: row.try_get("last_seq")?,
+            last_publish_error: None,
             conn,
         }))
     }
 
-    async fn next_batch(&self, leadership: &mut Leadership) -> Result<Vec<Row_>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, tx_id::text AS tx_id, event_id, stream_type, stream_id, version, event_type, payload, trace_context
-               FROM events
-              WHERE (tx_id, seq) > ($1::text::xid8, $2)
-                AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-              ORDER BY tx_id, seq
-              LIMIT $3",
-        )
-        .bind(&leadership.last_tx)
-        .bind(leadership.last_seq)
-        .bind(self.config.batch_size)
-        .fetch_all(&mut leadership.conn)
-        .await?;
+    async fn next_batch(&self, leadership: &mut Leadership) -> Result<Vec<Row_>, RelayError> {
+        let query = sqlx::query(horizon::NEXT_BATCH)
+            .bind(&leadership.last_tx)
+            .bind(leadership.last_seq)
+            .bind(self.config.batch_size)
+            .fetch_all(&mut leadership.conn);
+        let rows = self.bounded("reading the next batch", query).await??;
         rows.into_iter()
             .map(|r| {
                 Ok(Row_ {
@@ -198,7 +336,7 @@ impl Relay {
 
     /// Publishes `batch` in waves of distinct streams; returns how many events, from the
     /// start of the batch, are acknowledged.
-    async fn publish_batch(&self, batch: &[Row_]) -> usize {
+    async fn publish_batch(&self, batch: &[Row_], leadership: &mut Leadership) -> usize {
         let mut done = 0;
         while done < batch.len() {
             let mut streams = HashSet::new();
@@ -214,6 +352,9 @@ impl Relay {
             let acked = results.iter().take_while(|r| r.is_ok()).count();
             if let Some(Err(error)) = results.get(acked) {
                 tracing::warn!(%error, "relay publish failed");
+                leadership.last_publish_error = Some(error.to_string());
+            } else {
+                leadership.last_publish_error = None;
             }
             done += acked;
             if acked < wave_len {
@@ -252,8 +393,8 @@ impl Relay {
         leadership: &mut Leadership,
         tx_id: &str,
         seq: i64,
-    ) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
+    ) -> Result<bool, RelayError> {
+        let update = sqlx::query(
             "UPDATE relay_checkpoint SET last_tx = $2::text::xid8, last_seq = $3, updated_at = now()
               WHERE relay = $1 AND epoch = $4",
         )
@@ -261,8 +402,8 @@ impl Relay {
         .bind(tx_id)
         .bind(seq)
         .bind(leadership.epoch)
-        .execute(&mut leadership.conn)
-        .await?;
+        .execute(&mut leadership.conn);
+        let updated = self.bounded("moving the checkpoint", update).await??;
         leadership.last_tx = tx_id.to_owned();
         leadership.last_seq = seq;
         Ok(updated.rows_affected() == 1)
