@@ -2,9 +2,13 @@
 //! cause is fixed, put a dead letter back on its original subject so its consumer takes it
 //! again.
 //!
-//! Every stream denies deletes, so a redriven dead letter stays in `{prefix}_dead_letters`;
-//! a marker on `{prefix}.dead_letters._redriven` (no consumer is named `_redriven`: consumer
-//! names start with the prefix) records the redrive, and the listing leaves it out.
+//! Every stream denies deletes, and dead letters never expire: a dead letter stays in
+//! `{prefix}_dead_letters` until an operator settles it. A marker on
+//! `{prefix}.dead_letters._redriven` records a redrive, one on
+//! `{prefix}.dead_letters._discarded` a deliberate discard (`deskie discard`: the operator
+//! decided the message is not to be handled); no consumer is named `_redriven` or
+//! `_discarded` (consumer names start with the prefix), and the listing leaves settled
+//! letters out.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,6 +25,8 @@ pub const REDRIVEN_FROM: &str = "Deskie-Redriven-From";
 pub const REDRIVEN_SEQUENCE: &str = "Deskie-Redriven-Sequence";
 /// On a redrive marker: where the message went, `{stream sequence}` of the republished copy.
 pub const REDRIVEN_TO: &str = "Deskie-Redriven-To";
+/// On a discard marker: the dead letter's sequence.
+pub const DISCARDED_SEQUENCE: &str = "Deskie-Discarded-Sequence";
 
 /// One dead letter, as listed to an operator.
 #[derive(Debug, Clone)]
@@ -67,6 +73,9 @@ pub enum RedriveError {
         /// Where it went then.
         to: String,
     },
+    /// An operator discarded it.
+    #[error("dead letter #{0}: discarded")]
+    Discarded(u64),
     /// Its original subject is not one of deskie's streams under this prefix.
     #[error("dead letter #{sequence}: its subject {subject} is not a deskie stream's")]
     ForeignSubject {
@@ -87,6 +96,26 @@ fn bus_error(error: impl std::fmt::Display) -> RedriveError {
 /// The subject of redrive markers.
 fn marker_subject(bus: &Bus) -> String {
     bus.topology().dead_letter_subject("_redriven")
+}
+
+/// The subject of discard markers.
+fn discard_subject(bus: &Bus) -> String {
+    bus.topology().dead_letter_subject("_discarded")
+}
+
+/// Whether `message` is a marker rather than a dead letter.
+fn is_marker(bus: &Bus, message: &async_nats::jetstream::Message) -> bool {
+    let subject = message.subject.as_str();
+    subject == marker_subject(bus) || subject == discard_subject(bus)
+}
+
+/// How an operator settled a dead letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Settled {
+    /// Redriven to this sequence.
+    Redriven(String),
+    /// Discarded.
+    Discarded,
 }
 
 fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
@@ -124,30 +153,38 @@ async fn read_all(bus: &Bus) -> Result<Vec<async_nats::jetstream::Message>, Redr
     }
 }
 
-/// Dead-letter sequence → where it was redriven, from the markers.
-fn redrives(bus: &Bus, messages: &[async_nats::jetstream::Message]) -> HashMap<u64, String> {
-    let marker = marker_subject(bus);
+/// Dead-letter sequence → how it was settled, from the markers.
+fn settled(bus: &Bus, messages: &[async_nats::jetstream::Message]) -> HashMap<u64, Settled> {
+    let (redriven, discarded) = (marker_subject(bus), discard_subject(bus));
     messages
         .iter()
-        .filter(|m| m.subject.as_str() == marker)
         .filter_map(|m| {
-            let sequence = header(m.headers.as_ref(), REDRIVEN_SEQUENCE)?
-                .parse()
-                .ok()?;
-            let to = header(m.headers.as_ref(), REDRIVEN_TO).unwrap_or_default();
-            Some((sequence, to.to_owned()))
+            let subject = m.subject.as_str();
+            if subject == redriven {
+                let sequence = header(m.headers.as_ref(), REDRIVEN_SEQUENCE)?
+                    .parse()
+                    .ok()?;
+                let to = header(m.headers.as_ref(), REDRIVEN_TO).unwrap_or_default();
+                Some((sequence, Settled::Redriven(to.to_owned())))
+            } else if subject == discarded {
+                let sequence = header(m.headers.as_ref(), DISCARDED_SEQUENCE)?
+                    .parse()
+                    .ok()?;
+                Some((sequence, Settled::Discarded))
+            } else {
+                None
+            }
         })
         .collect()
 }
 
-/// Up to `limit` dead letters not redriven yet, oldest first.
+/// Up to `limit` dead letters neither redriven nor discarded, oldest first.
 pub async fn list(bus: &Bus, limit: usize) -> Result<Vec<DeadLetterSummary>, RedriveError> {
     let messages = read_all(bus).await?;
-    let redriven = redrives(bus, &messages);
-    let marker = marker_subject(bus);
+    let redriven = settled(bus, &messages);
     Ok(messages
         .iter()
-        .filter(|m| m.subject.as_str() != marker)
+        .filter(|m| !is_marker(bus, m))
         .filter_map(|m| {
             let sequence = m.info().map(|i| i.stream_sequence).ok()?;
             let text = |name| {
@@ -191,28 +228,92 @@ pub async fn redrive_each(
     mut progress: impl FnMut(usize, &Result<Redriven, RedriveError>),
 ) -> Result<Vec<Result<Redriven, RedriveError>>, RedriveError> {
     let messages = read_all(bus).await?;
-    let mut redriven = redrives(bus, &messages);
-    let by_sequence: HashMap<u64, &async_nats::jetstream::Message> = messages
-        .iter()
-        .filter_map(|m| Some((m.info().ok()?.stream_sequence, m)))
-        .collect();
+    let mut settled = settled(bus, &messages);
+    let by_sequence = by_sequence(&messages);
     let mut outcomes = Vec::with_capacity(sequences.len());
     for (done, &sequence) in sequences.iter().enumerate() {
-        let outcome = match (redriven.get(&sequence), by_sequence.get(&sequence)) {
-            (Some(to), _) => Err(RedriveError::AlreadyRedriven {
-                sequence,
-                to: to.clone(),
-            }),
-            (None, None) => Err(RedriveError::NotFound(sequence)),
-            (None, Some(letter)) => redrive_one(bus, sequence, letter).await,
+        let outcome = match unsettled(bus, &settled, &by_sequence, sequence) {
+            Ok(letter) => redrive_one(bus, sequence, letter).await,
+            Err(error) => Err(error),
         };
         if let Ok(redrove) = &outcome {
-            redriven.insert(sequence, redrove.new_sequence.to_string());
+            settled.insert(
+                sequence,
+                Settled::Redriven(redrove.new_sequence.to_string()),
+            );
         }
         progress(done, &outcome);
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// Marks each of `sequences` discarded, in order, reading the dead-letter stream once:
+/// the operator decided it is not to be handled. It stays in the stream (deletes are
+/// denied) but is no longer listed nor redriven. `progress` sees each outcome.
+pub async fn discard_each(
+    bus: &Bus,
+    sequences: &[u64],
+    mut progress: impl FnMut(usize, &Result<u64, RedriveError>),
+) -> Result<Vec<Result<u64, RedriveError>>, RedriveError> {
+    let messages = read_all(bus).await?;
+    let mut settled = settled(bus, &messages);
+    let by_sequence = by_sequence(&messages);
+    let mut outcomes = Vec::with_capacity(sequences.len());
+    for (done, &sequence) in sequences.iter().enumerate() {
+        let outcome = match unsettled(bus, &settled, &by_sequence, sequence) {
+            Ok(_) => {
+                let mut marker = HeaderMap::new();
+                marker.insert(DISCARDED_SEQUENCE, sequence.to_string().as_str());
+                bus.publish_durable(
+                    discard_subject(bus),
+                    &format!("discarded:{sequence}"),
+                    marker,
+                    Bytes::new(),
+                )
+                .await
+                .map(|_| sequence)
+                .map_err(bus_error)
+            }
+            Err(error) => Err(error),
+        };
+        if outcome.is_ok() {
+            settled.insert(sequence, Settled::Discarded);
+        }
+        progress(done, &outcome);
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+fn by_sequence(
+    messages: &[async_nats::jetstream::Message],
+) -> HashMap<u64, &async_nats::jetstream::Message> {
+    messages
+        .iter()
+        .filter_map(|m| Some((m.info().ok()?.stream_sequence, m)))
+        .collect()
+}
+
+/// The dead letter `sequence`, unless it is missing, a marker, or settled already.
+fn unsettled<'m>(
+    bus: &Bus,
+    settled: &HashMap<u64, Settled>,
+    by_sequence: &HashMap<u64, &'m async_nats::jetstream::Message>,
+    sequence: u64,
+) -> Result<&'m async_nats::jetstream::Message, RedriveError> {
+    match (settled.get(&sequence), by_sequence.get(&sequence)) {
+        (Some(Settled::Redriven(to)), _) => Err(RedriveError::AlreadyRedriven {
+            sequence,
+            to: to.clone(),
+        }),
+        (Some(Settled::Discarded), _) => Err(RedriveError::Discarded(sequence)),
+        (None, None) => Err(RedriveError::NotFound(sequence)),
+        (None, Some(letter)) if is_marker(bus, letter) => {
+            Err(RedriveError::NotADeadLetter(sequence))
+        }
+        (None, Some(letter)) => Ok(*letter),
+    }
 }
 
 /// Publishes one dead letter again, then its marker.
@@ -221,9 +322,6 @@ async fn redrive_one(
     sequence: u64,
     letter: &async_nats::jetstream::Message,
 ) -> Result<Redriven, RedriveError> {
-    if letter.subject.as_str() == marker_subject(bus) {
-        return Err(RedriveError::NotADeadLetter(sequence));
-    }
     let Some(letter_headers) = letter.headers.as_ref() else {
         return Err(RedriveError::NotADeadLetter(sequence));
     };

@@ -48,6 +48,13 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Mark dead letters as not to be handled (they stay in the stream, as every stream
+    /// denies deletes, but are no longer listed or redriven).
+    Discard {
+        /// Dead-letter sequences, as `deskie dead-letters` lists them.
+        #[arg(required = true)]
+        sequences: Vec<u64>,
+    },
     /// Chatra webhooks the webhook stream still holds.
     Webhooks {
         #[command(subcommand)]
@@ -211,6 +218,30 @@ async fn main() -> anyhow::Result<()> {
                 println!("no dead letters to redrive");
             }
             anyhow::ensure!(failed == 0, "{failed} of {total} dead letters not redriven");
+        }
+        Command::Discard { sequences } => {
+            let bus = Bus::connect(
+                &settings.nats_url,
+                Topology::new(&settings.nats_prefix),
+                "deskie-admin",
+            )
+            .await?;
+            let total = sequences.len();
+            let outcomes =
+                deskie::dead_letters::discard_each(
+                    &bus,
+                    &sequences,
+                    |done, outcome| match outcome {
+                        Ok(sequence) => println!("[{}/{total}] #{sequence} discarded", done + 1),
+                        Err(error) => eprintln!("[{}/{total}] {error}", done + 1),
+                    },
+                )
+                .await?;
+            let failed = outcomes.iter().filter(|o| o.is_err()).count();
+            anyhow::ensure!(
+                failed == 0,
+                "{failed} of {total} dead letters not discarded"
+            );
         }
         Command::Webhooks {
             command: WebhooksCommand::Dump { integration, last },

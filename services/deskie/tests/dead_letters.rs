@@ -203,3 +203,67 @@ async fn a_dead_letter_whose_subject_is_not_ours_is_refused_and_stays_listed() {
         "still listed: nothing was recorded"
     );
 }
+
+#[tokio::test]
+async fn a_discarded_dead_letter_is_no_longer_listed_nor_redrivable_and_others_stay() {
+    let nats = TestNats::new();
+    let bus = provisioned_bus(&nats).await;
+    let letter = |id: &'static str| {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            deskie_bus::dead_letter::headers::SUBJECT,
+            bus.topology()
+                .webhook_subject("integration-1", "chatFragment")
+                .as_str(),
+        );
+        headers.insert(deskie_bus::dead_letter::headers::CONSUMER, "routing");
+        bus.publish_durable(
+            bus.topology().dead_letter_subject("routing"),
+            id,
+            headers,
+            Bytes::from_static(b"{}"),
+        )
+    };
+    let first = letter("letter-1").await.expect("publish").sequence;
+    let second = letter("letter-2").await.expect("publish").sequence;
+
+    let outcomes = dead_letters::discard_each(&bus, &[first, 999], |_, _| {})
+        .await
+        .expect("the stream reads");
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [Ok(s), Err(RedriveError::NotFound(999))] if *s == first
+        ),
+        "{outcomes:?}"
+    );
+    let listed: Vec<u64> = dead_letters::list(&bus, 10)
+        .await
+        .expect("list")
+        .iter()
+        .map(|l| l.sequence)
+        .collect();
+    assert_eq!(listed, [second], "only the other letter is listed");
+
+    let redrive = dead_letters::redrive(&bus, first).await;
+    assert!(
+        matches!(redrive, Err(RedriveError::Discarded(s)) if s == first),
+        "{redrive:?}"
+    );
+    let again = dead_letters::discard_each(&bus, &[first], |_, _| {})
+        .await
+        .expect("the stream reads");
+    assert!(
+        matches!(again.as_slice(), [Err(RedriveError::Discarded(_))]),
+        "{again:?}"
+    );
+    // The discard marker itself is no dead letter.
+    let marker = second + 1;
+    let not_a_letter = dead_letters::discard_each(&bus, &[marker], |_, _| {})
+        .await
+        .expect("the stream reads");
+    assert!(
+        matches!(not_a_letter.as_slice(), [Err(RedriveError::NotADeadLetter(s))] if *s == marker),
+        "{not_a_letter:?}"
+    );
+}
