@@ -308,6 +308,55 @@ impl Suite {
         }
     }
 
+    /// A barrier: sends a new customer message `text` (id `id`) in the test chat and waits
+    /// until routing stored it and rules evaluated it (the rules cursor of the case reached
+    /// its version). Routing takes a chat's webhooks in order and rules a case's triggers in
+    /// order, so whatever was sent before has then been routed and evaluated: a check for
+    /// "nothing more happened" after it cannot pass merely because it looked too early.
+    pub async fn barrier(&self, case: Uuid, id: &str, text: &str) {
+        let body = serde_json::json!({
+            "eventName": "chatFragment",
+            "client": { "id": CLIENT, "chatId": CHAT },
+            "messages": [{ "id": id, "type": "client", "text": text }],
+        });
+        assert_eq!(
+            self.webhook(body.to_string()).await,
+            200,
+            "barrier accepted"
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let version: Option<i64> = sqlx::query_scalar(
+                "SELECT e.version FROM events e, case_messages m
+                  WHERE m.case_id = $1 AND m.chatra_message_id = $2
+                    AND e.stream_id = m.case_id AND e.event_type = 'customer_message_received'
+                  ORDER BY e.version DESC LIMIT 1",
+            )
+            .bind(case)
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await
+            .expect("barrier version");
+            let evaluated: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM consumer_cursors WHERE consumer = 'rules' AND stream_id = $1",
+            )
+            .bind(case)
+            .fetch_optional(self.store.pool())
+            .await
+            .expect("rules cursor");
+            if let (Some(version), Some(evaluated)) = (version, evaluated)
+                && evaluated >= version
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "barrier {id} not routed and evaluated in time"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Event types of the case, oldest first.
     pub async fn event_types(&self, id: Uuid) -> Vec<String> {
         let (_, events) = self.get(&format!("/cases/{id}/events")).await;
