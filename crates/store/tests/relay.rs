@@ -140,15 +140,67 @@ async fn many_writers_and_a_killed_relay_publish_every_event_once_in_stream_orde
 
     // Relay A leads; relay B waits as a standby.
     let (_stop_a, relay_a) = start_relay(&store, &bus);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM relay_checkpoint WHERE epoch = 1")
+        .fetch_one(store.pool())
+        .await
+        .expect("checkpoint")
+        == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "A never led");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (stop_b, relay_b) = start_relay(&store, &bus);
 
-    let writers: Vec<_> = (0..8)
+    // Phase one while A leads; A is killed mid-way, as a crashed process (the task is
+    // dropped with its session); phase two can only be published by B.
+    let phase_one = spawn_writers(&store, &cases, 0, 30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while stored_ids(&store).await.len() < 100 {
+        assert!(std::time::Instant::now() < deadline, "writers stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    relay_a.abort();
+    let _ = relay_a.await;
+    for writer in phase_one {
+        writer.await.expect("writer");
+    }
+    let epoch_at_kill = relay_epoch(&store).await;
+    for writer in spawn_writers(&store, &cases, 30, 60) {
+        writer.await.expect("writer");
+    }
+    let stored = stored_ids(&store).await;
+    assert!(stored.len() >= 480, "writers stored {}", stored.len());
+    let published = published(&bus, stored.len(), Duration::from_secs(30)).await;
+    if published.len() < stored.len() {
+        // Say who holds the horizon, should this ever stall again.
+        eprintln!("stalled: {}", horizon_holders(&store).await);
+    }
+    stop_b.cancel();
+    let _ = relay_b.await;
+    assert_exactly_once_and_in_order(&published, &stored);
+    // Fail-over really happened: B took the lead after A died and published phase two.
+    assert!(
+        relay_epoch(&store).await > 1,
+        "B never led: epoch {} (at the kill: {epoch_at_kill})",
+        relay_epoch(&store).await
+    );
+}
+
+/// Eight writers, each appending 1–3 events to a random case per transaction, for
+/// iterations `from..to`.
+fn spawn_writers(
+    store: &Store,
+    cases: &[Uuid],
+    from: usize,
+    to: usize,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..8)
         .map(|writer| {
             let store = store.clone();
-            let cases = cases.clone();
+            let cases = cases.to_vec();
             tokio::spawn(async move {
-                for n in 0..60 {
+                for n in from..to {
                     let (case, count) = {
                         let mut rng = rand::thread_rng();
                         (cases[rng.gen_range(0..cases.len())], rng.gen_range(1..=3))
@@ -166,26 +218,15 @@ async fn many_writers_and_a_killed_relay_publish_every_event_once_in_stream_orde
                 }
             })
         })
-        .collect();
+        .collect()
+}
 
-    // Kill the leader mid-way: the task is dropped with its session, as a crashed process.
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    relay_a.abort();
-    let _ = relay_a.await;
-
-    for writer in writers {
-        writer.await.expect("writer");
-    }
-    let stored = stored_ids(&store).await;
-    assert!(stored.len() >= 480, "writers stored {}", stored.len());
-    let published = published(&bus, stored.len(), Duration::from_secs(30)).await;
-    if published.len() < stored.len() {
-        // Say who holds the horizon, should this ever stall again.
-        eprintln!("stalled: {}", horizon_holders(&store).await);
-    }
-    stop_b.cancel();
-    let _ = relay_b.await;
-    assert_exactly_once_and_in_order(&published, &stored);
+/// The relay checkpoint's epoch: one more for each relay that took the lead.
+async fn relay_epoch(store: &Store) -> i64 {
+    sqlx::query_scalar("SELECT epoch FROM relay_checkpoint WHERE relay = 'events'")
+        .fetch_one(store.pool())
+        .await
+        .expect("epoch")
 }
 
 /// database, state, transaction id, query.
