@@ -28,6 +28,13 @@ pub struct Topology {
     limits: StreamLimits,
 }
 
+/// A prefix with the default limits (tests; binaries use [`Topology::configured`]).
+impl From<&str> for Topology {
+    fn from(prefix: &str) -> Self {
+        Self::new(prefix)
+    }
+}
+
 impl Topology {
     /// Names under `prefix` (already validated by the config crate), with the default
     /// [`StreamLimits`].

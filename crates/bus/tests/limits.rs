@@ -14,7 +14,11 @@ async fn connected(nats: &TestNats, topology: Topology) -> Bus {
     let bus = Bus::connect(nats.url(), topology, "limits-test")
         .await
         .expect("connect");
-    assert!(bus.is_connected(), "NATS at {} is not reachable", nats.url());
+    assert!(
+        bus.is_connected(),
+        "NATS at {} is not reachable",
+        nats.url()
+    );
     bus
 }
 

@@ -33,7 +33,7 @@ pub async fn run(
     let backing = Backing::open(
         &settings.database_url,
         &settings.nats_url,
-        &settings.nats_prefix,
+        deskie_bus::Topology::configured(&settings),
         "deskie-relay",
     )
     .await?;

@@ -89,7 +89,7 @@ pub async fn start_suite_with(
     } = Backing::open(
         &settings.database_url,
         &settings.nats_url,
-        &settings.nats_prefix,
+        deskie_bus::Topology::configured(&settings),
         "deskie",
     )
     .await?;
