@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_nats::connection::State;
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::{Client, ConnectOptions, HeaderMap, jetstream};
@@ -23,7 +24,12 @@ pub enum BusError {
     /// JetStream did not acknowledge the publish in time (it may still have stored it).
     #[error("JetStream did not acknowledge in time")]
     AckTimeout,
-    /// JetStream refused the publish (stream full, message too large, …).
+    /// The stream is at its byte or message limit (or the server's storage is full): with
+    /// `discard: new` JetStream refuses new messages until old ones expire or the limit is
+    /// raised. Retrying later may succeed.
+    #[error("the stream is full: {0}")]
+    StreamFull(String),
+    /// JetStream refused the publish (message too large, …).
     #[error("JetStream refused the publish: {0}")]
     Rejected(String),
     /// Creating or updating a stream or consumer failed.
@@ -275,6 +281,23 @@ pub(crate) fn publish_error(error: async_nats::jetstream::context::PublishError)
         PublishErrorKind::StreamNotFound => {
             BusError::Rejected(PublishErrorKind::StreamNotFound.to_string())
         }
-        _ => BusError::Rejected(error.to_string()),
+        _ => match stream_full(&error) {
+            Some(reason) => BusError::StreamFull(reason),
+            None => BusError::Rejected(error.to_string()),
+        },
     }
+}
+
+/// The server's reason when `error` says the stream (or the server's store) is full:
+/// error code 10077 with "maximum bytes/messages … exceeded", or 10047 (insufficient
+/// storage resources).
+fn stream_full(error: &async_nats::jetstream::context::PublishError) -> Option<String> {
+    let server =
+        std::error::Error::source(error)?.downcast_ref::<async_nats::jetstream::Error>()?;
+    let full = match server.error_code() {
+        ErrorCode::STREAM_STORE_FAILED => server.to_string().contains("maximum"),
+        ErrorCode::STORAGE_RESOURCES_EXCEEDED => true,
+        _ => false,
+    };
+    full.then(|| server.to_string())
 }

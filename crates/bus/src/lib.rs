@@ -14,7 +14,7 @@ mod held;
 mod topology;
 
 pub use bus::{Bus, BusError, Outgoing, PublishOutcome};
-pub use topology::{EVENT_PARTITIONS, Topology, partition_of};
+pub use topology::{EVENT_PARTITIONS, StreamLimits, Topology, partition_of};
 
 /// Header carrying the event type on relayed events (e.g. `case_opened`).
 pub const EVENT_TYPE_HEADER: &str = "Deskie-Event-Type";

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::stream::{Config, DiscardPolicy, RetentionPolicy, StorageType};
+pub use deskie_config::StreamLimits;
 
 /// Number of partitions case events are spread over (`{prefix}.events.case.{p}.…`).
 /// Never change it without draining every consumer first (`reference/scale-out.md` §1.9).
@@ -24,14 +25,41 @@ pub fn partition_of(stream_id: &str) -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
     prefix: String,
+    limits: StreamLimits,
+}
+
+/// A prefix with the default limits (tests; binaries use [`Topology::configured`]).
+impl From<&str> for Topology {
+    fn from(prefix: &str) -> Self {
+        Self::new(prefix)
+    }
 }
 
 impl Topology {
-    /// Names under `prefix` (already validated by the config crate).
+    /// Names under `prefix` (already validated by the config crate), with the default
+    /// [`StreamLimits`].
     pub fn new(prefix: impl Into<String>) -> Self {
         Self {
             prefix: prefix.into(),
+            limits: StreamLimits::default(),
         }
+    }
+
+    /// The deployment's topology: `DESKIE_NATS_PREFIX` with the configured stream limits.
+    pub fn configured(settings: &deskie_config::Settings) -> Self {
+        Self::new(settings.nats_prefix.as_str()).with_limits(settings.streams)
+    }
+
+    /// The same names with the streams bounded by `limits` (from the settings). Every
+    /// process that provisions must use the same limits: provisioning updates the streams.
+    pub fn with_limits(mut self, limits: StreamLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The streams' limits.
+    pub fn limits(&self) -> &StreamLimits {
+        &self.limits
     }
 
     /// The prefix itself.
@@ -111,15 +139,23 @@ impl Topology {
     /// Every stream deskie needs, with its configuration.
     ///
     /// All are file-backed with `discard: new`: when a stream is full, publishing fails
-    /// (ingest answers 503 and the sender retries) instead of old messages being deleted.
+    /// (ingest answers 503 and the sender retries; the relay backs off) instead of old
+    /// messages being deleted. Messages older than the stream's max age expire; the byte
+    /// limits and ages come from [`StreamLimits`].
     pub fn stream_configs(&self) -> Vec<Config> {
-        let base = |name: String, subjects: Vec<String>, max_age_days: u64, dup: Duration| Config {
+        let limits = &self.limits;
+        let base = |name: String,
+                    subjects: Vec<String>,
+                    max_age: Duration,
+                    max_bytes: i64,
+                    dup: Duration| Config {
             name,
             subjects,
             retention: RetentionPolicy::Limits,
             storage: StorageType::File,
             discard: DiscardPolicy::New,
-            max_age: Duration::from_secs(max_age_days * 24 * 3600),
+            max_age,
+            max_bytes,
             duplicate_window: dup,
             num_replicas: 1,
             deny_delete: true,
@@ -127,13 +163,16 @@ impl Topology {
         };
         vec![
             Config {
-                // 1 MiB bodies plus the envelope around them.
-                max_message_size: 1_200_000,
+                // 1 MiB bodies plus the envelope around them (never above the stream's
+                // own byte limit, which the server refuses).
+                max_message_size: i32::try_from(limits.webhooks_max_bytes)
+                    .map_or(1_200_000, |bytes| bytes.min(1_200_000)),
                 description: Some("Chatra webhooks, durably accepted by ingest".into()),
                 ..base(
                     self.webhooks_stream(),
                     vec![self.all_webhooks()],
-                    30,
+                    limits.webhooks_max_age,
+                    limits.webhooks_max_bytes,
                     Duration::from_secs(10 * 60),
                 )
             },
@@ -144,7 +183,8 @@ impl Topology {
                 ..base(
                     self.events_stream(),
                     vec![self.all_events()],
-                    365,
+                    limits.events_max_age,
+                    limits.events_max_bytes,
                     Duration::from_secs(10 * 60),
                 )
             },
@@ -154,7 +194,8 @@ impl Topology {
                 ..base(
                     self.dead_letter_stream(),
                     vec![format!("{}.dead_letters.>", self.prefix)],
-                    0,
+                    Duration::ZERO,
+                    limits.dead_letters_max_bytes,
                     Duration::from_secs(10 * 60),
                 )
             },
@@ -191,6 +232,33 @@ mod tests {
             dead_letters,
             Some(Duration::ZERO),
             "dead letters never expire"
+        );
+        let limits = StreamLimits {
+            webhooks_max_bytes: 10 << 20,
+            webhooks_max_age: Duration::from_secs(60),
+            events_max_bytes: 20 << 20,
+            events_max_age: Duration::from_secs(120),
+            dead_letters_max_bytes: 30 << 20,
+        };
+        let bounded = Topology::new("acme").with_limits(limits);
+        let by_name = |name: String| {
+            bounded
+                .stream_configs()
+                .into_iter()
+                .find(|c| c.name == name)
+                .map(|c| (c.max_bytes, c.max_age))
+        };
+        assert_eq!(
+            by_name(bounded.webhooks_stream()),
+            Some((10 << 20, Duration::from_secs(60)))
+        );
+        assert_eq!(
+            by_name(bounded.events_stream()),
+            Some((20 << 20, Duration::from_secs(120)))
+        );
+        assert_eq!(
+            by_name(bounded.dead_letter_stream()),
+            Some((30 << 20, Duration::ZERO))
         );
         assert!(
             t.webhook_subject("i", "chatStarted")

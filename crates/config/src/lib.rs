@@ -5,9 +5,11 @@
 //! [`secrecy::SecretString`] so they cannot reach a log through `Debug`.
 
 mod addr;
+mod bounds;
 mod cipher;
 mod settings;
 
 pub use addr::addr_var;
+pub use bounds::{MIN_STREAM_BYTES, Retention, StreamLimits};
 pub use cipher::{Cipher, CipherError};
 pub use settings::{ConfigError, DEFAULT_IDEMPOTENCY_RETENTION, Settings};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{Cipher, addr_var};
+use crate::{Cipher, Retention, StreamLimits, addr_var};
 
 /// A variable that is missing or malformed, named so the operator can fix it.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +66,10 @@ pub struct Settings {
     /// `DESKIE_IDEMPOTENCY_RETENTION_SECS`: how long the api replays the answer to a request
     /// with an `Idempotency-Key` (default 24 h).
     pub idempotency_retention: Duration,
+    /// Byte and age limits of the streams (`DESKIE_NATS_*_MAX_BYTES`, `…_MAX_AGE_SECS`).
+    pub streams: StreamLimits,
+    /// How long settled bookkeeping rows are kept (`DESKIE_*_RETENTION_SECS`).
+    pub retention: Retention,
 }
 
 /// Default of `DESKIE_IDEMPOTENCY_RETENTION_SECS`: 24 hours, as Stripe keeps keys.
@@ -105,6 +109,8 @@ impl Settings {
                 var: "DESKIE_ENCRYPTION_KEY",
                 reason: e.to_string(),
             })?;
+        let streams = StreamLimits::from_lookup(&lookup)?;
+        let retention = Retention::from_lookup(&lookup, &streams)?;
         Ok(Self {
             database_url: url_var(
                 "DESKIE_DATABASE_URL",
@@ -149,6 +155,8 @@ impl Settings {
                 "DESKIE_IDEMPOTENCY_RETENTION_SECS",
                 DEFAULT_IDEMPOTENCY_RETENTION,
             )?,
+            streams,
+            retention,
         })
     }
 
@@ -215,7 +223,7 @@ fn path_var(
 }
 
 /// A positive whole number of seconds; unset or blank is `default`.
-fn seconds_var(
+pub(crate) fn seconds_var(
     lookup: &impl Fn(&str) -> Option<String>,
     var: &'static str,
     default: Duration,
@@ -303,6 +311,14 @@ mod tests {
             ("DESKIE_IDEMPOTENCY_RETENTION_SECS", "0"),
             ("DESKIE_IDEMPOTENCY_RETENTION_SECS", "1h"),
             ("DESKIE_IDEMPOTENCY_RETENTION_SECS", "-5"),
+            ("DESKIE_NATS_WEBHOOKS_MAX_BYTES", "1MiB"),
+            ("DESKIE_NATS_EVENTS_MAX_BYTES", "4GB"),
+            ("DESKIE_NATS_DEAD_LETTERS_MAX_BYTES", "-1"),
+            ("DESKIE_NATS_EVENTS_MAX_AGE_SECS", "0"),
+            ("DESKIE_OUTBOX_RETENTION_SECS", "30d"),
+            ("DESKIE_VISITOR_FETCH_RETENTION_SECS", "0"),
+            ("DESKIE_RETENTION_INTERVAL_SECS", "x"),
+            ("DESKIE_INBOX_RETENTION_SECS", "604800"),
         ] {
             let err = with(&[(var, value)]).expect_err(var).to_string();
             assert!(err.starts_with(var), "{err}");

@@ -23,6 +23,7 @@ pub mod inbox;
 pub mod outbox;
 pub mod read_models;
 pub mod relay;
+pub mod retention;
 pub mod session;
 pub mod startup;
 mod store;

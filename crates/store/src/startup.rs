@@ -33,13 +33,15 @@ pub enum StartupError {
 
 impl Backing {
     /// Creates the database if missing, connects and migrates it, then connects to NATS as
-    /// `client_name` (e.g. `deskie-routing`, what NATS monitoring shows) under `nats_prefix`.
+    /// `client_name` (e.g. `deskie-routing`, what NATS monitoring shows) with `topology`
+    /// (binaries pass [`Topology::configured`], so every process provisions the same stream
+    /// limits; a bare prefix means the default limits).
     /// Appends are limited to events NATS can carry ([`Bus::max_message_bytes`], the
     /// default 1 MiB when NATS was not reachable yet).
     pub async fn open(
         database_url: &str,
         nats_url: &str,
-        nats_prefix: &str,
+        topology: impl Into<Topology>,
         client_name: &str,
     ) -> Result<Self, StartupError> {
         let created_database = Store::create_database_if_missing(database_url)
@@ -49,7 +51,7 @@ impl Backing {
             .await
             .map_err(StartupError::Database)?;
         store.migrate().await.map_err(StartupError::Migrations)?;
-        let bus = Bus::connect(nats_url, Topology::new(nats_prefix), client_name)
+        let bus = Bus::connect(nats_url, topology.into(), client_name)
             .await
             .map_err(StartupError::Bus)?;
         let store = store.with_max_message_bytes(bus.max_message_bytes());

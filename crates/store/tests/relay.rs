@@ -8,7 +8,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use deskie_bus::{Bus, Topology};
+use deskie_bus::{Bus, StreamLimits, Topology};
 use deskie_proto::events::{Event, GroupCreated};
 use deskie_store::relay::{Relay, RelayConfig, RelayMetrics};
 use deskie_store::{EventDraft, Store, StoreError, StreamKey};
@@ -19,7 +19,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 async fn bus(nats: &TestNats) -> Bus {
-    let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "relay-test")
+    bus_with(nats, Topology::new(nats.prefix())).await
+}
+
+async fn bus_with(nats: &TestNats, topology: Topology) -> Bus {
+    let bus = Bus::connect(nats.url(), topology, "relay-test")
         .await
         .expect("connect");
     for _ in 0..50 {
@@ -572,4 +576,56 @@ async fn the_sessions_holding_the_horizon_are_named() {
             .to_string()
             .contains("application_name=\"the-open-writer\"")
     );
+}
+
+#[tokio::test]
+async fn a_full_events_stream_holds_the_relay_back_until_there_is_room() {
+    let (_db, store) = common::store().await;
+    let nats = TestNats::new();
+    // Room for two of the events below. (Events much smaller than the room left over are
+    // not refused by NATS 2.9: its discard-new check leaves out the per-message overhead,
+    // and the oldest message is dropped instead; docs/operations.md.)
+    let tiny = StreamLimits {
+        events_max_bytes: 4096,
+        ..Default::default()
+    };
+    let bus = bus_with(&nats, Topology::new(nats.prefix()).with_limits(tiny)).await;
+    let (metrics, shutdown, relay) = start_relay_with(store.url(), &bus, quick_config());
+    let total = 6;
+    for _ in 0..total {
+        let mut tx = store
+            .begin_stream(StreamKey::new("group", Uuid::new_v4()))
+            .await
+            .expect("begin");
+        tx.append(0, vec![draft_named(1500)]).await.expect("append");
+        tx.commit().await.expect("commit");
+    }
+
+    until(
+        "the relay finds the events stream full, its lag showing the waiting events",
+        Duration::from_secs(30),
+        || metrics.is_stream_full() && metrics.lag().unpublished > 0,
+    )
+    .await;
+    let held = stream_messages(&bus).await;
+    assert!(held < total as u64, "{held} events fit in 4 KiB");
+    assert!(metrics.stream_full_failures() >= 1);
+    assert!(
+        metrics.is_leader(),
+        "a full stream does not cost the leadership"
+    );
+
+    // Room: the limit is raised (provisioning with the default limits updates the stream).
+    let _roomy = bus_with(&nats, Topology::new(nats.prefix())).await;
+    let published = published(&bus, total, Duration::from_secs(30)).await;
+    until(
+        "the lag drains and the stream is no longer full",
+        Duration::from_secs(30),
+        || metrics.lag().unpublished == 0 && !metrics.is_stream_full(),
+    )
+    .await;
+    shutdown.cancel();
+    let _ = relay.await;
+    assert_exactly_once_and_in_order(&published, &stored_ids(&store).await);
+    assert_eq!(metrics.published(), total as u64);
 }

@@ -26,7 +26,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let Backing { store, bus, .. } = Backing::open(
         &settings.database_url,
         &settings.nats_url,
-        &settings.nats_prefix,
+        deskie_bus::Topology::configured(&settings),
         "deskie-api",
     )
     .await?;

@@ -160,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
         Command::DeadLetters { limit } => {
             let bus = Bus::connect(
                 &settings.nats_url,
-                Topology::new(&settings.nats_prefix),
+                Topology::configured(&settings),
                 "deskie-admin",
             )
             .await?;
@@ -182,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Redrive { sequences, all } => {
             let bus = Bus::connect(
                 &settings.nats_url,
-                Topology::new(&settings.nats_prefix),
+                Topology::configured(&settings),
                 "deskie-admin",
             )
             .await?;
@@ -222,7 +222,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Discard { sequences } => {
             let bus = Bus::connect(
                 &settings.nats_url,
-                Topology::new(&settings.nats_prefix),
+                Topology::configured(&settings),
                 "deskie-admin",
             )
             .await?;
@@ -251,7 +251,7 @@ async fn main() -> anyhow::Result<()> {
                 .context("DESKIE_DATABASE_URL")?;
             let bus = Bus::connect(
                 &settings.nats_url,
-                Topology::new(&settings.nats_prefix),
+                Topology::configured(&settings),
                 "deskie-admin",
             )
             .await

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use deskie_config::{ConfigError, Settings};
 use deskie_store::relay::{Relay, RelayConfig, RelayMetrics};
+use deskie_store::retention::RetentionMetrics;
 use deskie_store::startup::{Backing, consumer_endpoints};
 use deskie_telemetry::ops;
 use tokio_util::sync::CancellationToken;
@@ -21,8 +22,9 @@ pub fn addr_from_lookup(
     deskie_config::addr_var(lookup, ADDR_VAR, DEFAULT_ADDR)
 }
 
-/// Opens the database (created and migrated if needed) and NATS, then relays until
-/// `shutdown`, serving the ops endpoints on `addr` meanwhile.
+/// Opens the database (created and migrated if needed) and NATS, then relays (and runs the
+/// retention job, [`crate::retention_job`]) until `shutdown`, serving the ops endpoints on
+/// `addr` meanwhile.
 pub async fn run(
     settings: &Settings,
     addr: SocketAddr,
@@ -30,19 +32,30 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (listener, _port) = ops::bind(addr)?;
     let metrics = RelayMetrics::new()?;
+    let retention_metrics = RetentionMetrics::new()?;
     let backing = Backing::open(
         &settings.database_url,
         &settings.nats_url,
-        &settings.nats_prefix,
+        deskie_bus::Topology::configured(settings),
         "deskie-relay",
     )
     .await?;
-    let page = metrics.clone();
-    let endpoints = consumer_endpoints(&backing.bus, &backing.store, move || page.render());
+    let (page, retention_page) = (metrics.clone(), retention_metrics.clone());
+    let endpoints = consumer_endpoints(&backing.bus, &backing.store, move || {
+        page.render() + &retention_page.render()
+    });
+    let retention = tokio::spawn(crate::retention_job(
+        settings,
+        backing.store.clone(),
+        retention_metrics,
+        shutdown.clone(),
+    ));
     let relay = Relay::new(backing.store.url(), backing.bus, RelayConfig::default())
         .with_metrics(metrics)
         .run(shutdown.clone());
     ops::serve_alongside(listener, endpoints, shutdown.cancelled(), relay).await?;
+    shutdown.cancel();
+    let _ = retention.await;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use deskie_outbound::{Application as Outbound, OutboundConfig};
 use deskie_projector::{Application as Projector, ProjectorConfig};
 use deskie_store::Store;
 use deskie_store::relay::{Relay, RelayConfig, RelayMetrics};
+use deskie_store::retention::RetentionMetrics;
 use deskie_store::startup::Backing;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -89,7 +90,7 @@ pub async fn start_suite_with(
     } = Backing::open(
         &settings.database_url,
         &settings.nats_url,
-        &settings.nats_prefix,
+        deskie_bus::Topology::configured(settings),
         "deskie",
     )
     .await?;
@@ -127,8 +128,10 @@ pub async fn start_suite_with(
         false => None,
     };
     let relay_metrics = RelayMetrics::new()?;
+    let retention_metrics = RetentionMetrics::new()?;
     let pages = metrics_pages(
         &relay_metrics,
+        &retention_metrics,
         &projector,
         outbound.as_ref(),
         agent_sync.as_ref().map(|(_, metrics)| metrics),
@@ -168,6 +171,15 @@ pub async fn start_suite_with(
         }),
     ));
     tasks.push(("relay", tokio::spawn(relay.run(shutdown.clone()))));
+    tasks.push((
+        "retention",
+        tokio::spawn(crate::retention_job(
+            settings,
+            store.clone(),
+            retention_metrics,
+            shutdown.clone(),
+        )),
+    ));
     let routing = deskie_routing::RoutingConfig {
         received_from: settings.chatra_received_from.clone(),
     };
@@ -236,6 +248,7 @@ pub async fn start_suite_with(
 /// The `/metrics` pages of the services that have no port of their own under `deskie run`.
 fn metrics_pages(
     relay: &RelayMetrics,
+    retention: &RetentionMetrics,
     projector: &Projector,
     outbound: Option<&Outbound>,
     agent_sync: Option<&deskie_agent_sync::AgentSyncMetrics>,
@@ -243,6 +256,8 @@ fn metrics_pages(
 ) -> ExtraMetrics {
     let mut pages: Vec<Arc<dyn Fn() -> String + Send + Sync>> = Vec::new();
     let metrics = relay.clone();
+    pages.push(Arc::new(move || metrics.render()));
+    let metrics = retention.clone();
     pages.push(Arc::new(move || metrics.render()));
     let metrics = projector.metrics().clone();
     pages.push(Arc::new(move || metrics.render()));

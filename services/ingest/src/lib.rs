@@ -5,6 +5,7 @@
 //! one message by its `Nats-Msg-Id`. See `docs/services/ingest.md`.
 
 mod credentials;
+mod full_burst;
 mod metrics;
 mod routes;
 mod startup;

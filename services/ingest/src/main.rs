@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     let Backing { store, bus, .. } = Backing::open(
         &settings.database_url,
         &settings.nats_url,
-        &settings.nats_prefix,
+        deskie_bus::Topology::configured(&settings),
         "deskie-ingest",
     )
     .await?;

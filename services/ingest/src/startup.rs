@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::credentials::CredentialLookup;
+use crate::full_burst::FullBurst;
 use crate::metrics::IngestMetrics;
 use crate::routes;
 
@@ -59,6 +60,7 @@ pub(crate) struct State {
     pub metrics: IngestMetrics,
     pub max_body_bytes: usize,
     pub streams_ready: AtomicBool,
+    pub full_burst: FullBurst,
 }
 
 /// The ingest service, bound and ready to run.
@@ -90,6 +92,7 @@ impl Application {
             metrics: IngestMetrics::new(),
             max_body_bytes: config.max_body_bytes,
             streams_ready: AtomicBool::new(false),
+            full_burst: FullBurst::default(),
         });
         Ok(Self {
             listener,

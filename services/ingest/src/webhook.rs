@@ -45,6 +45,8 @@ pub(crate) enum WebhookError {
     Malformed(#[from] WebhookParseError),
     #[error("the event bus is unavailable; retry later")]
     BusUnavailable(#[source] BusError),
+    #[error("the webhook stream is full; retry later")]
+    StreamFull(String),
     #[error("the integration store is unavailable; retry later")]
     StoreUnavailable,
 }
@@ -57,6 +59,7 @@ impl WebhookError {
             Self::UnsupportedMediaType | Self::BodyRead(_) | Self::Malformed(_) => "bad_request",
             Self::TooLarge(_) => "too_large",
             Self::BusUnavailable(_) | Self::StoreUnavailable => "unavailable",
+            Self::StreamFull(_) => "stream_full",
         }
     }
 }
@@ -69,18 +72,26 @@ impl ResponseError for WebhookError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyRead(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            Self::BusUnavailable(_) | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BusUnavailable(_) | Self::StoreUnavailable | Self::StreamFull(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+        if let Self::StreamFull(_) = self {
+            // Room comes back as old webhooks expire or an operator raises the limit.
+            response.insert_header((header::RETRY_AFTER, STREAM_FULL_RETRY_AFTER_SECS));
+        } else if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, "1"));
         }
         response.json(serde_json::json!({ "error": self.to_string() }))
     }
 }
+
+/// `Retry-After` of a 503 because the webhook stream is full.
+const STREAM_FULL_RETRY_AFTER_SECS: &str = "30";
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct TokenQuery {
@@ -107,6 +118,12 @@ pub(crate) async fn receive(
     let result = accept(&state, &path, query.into_inner(), &request, payload).await;
     match &result {
         Ok((_, outcome)) => state.metrics.count(outcome),
+        Err(error @ WebhookError::StreamFull(reason)) => {
+            // Logged once per burst, not per webhook.
+            state.metrics.count(error.outcome());
+            state.full_burst.refused(reason);
+            state.metrics.stream_full.set(1);
+        }
         Err(error) => {
             state.metrics.count(error.outcome());
             if error.status_code().is_server_error() {
@@ -171,7 +188,14 @@ async fn accept(
         .bus
         .publish_durable(subject, &key, headers, Bytes::from(message.encode_to_vec()))
         .await
-        .map_err(WebhookError::BusUnavailable)?;
+        .map_err(|error| match error {
+            BusError::StreamFull(reason) => WebhookError::StreamFull(reason),
+            other => WebhookError::BusUnavailable(other),
+        })?;
+    if state.full_burst.is_full() {
+        state.full_burst.stored();
+        state.metrics.stream_full.set(0);
+    }
     state
         .metrics
         .publish_seconds

@@ -371,3 +371,81 @@ async fn accepted_webhooks_carry_their_chat_lane_for_ordered_routing() {
         expected.to_string()
     );
 }
+
+/// A distinct body each time (an unknown field, which ingest keeps and ignores), so the
+/// duplicate window does not absorb it.
+fn distinct_body(n: usize) -> Vec<u8> {
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&common::fixture("chat-started-prechat-form.json")).expect("json");
+    json["deskieTestPad"] = serde_json::json!(n);
+    serde_json::to_vec(&json).expect("bytes")
+}
+
+#[tokio::test]
+async fn a_full_webhook_stream_gives_503_with_a_clear_error_counted_and_nothing_stored() {
+    let limits = deskie_bus::StreamLimits {
+        webhooks_max_bytes: 8 * 1024,
+        ..Default::default()
+    };
+    let ingest = common::spawn_with_limits(limits).await;
+    let mut accepted = 0;
+    let mut refused = None;
+    for n in 0..100 {
+        let body = distinct_body(n);
+        let response = ingest.post(body.clone()).await;
+        match response.status().as_u16() {
+            200 => accepted += 1,
+            503 => {
+                refused = Some((body, response));
+                break;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(accepted >= 1, "the first webhooks fit");
+    let (body, response) = refused.expect("the stream filled up");
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("30")
+    );
+    let json: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(
+        json,
+        serde_json::json!({ "error": "the webhook stream is full; retry later" })
+    );
+    assert_eq!(
+        ingest.stored_webhooks().await,
+        accepted,
+        "the refused webhook was not stored"
+    );
+    let metrics = ingest.metrics().await;
+    assert!(
+        metrics.contains(r#"ingest_webhooks_total{outcome="stream_full"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ingest_webhook_stream_full 1"),
+        "{metrics}"
+    );
+
+    // An operator raises the limit (every process provisions the new one): Chatra's retry
+    // of the same body is stored.
+    let raised = deskie_bus::Topology::new(ingest.bus.topology().prefix());
+    let bus = deskie_bus::Bus::connect(&ingest.nats_url, raised, "operator")
+        .await
+        .expect("connect");
+    bus.provision().await.expect("raise the limit");
+    let response = ingest.post(body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(ingest.stored_webhooks().await, accepted + 1);
+    assert!(
+        ingest
+            .metrics()
+            .await
+            .contains("ingest_webhook_stream_full 0"),
+        "the gauge falls back"
+    );
+}

@@ -1,13 +1,16 @@
 //! The relay's Prometheus metrics, in a registry of their own (several services may share a
 //! process).
 
-use prometheus::{Gauge, IntCounter, IntGauge, Registry};
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use super::lag::Lag;
 
 /// `relay_leader` (1 while this process's relay leads), `relay_unpublished_events`
 /// (committed events past the checkpoint), `relay_oldest_unpublished_age_seconds` (how long
-/// the oldest of them has waited since it was appended), `relay_published_events_total`.
+/// the oldest of them has waited since it was appended), `relay_published_events_total`,
+/// `relay_publish_failures_total{reason="stream_full"|"other"}` (failed publish passes; the
+/// relay backs off between them) and `relay_events_stream_full` (1 while the events stream
+/// refuses the relay's publishes because it is full).
 ///
 /// Only the leader measures the lag; a standby shows 0. Alert on the largest value across
 /// instances, e.g. `max(relay_oldest_unpublished_age_seconds) > 30`.
@@ -18,6 +21,8 @@ pub struct RelayMetrics {
     unpublished: IntGauge,
     oldest_age: Gauge,
     published: IntCounter,
+    failures: IntCounterVec,
+    stream_full: IntGauge,
 }
 
 impl RelayMetrics {
@@ -43,13 +48,28 @@ impl RelayMetrics {
         registry.register(Box::new(leader.clone()))?;
         registry.register(Box::new(unpublished.clone()))?;
         registry.register(Box::new(oldest_age.clone()))?;
+        let failures = IntCounterVec::new(
+            Opts::new(
+                "relay_publish_failures_total",
+                "Relay passes that could not publish everything they read, by reason",
+            ),
+            &["reason"],
+        )?;
+        let stream_full = IntGauge::new(
+            "relay_events_stream_full",
+            "1 while the events stream refuses the relay's publishes because it is full",
+        )?;
         registry.register(Box::new(published.clone()))?;
+        registry.register(Box::new(failures.clone()))?;
+        registry.register(Box::new(stream_full.clone()))?;
         Ok(Self {
             registry,
             leader,
             unpublished,
             oldest_age,
             published,
+            failures,
+            stream_full,
         })
     }
 
@@ -79,6 +99,26 @@ impl RelayMetrics {
     /// Events published so far (for tests and logs).
     pub fn published(&self) -> u64 {
         self.published.get()
+    }
+
+    /// Whether the last publish found the events stream full (for tests and logs).
+    pub fn is_stream_full(&self) -> bool {
+        self.stream_full.get() == 1
+    }
+
+    /// Failed publish passes so far because the events stream was full.
+    pub fn stream_full_failures(&self) -> u64 {
+        self.failures.with_label_values(&["stream_full"]).get()
+    }
+
+    pub(super) fn publish_failed(&self, stream_full: bool) {
+        let reason = if stream_full { "stream_full" } else { "other" };
+        self.failures.with_label_values(&[reason]).inc();
+        self.set_stream_full(stream_full);
+    }
+
+    pub(super) fn set_stream_full(&self, full: bool) {
+        self.stream_full.set(i64::from(full));
     }
 
     pub(super) fn set_leader(&self, leads: bool) {

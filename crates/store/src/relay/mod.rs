@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
-use deskie_bus::{Bus, EVENT_TYPE_HEADER, Outgoing, STREAM_VERSION_HEADER};
+use deskie_bus::{Bus, BusError, EVENT_TYPE_HEADER, Outgoing, STREAM_VERSION_HEADER};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Row};
 use tokio_util::sync::CancellationToken;
@@ -78,6 +78,11 @@ pub struct RelayConfig {
     pub warn_after: Duration,
     /// At most one such warning per this interval.
     pub warn_every: Duration,
+    /// The first pause after a publish failed (NATS away, the events stream full); it
+    /// doubles with each failed pass up to [`RelayConfig::max_backoff`].
+    pub first_backoff: Duration,
+    /// The longest pause between failed passes.
+    pub max_backoff: Duration,
 }
 
 impl Default for RelayConfig {
@@ -90,6 +95,8 @@ impl Default for RelayConfig {
             measure_lag_every: Duration::from_secs(1),
             warn_after: Duration::from_secs(5),
             warn_every: Duration::from_secs(30),
+            first_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(5),
         }
     }
 }
@@ -122,6 +129,8 @@ struct Leadership {
     last_seq: i64,
     /// The last publish failure, for the stall warning.
     last_publish_error: Option<String>,
+    /// Failed passes in a row (0 after a pass that published all it read).
+    failed_passes: u32,
 }
 
 impl Relay {
@@ -195,11 +204,17 @@ impl Relay {
             if watch.measure_due() {
                 self.watch_lag(&mut leadership, &mut watch).await?;
             }
-            let pause = if batch.is_empty() {
+            let pause = if published < batch.len() {
+                // NATS refused (the events stream is full) or is away: back off, growing
+                // with each failed pass, then resume from the checkpoint.
+                leadership.failed_passes = leadership.failed_passes.saturating_add(1);
+                backoff(
+                    self.config.first_backoff,
+                    self.config.max_backoff,
+                    leadership.failed_passes,
+                )
+            } else if batch.is_empty() {
                 self.config.idle_poll
-            } else if published < batch.len() {
-                // NATS refused or is away: back off, then resume from the checkpoint.
-                Duration::from_millis(500)
             } else {
                 continue;
             };
@@ -306,6 +321,7 @@ impl Relay {
             last_tx: row.try_get("last_tx")?,
             last_seq: row.try_get("last_seq")?,
             last_publish_error: None,
+            failed_passes: 0,
             conn,
         }))
     }
@@ -350,11 +366,9 @@ impl Relay {
                 .collect();
             let results = self.bus.publish_all(wave).await;
             let acked = results.iter().take_while(|r| r.is_ok()).count();
-            if let Some(Err(error)) = results.get(acked) {
-                tracing::warn!(%error, "relay publish failed");
-                leadership.last_publish_error = Some(error.to_string());
-            } else {
-                leadership.last_publish_error = None;
+            match results.get(acked) {
+                Some(Err(error)) => self.publish_failed(leadership, error),
+                _ => self.publish_succeeded(leadership),
             }
             done += acked;
             if acked < wave_len {
@@ -362,6 +376,45 @@ impl Relay {
             }
         }
         done
+    }
+
+    /// Records a failed publish: logged when a burst of failures starts or its cause
+    /// changes, not on every pass; counted by reason.
+    fn publish_failed(&self, leadership: &mut Leadership, error: &BusError) {
+        let full = matches!(error, BusError::StreamFull(_));
+        let text = error.to_string();
+        if leadership.last_publish_error.as_deref() != Some(text.as_str()) {
+            if full {
+                tracing::error!(
+                    relay = %self.config.name,
+                    %error,
+                    "the events stream is full: the relay backs off and retries; events wait \
+                     in PostgreSQL until old ones expire or DESKIE_NATS_EVENTS_MAX_BYTES is \
+                     raised (docs/operations.md)"
+                );
+            } else {
+                tracing::warn!(relay = %self.config.name, %error, "relay publish failed; backing off");
+            }
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.publish_failed(full);
+        }
+        leadership.last_publish_error = Some(text);
+    }
+
+    fn publish_succeeded(&self, leadership: &mut Leadership) {
+        if let Some(error) = leadership.last_publish_error.take() {
+            tracing::info!(
+                relay = %self.config.name,
+                failed_passes = leadership.failed_passes,
+                last_error = %error,
+                "relay publishes again"
+            );
+        }
+        leadership.failed_passes = 0;
+        if let Some(metrics) = &self.metrics {
+            metrics.set_stream_full(false);
+        }
     }
 
     fn outgoing(&self, row: &Row_) -> Outgoing {
@@ -407,5 +460,26 @@ impl Relay {
         leadership.last_tx = tx_id.to_owned();
         leadership.last_seq = seq;
         Ok(updated.rows_affected() == 1)
+    }
+}
+
+/// The pause after `failed_passes` failed passes in a row: `first`, doubling, at most `max`.
+pub fn backoff(first: Duration, max: Duration, failed_passes: u32) -> Duration {
+    let doublings = failed_passes.saturating_sub(1).min(16);
+    first.saturating_mul(1 << doublings).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_from_the_first_pause_up_to_the_cap() {
+        let (first, max) = (Duration::from_millis(500), Duration::from_secs(5));
+        let pauses: Vec<u64> = (1..=7)
+            .map(|n| backoff(first, max, n).as_millis() as u64)
+            .collect();
+        assert_eq!(pauses, [500, 1000, 2000, 4000, 5000, 5000, 5000]);
+        assert_eq!(backoff(first, max, u32::MAX), max);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use deskie_bus::{Bus, Topology};
+use deskie_bus::{Bus, StreamLimits, Topology};
 use deskie_ingest::{Application, IngestConfig};
 use deskie_proto::events::{
     Event, IntegrationConnected, IntegrationDisconnected, IntegrationSettings,
@@ -22,6 +22,7 @@ pub struct TestIngest {
     pub bus: Bus,
     pub integration_id: Uuid,
     pub http: reqwest::Client,
+    pub nats_url: String,
     shutdown: CancellationToken,
     _db: TestDb,
     _nats: TestNats,
@@ -38,10 +39,22 @@ pub async fn spawn() -> TestIngest {
 }
 
 pub async fn spawn_on(nats: TestNats) -> TestIngest {
+    let topology = Topology::new(nats.prefix());
+    spawn_with(nats, topology).await
+}
+
+/// Ingest whose streams are provisioned with `limits` (e.g. a tiny webhook stream).
+pub async fn spawn_with_limits(limits: StreamLimits) -> TestIngest {
+    let nats = TestNats::new();
+    let topology = Topology::new(nats.prefix()).with_limits(limits);
+    spawn_with(nats, topology).await
+}
+
+async fn spawn_with(nats: TestNats, topology: Topology) -> TestIngest {
     let db = TestDb::create().await;
     let store = Store::connect(db.url()).await.expect("connect");
     store.migrate().await.expect("migrate");
-    let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "ingest-test")
+    let bus = Bus::connect(nats.url(), topology, "ingest-test")
         .await
         .expect("bus");
     let config = IngestConfig {
@@ -61,6 +74,7 @@ pub async fn spawn_on(nats: TestNats) -> TestIngest {
         bus,
         integration_id,
         http: reqwest::Client::new(),
+        nats_url: nats.url().to_owned(),
         shutdown,
         _db: db,
         _nats: nats,
@@ -110,6 +124,18 @@ async fn append(store: &Store, id: Uuid, event: Event) {
 }
 
 impl TestIngest {
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     pub fn url(&self) -> String {
         format!(
             "{}/webhooks/chatra/{}?token={TOKEN}",
