@@ -154,9 +154,16 @@ impl Checker {
             if n_replies == 0 {
                 report.missing_replies += 1;
             }
-            for by_case in [&slack_by_case, &telegram_by_case] {
-                if by_case.get(&case_key).copied().unwrap_or(0) == 0 {
-                    report.missing_notifications += 1;
+            // Only chats of the sales group are notified (see `Target`).
+            if visitor.chatra_group.is_none() {
+                for by_case in [&slack_by_case, &telegram_by_case] {
+                    report.effects_without_cause += by_case.get(&case_key).copied().unwrap_or(0);
+                }
+            } else {
+                for by_case in [&slack_by_case, &telegram_by_case] {
+                    if by_case.get(&case_key).copied().unwrap_or(0) == 0 {
+                        report.missing_notifications += 1;
+                    }
                 }
             }
             let Some(case) = self.get(&format!("/cases/{case_id}")).await? else {
@@ -205,6 +212,10 @@ impl Checker {
                 .filter(|e| e["type"] == "reply_requested" && e["data"]["source"] == "rule")
                 .count();
             report.duplicate_greetings += decided.saturating_sub(1);
+            report.settled_by_echo += events
+                .iter()
+                .filter(|e| e["type"] == "reply_delivered" && e["data"]["settled_by"] == "echo")
+                .count();
         }
         report.effects_without_cause += replies_by_client
             .keys()

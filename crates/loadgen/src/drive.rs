@@ -54,10 +54,14 @@ pub async fn drive(
         echo_delay,
         background.clone(),
     );
-    progress::start(ledger.clone(), sinks, background.clone());
+    progress::start(ledger.clone(), sinks.clone(), background.clone());
     let started = Instant::now();
     let mut visitors = JoinSet::new();
     for visitor in plan.visitors() {
+        // Chatra echoes a reply into the visitor's own chat.
+        sinks
+            .chatra
+            .chat_id_for(&visitor.client_id, &visitor.chat_id);
         let (plan, sender) = (plan.clone(), sender.clone());
         visitors.spawn(async move {
             tokio::time::sleep_until((started + plan.arrival(visitor.index)).into()).await;

@@ -14,12 +14,15 @@ pub struct Report {
     pub chats: usize,
     /// Distinct visitor messages accepted at least once.
     pub messages_acked: usize,
-    /// Replies Chatra received (`POST /messages/`), notifications Slack and Telegram received.
+    /// Replies Chatra received (`POST /messages/`).
     pub chatra_replies: usize,
     /// Posts Slack received.
     pub slack_posts: usize,
     /// `sendMessage` calls Telegram received.
     pub telegram_posts: usize,
+    /// Greetings settled by Chatra's echo (their send's outcome was unknown) rather than by
+    /// Chatra's answer.
+    pub settled_by_echo: usize,
     /// Dead letters in the suite's dead-letter stream.
     pub dead_letters: u64,
     /// Poison bodies accepted (each must be one dead letter).
@@ -41,11 +44,13 @@ pub struct Report {
     pub duplicate_notifications: usize,
     /// Chats with an accepted webhook that got no greeting at Chatra.
     pub missing_replies: usize,
-    /// Chats with an accepted webhook missing their Slack or Telegram notification.
+    /// Chats of the sales group with an accepted webhook missing their Slack or Telegram
+    /// notification.
     pub missing_notifications: usize,
     /// Greetings whose delivery is not `sent` (pending, unknown, failed).
     pub unsettled_replies: usize,
-    /// Cases, replies or notifications for nothing the ledger sent.
+    /// Cases, replies or notifications for nothing the ledger sent (or, for a notification,
+    /// for a chat no rule notifies about).
     pub effects_without_cause: usize,
     /// Cases in another group than their Chatra group maps to.
     pub wrong_groups: usize,
@@ -104,10 +109,11 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "suite: {} chats, {} messages acked; chatra {} replies, slack {}, telegram {}; dead letters {} ({} poison acked)",
+            "suite: {} chats, {} messages acked; chatra {} replies ({} settled by echo), slack {}, telegram {}; dead letters {} ({} poison acked)",
             self.chats,
             self.messages_acked,
             self.chatra_replies,
+            self.settled_by_echo,
             self.slack_posts,
             self.telegram_posts,
             self.dead_letters,

@@ -1,0 +1,153 @@
+//! A whole suite in this process for the fault scenarios: its own database (reached through
+//! a fault proxy when a scenario cuts PostgreSQL), its own NATS prefix, and the load
+//! generator's stand-ins for Chatra, Slack and Telegram.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deskie_config::Settings;
+use deskie_loadgen::{Checker, Driven, Ledger, Plan, ResendPolicy, Sender, Sinks, Target};
+use deskie_testkit::{FaultProxy, TestDb, TestNats};
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN: &str = "admin-token-for-the-fault-suite";
+
+/// How long Chatra's echo of a stored reply takes to come back.
+pub const ECHO_DELAY: Duration = Duration::from_millis(300);
+
+pub struct Harness {
+    pub target: Target,
+    pub sinks: Arc<Sinks>,
+    /// Between the suite and PostgreSQL, when asked for.
+    pub pg: Option<FaultProxy>,
+    pub nats_url: String,
+    pub nats_prefix: String,
+    pub sender: Sender,
+    running: Option<deskie::RunningSuite>,
+    shutdown: CancellationToken,
+    stop_sending: CancellationToken,
+    _db: TestDb,
+    _nats: TestNats,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop_sending.cancel();
+        self.shutdown.cancel();
+    }
+}
+
+/// Starts a suite; with `pg_proxy` it reaches PostgreSQL only through a [`FaultProxy`].
+pub async fn start(pg_proxy: bool) -> Harness {
+    let sinks = Arc::new(Sinks::start().await);
+    let db = TestDb::create().await;
+    let nats = TestNats::new();
+    let mut vars = deskie_testkit::suite_vars(&db, &nats, ADMIN, sinks.chatra_url());
+    let pg = match pg_proxy {
+        true => {
+            let proxy = FaultProxy::start("127.0.0.1:5432".parse().expect("address")).await;
+            let url = db
+                .url()
+                .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port()));
+            vars.insert("DESKIE_DATABASE_URL", url);
+            Some(proxy)
+        }
+        false => None,
+    };
+    vars.insert("DESKIE_TELEGRAM_API_URL", sinks.telegram_url().to_owned());
+    let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("settings");
+    let outbound = deskie_outbound::OutboundConfig {
+        lease: Duration::from_secs(2),
+        unknown_deadline: Duration::from_secs(60),
+        poll_interval: Duration::from_millis(100),
+        telegram_api_url: sinks.telegram_url().to_owned(),
+        ..deskie_outbound::OutboundConfig::default()
+    };
+    let options = deskie::SuiteOptions {
+        outbound: Some(outbound),
+        agent_sync: None,
+        rules: true,
+    };
+    let shutdown = CancellationToken::new();
+    let running = deskie::start_suite_with(&settings, options, shutdown.clone())
+        .await
+        .expect("suite");
+    let api = format!("http://127.0.0.1:{}/api/v1", running.api_port);
+    let target = Target::connect(&api, ADMIN, &sinks)
+        .await
+        .expect("target set up");
+    let stop_sending = CancellationToken::new();
+    let sender = Sender::new(
+        &target.webhook_url,
+        Ledger::new(),
+        ResendPolicy::default(),
+        stop_sending.clone(),
+    );
+    Harness {
+        target,
+        sinks,
+        pg,
+        nats_url: nats.url().to_owned(),
+        nats_prefix: nats.prefix().to_owned(),
+        sender,
+        running: Some(running),
+        shutdown,
+        stop_sending,
+        _db: db,
+        _nats: nats,
+    }
+}
+
+impl Harness {
+    /// Runs `plan` in the background; the driven run when it has all been sent.
+    pub fn drive(&self, plan: &Plan) -> tokio::task::JoinHandle<Driven> {
+        let (plan, sender, sinks) = (plan.clone(), self.sender.clone(), self.sinks.clone());
+        tokio::spawn(async move { deskie_loadgen::drive(&plan, &sender, sinks, ECHO_DELAY).await })
+    }
+
+    /// A checker of `plan` against this suite (dead letters included).
+    pub fn checker(&self, plan: &Plan) -> Checker {
+        Checker::new(
+            self.target.clone(),
+            self.sinks.clone(),
+            self.sender.ledger().clone(),
+            plan.clone(),
+            Some((self.nats_url.clone(), self.nats_prefix.clone())),
+        )
+    }
+
+    /// Stops every service and waits for them.
+    pub async fn stop(mut self) {
+        self.stop_sending.cancel();
+        self.shutdown.cancel();
+        if let Some(running) = self.running.take() {
+            tokio::time::timeout(Duration::from_secs(15), running.wait())
+                .await
+                .expect("the suite stops within 15 s");
+        }
+    }
+}
+
+/// How many times larger than the CI size a scenario runs: `DESKIE_FAULTS_SCALE` (default 1;
+/// e.g. 20 for a soak).
+pub fn scale() -> usize {
+    std::env::var("DESKIE_FAULTS_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// Prints the scenario's figures and fails the test on any non-zero failure figure.
+pub fn assert_clean(scenario: &str, report: &deskie_loadgen::Report) {
+    println!("== {scenario}\n{report}");
+    assert!(
+        report.is_clean(),
+        "{scenario}: {:?}\n{report}",
+        report.failures()
+    );
+    assert!(
+        report.drain.is_some(),
+        "{scenario}: did not drain\n{report}"
+    );
+}

@@ -1,0 +1,122 @@
+//! The scenarios, one fault each.
+
+use std::time::{Duration, Instant};
+
+use deskie_loadgen::Plan;
+use deskie_testkit::{Fault, ProxyMode};
+
+use crate::harness::{self, assert_clean};
+
+/// How long the checker waits for the suite to drain after a fault before it reports.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
+
+/// PostgreSQL unreachable for 80 s, longer than the old delivery budget (7 deliveries with
+/// 1 s → 60 s delays ≈ 70 s of naks): open connections reset, new ones refused for 38 s,
+/// then accepted and never answered for 40 s, while visitors keep writing. Nothing lost,
+/// nothing dead-lettered, nothing doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unreachable_longer_than_the_old_budget() {
+    let suite = harness::start(true).await;
+    let pg = suite.pg.as_ref().expect("proxy");
+    // Visitors arrive over ~100 s: before, during and after the cut.
+    let plan = Plan::new(100 * harness::scale(), 3, harness::scale() as f64);
+    let driving = suite.drive(&plan);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    println!("cut: reset");
+    pg.set(ProxyMode::Reset);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("cut: refuse");
+    pg.set(ProxyMode::Refuse);
+    tokio::time::sleep(Duration::from_secs(38)).await;
+    println!("cut: blackhole");
+    pg.set(ProxyMode::Blackhole);
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    pg.set(ProxyMode::Pass);
+    let fault_ended = Instant::now();
+    println!("cut: over (80 s)");
+    let driven = driving.await.expect("driven");
+    let report = suite
+        .checker(&plan)
+        .wait_drained(fault_ended, DRAIN_DEADLINE)
+        .await
+        .expect("checker");
+    driven.finish();
+    assert_clean("PostgreSQL unreachable 80 s", &report);
+    assert_eq!(report.dead_letters, 0, "nothing dead-lettered");
+    suite.stop().await;
+}
+
+/// Chatra answers the first greetings with 502 and 504 after it stored them (a gateway that
+/// lost the answer): each is `unknown`, never sent again, and settled by its echo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chatra_answers_502_and_504() {
+    let suite = harness::start(false).await;
+    let faults = 10;
+    for n in 0..faults {
+        let code = if n % 2 == 0 { 502 } else { 504 };
+        suite.sinks.chatra.fail_next(Fault::AcceptThenStatus(code));
+    }
+    let plan = Plan::new(30 * harness::scale(), 2, 5.0);
+    let driving = suite.drive(&plan);
+    let deadline = Instant::now() + DRAIN_DEADLINE;
+    while suite.sinks.chatra_replies().len() < faults {
+        assert!(Instant::now() < deadline, "the faults were never met");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fault_ended = Instant::now();
+    let driven = driving.await.expect("driven");
+    let report = suite
+        .checker(&plan)
+        .wait_drained(fault_ended, DRAIN_DEADLINE)
+        .await
+        .expect("checker");
+    driven.finish();
+    assert_clean("Chatra 502/504 on the first 10 greetings", &report);
+    assert_eq!(
+        report.settled_by_echo, faults,
+        "each greeting answered 502/504 is settled by its echo"
+    );
+    suite.stop().await;
+}
+
+/// Every other webhook sent twice at once, and each of those once more after every visitor
+/// is done: one case per chat, every message once, one greeting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_and_concurrent_webhooks() {
+    let suite = harness::start(false).await;
+    let mut plan = Plan::new(30 * harness::scale(), 3, 5.0);
+    plan.duplicate_every = Some(2);
+    let driven = suite.drive(&plan).await.expect("driven");
+    let report = suite
+        .checker(&plan)
+        .wait_drained(driven.sent_all_at, DRAIN_DEADLINE)
+        .await
+        .expect("checker");
+    driven.finish();
+    assert_clean("duplicate and concurrent webhooks", &report);
+    assert!(
+        report.ledger.webhooks > report.messages_acked,
+        "duplicates were sent"
+    );
+    suite.stop().await;
+}
+
+/// A poison body (a `chatFragment` without `client.id`: accepted, unroutable) after every
+/// fifth visitor: each one dead letter, everything else flows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_webhooks_amid_good_traffic() {
+    let suite = harness::start(false).await;
+    let mut plan = Plan::new(30 * harness::scale(), 3, 5.0);
+    plan.poison_every = Some(5);
+    let driven = suite.drive(&plan).await.expect("driven");
+    let report = suite
+        .checker(&plan)
+        .wait_drained(driven.sent_all_at, DRAIN_DEADLINE)
+        .await
+        .expect("checker");
+    driven.finish();
+    assert_clean("poison webhooks amid good traffic", &report);
+    assert!(report.poison_acked > 0, "poison was sent and accepted");
+    assert_eq!(report.dead_letters, report.poison_acked as u64);
+    suite.stop().await;
+}
