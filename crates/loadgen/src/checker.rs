@@ -55,8 +55,13 @@ impl Checker {
         deadline: Duration,
     ) -> Result<Report, LoadError> {
         let mut previous: Option<Report> = None;
+        let mut messages_drain = None;
         loop {
             let mut report = self.observe().await?;
+            if messages_drain.is_none() && report.lost_messages == 0 {
+                messages_drain = Some(fault_ended.elapsed());
+            }
+            report.messages_drain = messages_drain;
             let quiet = previous.as_ref().is_some_and(|p| {
                 p.settled()
                     && (

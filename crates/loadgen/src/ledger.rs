@@ -88,6 +88,8 @@ pub struct LedgerTotals {
     pub timeouts: usize,
     /// Attempts without an HTTP exchange.
     pub transport_errors: usize,
+    /// The slowest answer (or timeout) of any attempt.
+    pub max_latency: Duration,
 }
 
 /// Shared record of every webhook; cheap to clone.
@@ -160,6 +162,7 @@ impl Ledger {
                 totals.unacked += 1;
             }
             for attempt in &record.attempts {
+                totals.max_latency = totals.max_latency.max(attempt.latency);
                 match attempt.answer {
                     Answer::Status(code) if !(200..300).contains(&code) => totals.refusals += 1,
                     Answer::Status(_) => {}

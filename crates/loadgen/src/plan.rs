@@ -79,8 +79,9 @@ impl Plan {
 
     /// Whether webhook `k` of visitor `n` is one sent twice at once and again later.
     pub fn duplicated(&self, n: usize, k: usize) -> bool {
-        self.duplicate_every
-            .is_some_and(|every| every > 0 && (n * self.messages_per_chat + k) % every == 0)
+        self.duplicate_every.is_some_and(|every| {
+            every > 0 && (n * self.messages_per_chat + k).is_multiple_of(every)
+        })
     }
 
     /// Whether a poison body follows visitor `n`.

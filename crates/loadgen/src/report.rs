@@ -30,6 +30,9 @@ pub struct Report {
     /// From the end of the last fault to the moment everything was settled; `None` when it
     /// did not settle before the checker's deadline.
     pub drain: Option<Duration>,
+    /// From the end of the last fault to the first look at which every accepted message was
+    /// in its case (replies and notifications may still have been on their way).
+    pub messages_drain: Option<Duration>,
 
     // Must be 0.
     /// Accepted messages missing from their case (or whose case is missing).
@@ -104,8 +107,15 @@ impl fmt::Display for Report {
         let l = &self.ledger;
         writeln!(
             f,
-            "ledger: {} webhooks, {} attempts, {} acked, {} never acked; {} refused, {} timed out, {} unreachable",
-            l.webhooks, l.attempts, l.acked, l.unacked, l.refusals, l.timeouts, l.transport_errors
+            "ledger: {} webhooks, {} attempts, {} acked, {} never acked; {} refused, {} timed out, {} unreachable; slowest answer {:.1} s",
+            l.webhooks,
+            l.attempts,
+            l.acked,
+            l.unacked,
+            l.refusals,
+            l.timeouts,
+            l.transport_errors,
+            l.max_latency.as_secs_f64()
         )?;
         writeln!(
             f,
@@ -119,10 +129,18 @@ impl fmt::Display for Report {
             self.dead_letters,
             self.poison_acked
         )?;
-        match self.drain {
-            Some(drain) => writeln!(f, "drain: {:.1} s", drain.as_secs_f64())?,
-            None => writeln!(f, "drain: did not settle")?,
-        }
+        let secs = |d: Option<Duration>| {
+            d.map_or_else(
+                || "not reached".to_owned(),
+                |d| format!("{:.1} s", d.as_secs_f64()),
+            )
+        };
+        writeln!(
+            f,
+            "drain after the fault: every message in its case {}, everything settled {}",
+            secs(self.messages_drain),
+            secs(self.drain)
+        )?;
         write!(
             f,
             "must be 0: lost {} | dup messages {} | dup replies {} | dup greetings {} | dup notifications {} | missing replies {} | missing notifications {} | unsettled {} | without cause {} | wrong groups {} | unexpected dead letters {} | missing dead letters {}",
