@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use deskie_config::Settings;
 use deskie_loadgen::{Checker, Driven, Ledger, Plan, ResendPolicy, Sender, Sinks, Target};
-use deskie_testkit::{FaultProxy, TestDb, TestNats};
+use deskie_testkit::{FaultProxy, NatsServer, TestDb, TestNats};
 use tokio_util::sync::CancellationToken;
 
 pub const ADMIN: &str = "admin-token-for-the-fault-suite";
@@ -28,6 +28,8 @@ pub struct Harness {
     stop_sending: CancellationToken,
     _db: TestDb,
     _nats: TestNats,
+    /// A private nats-server, when asked for (dropped last: the prefix's cleanup uses it).
+    pub nats_server: Option<NatsServer>,
 }
 
 impl Drop for Harness {
@@ -37,11 +39,28 @@ impl Drop for Harness {
     }
 }
 
-/// Starts a suite; with `pg_proxy` it reaches PostgreSQL only through a [`FaultProxy`].
-pub async fn start(pg_proxy: bool) -> Harness {
+/// What a scenario needs besides a suite.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Setup {
+    /// PostgreSQL reached only through a [`FaultProxy`] ([`Harness::pg`]).
+    pub pg_proxy: bool,
+    /// A private nats-server on a free port, to kill and restart ([`Harness::nats_server`]).
+    pub own_nats: bool,
+}
+
+/// Starts a suite as `setup` says.
+pub async fn start(setup: Setup) -> Harness {
+    let pg_proxy = setup.pg_proxy;
     let sinks = Arc::new(Sinks::start().await);
     let db = TestDb::create().await;
-    let nats = TestNats::new();
+    let nats_server = match setup.own_nats {
+        true => Some(NatsServer::start_new().await),
+        false => None,
+    };
+    let nats = match &nats_server {
+        Some(server) => TestNats::on(server.url()),
+        None => TestNats::new(),
+    };
     let mut vars = deskie_testkit::suite_vars(&db, &nats, ADMIN, sinks.chatra_url());
     let pg = match pg_proxy {
         true => {
@@ -95,6 +114,7 @@ pub async fn start(pg_proxy: bool) -> Harness {
         stop_sending,
         _db: db,
         _nats: nats,
+        nats_server,
     }
 }
 

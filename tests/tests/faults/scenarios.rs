@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use deskie_loadgen::Plan;
 use deskie_testkit::{Fault, ProxyMode};
 
-use crate::harness::{self, assert_clean};
+use crate::harness::{self, Setup, assert_clean};
 
 /// How long the checker waits for the suite to drain after a fault before it reports.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
@@ -16,7 +16,11 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
 /// nothing dead-lettered, nothing doubled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_unreachable_longer_than_the_old_budget() {
-    let suite = harness::start(true).await;
+    let suite = harness::start(Setup {
+        pg_proxy: true,
+        ..Setup::default()
+    })
+    .await;
     let pg = suite.pg.as_ref().expect("proxy");
     // Visitors arrive over ~100 s: before, during and after the cut.
     let plan = Plan::new(100 * harness::scale(), 3, harness::scale() as f64);
@@ -50,7 +54,7 @@ async fn postgres_unreachable_longer_than_the_old_budget() {
 /// lost the answer): each is `unknown`, never sent again, and settled by its echo.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chatra_answers_502_and_504() {
-    let suite = harness::start(false).await;
+    let suite = harness::start(Setup::default()).await;
     let faults = 10;
     for n in 0..faults {
         let code = if n % 2 == 0 { 502 } else { 504 };
@@ -83,7 +87,7 @@ async fn chatra_answers_502_and_504() {
 /// is done: one case per chat, every message once, one greeting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_and_concurrent_webhooks() {
-    let suite = harness::start(false).await;
+    let suite = harness::start(Setup::default()).await;
     let mut plan = Plan::new(30 * harness::scale(), 3, 5.0);
     plan.duplicate_every = Some(2);
     let driven = suite.drive(&plan).await.expect("driven");
@@ -105,7 +109,7 @@ async fn duplicate_and_concurrent_webhooks() {
 /// fifth visitor: each one dead letter, everything else flows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_webhooks_amid_good_traffic() {
-    let suite = harness::start(false).await;
+    let suite = harness::start(Setup::default()).await;
     let mut plan = Plan::new(30 * harness::scale(), 3, 5.0);
     plan.poison_every = Some(5);
     let driven = suite.drive(&plan).await.expect("driven");
@@ -118,5 +122,36 @@ async fn poison_webhooks_amid_good_traffic() {
     assert_clean("poison webhooks amid good traffic", &report);
     assert!(report.poison_acked > 0, "poison was sent and accepted");
     assert_eq!(report.dead_letters, report.poison_acked as u64);
+    suite.stop().await;
+}
+
+/// nats-server killed (SIGKILL) under load and restarted 15 s later on the same port and
+/// store: ingest answers 503 meanwhile and the visitors resend; nothing acknowledged is lost,
+/// nothing doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_killed_and_restarted_under_load() {
+    let mut suite = harness::start(Setup {
+        own_nats: true,
+        ..Setup::default()
+    })
+    .await;
+    let plan = Plan::new(40 * harness::scale(), 3, 2.0);
+    let driving = suite.drive(&plan);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let server = suite.nats_server.as_mut().expect("own nats-server");
+    println!("nats: killed");
+    server.stop();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    server.start().await;
+    let fault_ended = Instant::now();
+    println!("nats: restarted (down 15 s)");
+    let driven = driving.await.expect("driven");
+    let report = suite
+        .checker(&plan)
+        .wait_drained(fault_ended, DRAIN_DEADLINE)
+        .await
+        .expect("checker");
+    driven.finish();
+    assert_clean("nats-server killed for 15 s", &report);
     suite.stop().await;
 }
