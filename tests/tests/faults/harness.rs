@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use deskie_config::Settings;
 use deskie_loadgen::{Checker, Driven, Ledger, Plan, ResendPolicy, Sender, Sinks, Target};
-use deskie_testkit::{FaultProxy, NatsServer, TestDb, TestNats};
+use deskie_testkit::{FaultProxy, NatsServer, ServiceProcess, TestDb, TestNats};
 use tokio_util::sync::CancellationToken;
 
 pub const ADMIN: &str = "admin-token-for-the-fault-suite";
@@ -24,6 +24,9 @@ pub struct Harness {
     pub nats_prefix: String,
     pub sender: Sender,
     running: Option<deskie::RunningSuite>,
+    process: Option<ServiceProcess>,
+    /// The child process's environment (`deskie run` is restarted with it).
+    process_env: Vec<(&'static str, String)>,
     shutdown: CancellationToken,
     stop_sending: CancellationToken,
     _db: TestDb,
@@ -36,6 +39,14 @@ impl Drop for Harness {
     fn drop(&mut self) {
         self.stop_sending.cancel();
         self.shutdown.cancel();
+        self.kill_suite();
+        if let Some((_, dir)) = self
+            .process_env
+            .iter()
+            .find(|(k, _)| *k == "DESKIE_DATA_DIR")
+        {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -46,6 +57,9 @@ pub struct Setup {
     pub pg_proxy: bool,
     /// A private nats-server on a free port, to kill and restart ([`Harness::nats_server`]).
     pub own_nats: bool,
+    /// The suite as `deskie run` in a child process, to kill and restart
+    /// ([`Harness::kill_suite`], [`Harness::restart_suite`]), instead of in this process.
+    pub child_process: bool,
 }
 
 /// Starts a suite as `setup` says.
@@ -82,16 +96,31 @@ pub async fn start(setup: Setup) -> Harness {
         telegram_api_url: sinks.telegram_url().to_owned(),
         ..deskie_outbound::OutboundConfig::default()
     };
-    let options = deskie::SuiteOptions {
-        outbound: Some(outbound),
-        agent_sync: None,
-        rules: true,
-    };
     let shutdown = CancellationToken::new();
-    let running = deskie::start_suite_with(&settings, options, shutdown.clone())
-        .await
-        .expect("suite");
-    let api = format!("http://127.0.0.1:{}/api/v1", running.api_port);
+    let mut process_env = Vec::new();
+    let (running, process, api) = if setup.child_process {
+        vars.remove("DESKIE_API_ADDR");
+        let data_dir = std::env::temp_dir().join(format!("deskie-faults-{}", nats.prefix()));
+        vars.insert("DESKIE_DATA_DIR", data_dir.display().to_string());
+        // Tuned as the in-process outbound below, within what the variables allow.
+        vars.insert("DESKIE_OUTBOUND_LEASE_SECS", "16".to_owned());
+        vars.insert("DESKIE_OUTBOUND_UNKNOWN_DEADLINE_SECS", "120".to_owned());
+        process_env = vars.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let process = spawn_suite(&process_env).await;
+        let api = format!("{}/api/v1", process.base());
+        (None, Some(process), api)
+    } else {
+        let options = deskie::SuiteOptions {
+            outbound: Some(outbound),
+            agent_sync: None,
+            rules: true,
+        };
+        let running = deskie::start_suite_with(&settings, options, shutdown.clone())
+            .await
+            .expect("suite");
+        let api = format!("http://127.0.0.1:{}/api/v1", running.api_port);
+        (Some(running), None, api)
+    };
     let target = Target::connect(&api, ADMIN, &sinks)
         .await
         .expect("target set up");
@@ -109,7 +138,9 @@ pub async fn start(setup: Setup) -> Harness {
         nats_url: nats.url().to_owned(),
         nats_prefix: nats.prefix().to_owned(),
         sender,
-        running: Some(running),
+        running,
+        process,
+        process_env,
         shutdown,
         stop_sending,
         _db: db,
@@ -136,6 +167,21 @@ impl Harness {
         )
     }
 
+    /// Kills (SIGKILL) the `deskie run` child process.
+    pub fn kill_suite(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill();
+        }
+    }
+
+    /// Starts `deskie run` again with the same environment and waits until it is ready; the
+    /// API's new address replaces the old one.
+    pub async fn restart_suite(&mut self) {
+        let process = spawn_suite(&self.process_env).await;
+        self.target.api = format!("{}/api/v1", process.base());
+        self.process = Some(process);
+    }
+
     /// Stops every service and waits for them.
     pub async fn stop(mut self) {
         self.stop_sending.cancel();
@@ -159,8 +205,18 @@ pub fn scale() -> usize {
 }
 
 /// Prints the scenario's figures and fails the test on any non-zero failure figure.
-pub fn assert_clean(scenario: &str, report: &deskie_loadgen::Report) {
-    println!("== {scenario}\n{report}");
+/// `fault_ended` and `sent_all` say when the fault ended and when the last webhook was
+/// settled at the sender: the drain runs from the first, and load may have gone on after it.
+pub fn assert_clean(
+    scenario: &str,
+    report: &deskie_loadgen::Report,
+    fault_ended: std::time::Instant,
+    sent_all: std::time::Instant,
+) {
+    let after = sent_all
+        .saturating_duration_since(fault_ended)
+        .as_secs_f64();
+    println!("== {scenario}\n{report}\nlast webhook acked {after:.1} s after the fault ended");
     assert!(
         report.is_clean(),
         "{scenario}: {:?}\n{report}",
@@ -170,4 +226,41 @@ pub fn assert_clean(scenario: &str, report: &deskie_loadgen::Report) {
         report.drain.is_some(),
         "{scenario}: did not drain\n{report}"
     );
+}
+
+/// `deskie run` as a child process with `env`, once its API answers `/readyz`.
+async fn spawn_suite(env: &[(&'static str, String)]) -> ServiceProcess {
+    let binary = deskie_binary();
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let process = ServiceProcess::spawn_with_args(
+        &binary.display().to_string(),
+        &["run"],
+        &envs,
+        "DESKIE_API_ADDR",
+    );
+    process.ready().await;
+    process
+}
+
+/// The `deskie` binary next to this test's executable (`target/<profile>/deskie`), built
+/// first when missing.
+fn deskie_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = dir.join("deskie");
+    if !path.exists() {
+        let mut build = std::process::Command::new(env!("CARGO"));
+        build.args(["build", "--bin", "deskie", "-p", "deskie"]);
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        assert!(
+            build.status().expect("cargo build").success(),
+            "building deskie failed"
+        );
+    }
+    path
 }

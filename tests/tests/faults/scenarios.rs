@@ -45,7 +45,12 @@ async fn postgres_unreachable_longer_than_the_old_budget() {
         .await
         .expect("checker");
     driven.finish();
-    assert_clean("PostgreSQL unreachable 80 s", &report);
+    assert_clean(
+        "PostgreSQL unreachable 80 s",
+        &report,
+        fault_ended,
+        driven.sent_all_at,
+    );
     assert_eq!(report.dead_letters, 0, "nothing dead-lettered");
     suite.stop().await;
 }
@@ -75,7 +80,12 @@ async fn chatra_answers_502_and_504() {
         .await
         .expect("checker");
     driven.finish();
-    assert_clean("Chatra 502/504 on the first 10 greetings", &report);
+    assert_clean(
+        "Chatra 502/504 on the first 10 greetings",
+        &report,
+        fault_ended,
+        driven.sent_all_at,
+    );
     assert_eq!(
         report.settled_by_echo, faults,
         "each greeting answered 502/504 is settled by its echo"
@@ -91,13 +101,20 @@ async fn duplicate_and_concurrent_webhooks() {
     let mut plan = Plan::new(30 * harness::scale(), 3, 5.0);
     plan.duplicate_every = Some(2);
     let driven = suite.drive(&plan).await.expect("driven");
+    // The duplicates' last copies are the fault here: it ends when they were accepted.
+    let fault_ended = driven.sent_all_at;
     let report = suite
         .checker(&plan)
-        .wait_drained(driven.sent_all_at, DRAIN_DEADLINE)
+        .wait_drained(fault_ended, DRAIN_DEADLINE)
         .await
         .expect("checker");
     driven.finish();
-    assert_clean("duplicate and concurrent webhooks", &report);
+    assert_clean(
+        "duplicate and concurrent webhooks",
+        &report,
+        fault_ended,
+        driven.sent_all_at,
+    );
     assert!(
         report.ledger.webhooks > report.messages_acked,
         "duplicates were sent"
@@ -113,13 +130,20 @@ async fn poison_webhooks_amid_good_traffic() {
     let mut plan = Plan::new(30 * harness::scale(), 3, 5.0);
     plan.poison_every = Some(5);
     let driven = suite.drive(&plan).await.expect("driven");
+    // The poison comes with the load: the fault ends with the last webhook accepted.
+    let fault_ended = driven.sent_all_at;
     let report = suite
         .checker(&plan)
-        .wait_drained(driven.sent_all_at, DRAIN_DEADLINE)
+        .wait_drained(fault_ended, DRAIN_DEADLINE)
         .await
         .expect("checker");
     driven.finish();
-    assert_clean("poison webhooks amid good traffic", &report);
+    assert_clean(
+        "poison webhooks amid good traffic",
+        &report,
+        fault_ended,
+        driven.sent_all_at,
+    );
     assert!(report.poison_acked > 0, "poison was sent and accepted");
     assert_eq!(report.dead_letters, report.poison_acked as u64);
     suite.stop().await;
@@ -152,6 +176,46 @@ async fn nats_killed_and_restarted_under_load() {
         .await
         .expect("checker");
     driven.finish();
-    assert_clean("nats-server killed for 15 s", &report);
+    assert_clean(
+        "nats-server killed for 15 s",
+        &report,
+        fault_ended,
+        driven.sent_all_at,
+    );
     suite.stop().await;
+}
+
+/// `deskie run` (every service in one process) killed with SIGKILL under load and started
+/// again: webhooks in flight get no answer and are resent; nothing acknowledged is lost,
+/// nothing doubled, every greeting reaches Chatra once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suite_process_killed_under_load() {
+    let mut suite = harness::start(Setup {
+        child_process: true,
+        ..Setup::default()
+    })
+    .await;
+    let plan = Plan::new(40 * harness::scale(), 3, 2.0);
+    let driving = suite.drive(&plan);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    println!("deskie run: killed");
+    suite.kill_suite();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    suite.restart_suite().await;
+    let fault_ended = Instant::now();
+    println!("deskie run: restarted and ready");
+    let driven = driving.await.expect("driven");
+    let report = suite
+        .checker(&plan)
+        .wait_drained(fault_ended, DRAIN_DEADLINE)
+        .await
+        .expect("checker");
+    driven.finish();
+    assert_clean(
+        "deskie run killed (SIGKILL) and restarted",
+        &report,
+        fault_ended,
+        driven.sent_all_at,
+    );
+    suite.kill_suite();
 }
