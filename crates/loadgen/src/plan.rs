@@ -19,8 +19,9 @@ pub struct Plan {
     pub chats_per_second: f64,
     /// Pause between one visitor's messages (after the previous one was accepted).
     pub message_gap: Duration,
-    /// Every n-th webhook (counted over all visitors) is sent twice at once, and once more
-    /// after every visitor is done, as a provider's duplicate delivery would.
+    /// Every n-th webhook (counted over all visitors) is sent twice at once (the same bytes),
+    /// and once more after every visitor is done in other bytes (an extra field), which
+    /// JetStream's duplicate window cannot absorb, so routing must recognise the message.
     pub duplicate_every: Option<usize>,
     /// After every n-th visitor, a poison body (a `chatFragment` without `client.id`, which
     /// ingest accepts and routing sets aside as a dead letter) is sent.

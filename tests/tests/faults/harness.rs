@@ -167,6 +167,15 @@ impl Harness {
         )
     }
 
+    /// Webhooks routing has handled (its inbox), for an in-process suite.
+    pub async fn routed(&self) -> i64 {
+        let store = &self.running.as_ref().expect("an in-process suite").store;
+        sqlx::query_scalar("SELECT count(*) FROM inbox WHERE consumer = 'routing'")
+            .fetch_one(store.pool())
+            .await
+            .expect("routing's inbox")
+    }
+
     /// Kills (SIGKILL) the `deskie run` child process.
     pub fn kill_suite(&mut self) {
         if let Some(mut process) = self.process.take() {

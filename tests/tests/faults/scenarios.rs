@@ -115,9 +115,29 @@ async fn duplicate_and_concurrent_webhooks() {
         fault_ended,
         driven.sent_all_at,
     );
-    assert!(
-        report.ledger.webhooks > report.messages_acked,
-        "duplicates were sent"
+    // Distinct bodies: each message, each echo, and the later copies in other bytes; the
+    // copies sent at once share their bytes with the first and stop at JetStream.
+    let resent = plan
+        .visitors()
+        .iter()
+        .flat_map(|v| (0..v.messages.len()).map(move |k| (v.index, k)))
+        .filter(|(n, k)| plan.duplicated(*n, *k))
+        .count();
+    let expected = report.messages_acked + report.chatra_replies + resent;
+    let deadline = Instant::now() + DRAIN_DEADLINE;
+    let mut routed = suite.routed().await;
+    // Echoes and later copies may still be on their way when the greetings are settled.
+    while (routed as usize) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        routed = suite.routed().await;
+    }
+    println!(
+        "routing handled {routed} webhooks: {} messages, {} echoes, {resent} later copies in other bytes",
+        report.messages_acked, report.chatra_replies
+    );
+    assert_eq!(
+        routed as usize, expected,
+        "the later copies reached routing (and were recognised)"
     );
     suite.stop().await;
 }
