@@ -54,45 +54,36 @@ impl Checker {
         fault_ended: Instant,
         deadline: Duration,
     ) -> Result<Report, LoadError> {
-        let mut previous: Option<Report> = None;
+        // The first look of the current settled run, and the stand-in traffic it saw.
+        let mut settled: Option<(Duration, [u64; 4])> = None;
         let mut messages_drain = None;
         loop {
+            let looked = fault_ended.elapsed();
             let mut report = self.observe().await?;
             if messages_drain.is_none() && report.lost_messages == 0 {
-                messages_drain = Some(fault_ended.elapsed());
+                messages_drain = Some(looked);
             }
             report.messages_drain = messages_drain;
-            let quiet = previous.as_ref().is_some_and(|p| {
-                p.settled()
-                    && (
-                        p.chatra_replies,
-                        p.slack_posts,
-                        p.telegram_posts,
-                        p.dead_letters,
-                    ) == (
-                        report.chatra_replies,
-                        report.slack_posts,
-                        report.telegram_posts,
-                        report.dead_letters,
-                    )
-            });
-            if report.settled() && quiet {
-                report.drain = previous
-                    .as_ref()
-                    .and_then(|p| p.drain)
-                    .or(Some(fault_ended.elapsed()));
+            let traffic = [
+                report.chatra_replies as u64,
+                report.slack_posts as u64,
+                report.telegram_posts as u64,
+                report.dead_letters,
+            ];
+            if report.settled() {
+                match settled {
+                    Some((since, seen)) if seen == traffic => {
+                        report.drain = Some(since);
+                        return Ok(report);
+                    }
+                    _ => settled = Some((looked, traffic)),
+                }
+            } else {
+                settled = None;
+            }
+            if looked > deadline {
                 return Ok(report);
             }
-            if fault_ended.elapsed() > deadline {
-                return Ok(report);
-            }
-            if report.settled() && previous.as_ref().is_none_or(|p| !p.settled()) {
-                // First settled look: the drain ends here; the next look confirms the quiet.
-                report.drain = Some(fault_ended.elapsed());
-            } else if report.settled() {
-                report.drain = previous.as_ref().and_then(|p| p.drain);
-            }
-            previous = Some(report);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }

@@ -145,3 +145,41 @@ impl Visitor {
         body
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visitors_are_distinct_and_every_third_writes_from_sales() {
+        let plan = Plan::new(6, 2, 1.0);
+        let visitors = plan.visitors();
+        assert_eq!(visitors.len(), 6);
+        assert_ne!(visitors[0].client_id, visitors[1].client_id);
+        let sales: Vec<usize> = visitors
+            .iter()
+            .filter(|v| v.chatra_group.is_some())
+            .map(|v| v.index)
+            .collect();
+        assert_eq!(sales, [2, 5]);
+        assert_eq!(visitors[2].body(0)["groupId"], SALES_CHATRA_GROUP);
+        assert_eq!(visitors[0].body(0)["eventName"], "chatStarted");
+        assert_eq!(visitors[0].body(1)["eventName"], "chatFragment");
+    }
+
+    #[test]
+    fn duplicates_and_poison_follow_the_plan() {
+        let mut plan = Plan::new(4, 2, 1.0);
+        assert!(!plan.duplicated(0, 0));
+        plan.duplicate_every = Some(3);
+        let duplicated: Vec<(usize, usize)> = (0..4)
+            .flat_map(|n| (0..2).map(move |k| (n, k)))
+            .filter(|(n, k)| plan.duplicated(*n, *k))
+            .collect();
+        assert_eq!(duplicated, [(0, 0), (1, 1), (3, 0)]);
+        plan.poison_every = Some(2);
+        assert!(plan.poisoned_after(1) && plan.poisoned_after(3) && !plan.poisoned_after(0));
+        assert!(plan.poison_body(1)["client"].get("id").is_none());
+        assert_ne!(plan.poison_body(1), plan.poison_body(3));
+    }
+}

@@ -159,3 +159,21 @@ impl fmt::Display for Report {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_name_every_non_zero_figure() {
+        let mut report = Report::default();
+        assert!(report.is_clean());
+        report.duplicate_replies = 2;
+        report.missing_dead_letters = 1;
+        assert_eq!(
+            report.failures(),
+            [("duplicate_replies", 2), ("missing_dead_letters", 1)]
+        );
+        assert!(!report.settled(), "a missing dead letter is not settled");
+    }
+}

@@ -78,10 +78,22 @@ pub async fn start(setup: Setup) -> Harness {
     let mut vars = deskie_testkit::suite_vars(&db, &nats, ADMIN, sinks.chatra_url());
     let pg = match pg_proxy {
         true => {
-            let proxy = FaultProxy::start("127.0.0.1:5432".parse().expect("address")).await;
+            // postgres://user@HOST:PORT/name: the proxy goes where HOST:PORT was.
+            let upstream = db
+                .url()
+                .rsplit_once('@')
+                .and_then(|(_, rest)| rest.split_once('/'))
+                .map(|(host, _)| host.to_owned())
+                .expect("host:port in the test database URL");
+            let address = tokio::net::lookup_host(upstream.as_str())
+                .await
+                .expect("database address")
+                .next()
+                .expect("an address");
+            let proxy = FaultProxy::start(address).await;
             let url = db
                 .url()
-                .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port()));
+                .replace(&upstream, &format!("127.0.0.1:{}", proxy.port()));
             vars.insert("DESKIE_DATABASE_URL", url);
             Some(proxy)
         }
