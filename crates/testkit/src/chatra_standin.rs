@@ -137,6 +137,19 @@ impl ChatraStandIn {
             .collect()
     }
 
+    /// The ids of the messages it stored (sent through it, including those answered with an
+    /// injected status after processing), oldest first: what Chatra would echo.
+    pub fn stored_message_ids(&self) -> Vec<String> {
+        let state = self.lock();
+        let mut stored: Vec<(u64, String)> = state
+            .messages
+            .iter()
+            .map(|(id, m)| (m["createdAt"].as_u64().unwrap_or(0), id.clone()))
+            .collect();
+        stored.sort();
+        stored.into_iter().map(|(_, id)| id).collect()
+    }
+
     /// Every request received so far, in arrival order (including refused ones).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.server.requests()

@@ -47,6 +47,11 @@ impl ServiceProcess {
         }
     }
 
+    /// `http://127.0.0.1:PORT`, where its ops endpoints (for `deskie run`, the API) listen.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// `GET path` on the ops port: the status and the body.
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
         let response = reqwest::get(format!("{}{path}", self.base)).await.ok()?;
