@@ -36,16 +36,7 @@ async fn bus_with(nats: &TestNats, topology: Topology) -> Bus {
 }
 
 fn start_relay(store: &Store, bus: &Bus) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-    let shutdown = CancellationToken::new();
-    let relay = Relay::new(
-        store.url(),
-        bus.clone(),
-        RelayConfig {
-            batch_size: 50,
-            ..Default::default()
-        },
-    );
-    let handle = tokio::spawn(relay.run(shutdown.clone()));
+    let (_, shutdown, handle) = start_relay_with(store.url(), bus, quick_config());
     (shutdown, handle)
 }
 
@@ -104,35 +95,6 @@ async fn stored_ids(store: &Store) -> HashSet<String> {
         .into_iter()
         .map(|id| id.to_string())
         .collect()
-}
-
-#[tokio::test]
-async fn a_late_committing_transaction_is_published_not_skipped() {
-    let (_db, store) = common::store().await;
-    let nats = TestNats::new();
-    let bus = bus(&nats).await;
-    let (shutdown, relay) = start_relay(&store, &bus);
-
-    // T1 appends to case A first but commits last.
-    let case_a = StreamKey::new("case", Uuid::new_v4());
-    let mut late = store.begin_stream(case_a).await.expect("begin");
-    late.append(0, vec![common::draft(1)])
-        .await
-        .expect("append");
-    let case_b = StreamKey::new("case", Uuid::new_v4());
-    let mut early = store.begin_stream(case_b).await.expect("begin");
-    early
-        .append(0, vec![common::draft(2)])
-        .await
-        .expect("append");
-    early.commit().await.expect("commit");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    late.commit().await.expect("commit");
-
-    let published = published(&bus, 2, Duration::from_secs(10)).await;
-    shutdown.cancel();
-    let _ = relay.await;
-    assert_exactly_once_and_in_order(&published, &stored_ids(&store).await);
 }
 
 #[tokio::test]

@@ -225,27 +225,16 @@ pub async fn redrive(bus: &Bus, sequence: u64) -> Result<Redriven, RedriveError>
 pub async fn redrive_each(
     bus: &Bus,
     sequences: &[u64],
-    mut progress: impl FnMut(usize, &Result<Redriven, RedriveError>),
+    progress: impl FnMut(usize, &Result<Redriven, RedriveError>),
 ) -> Result<Vec<Result<Redriven, RedriveError>>, RedriveError> {
-    let messages = read_all(bus).await?;
-    let mut settled = settled(bus, &messages);
-    let by_sequence = by_sequence(&messages);
-    let mut outcomes = Vec::with_capacity(sequences.len());
-    for (done, &sequence) in sequences.iter().enumerate() {
-        let outcome = match unsettled(bus, &settled, &by_sequence, sequence) {
-            Ok(letter) => redrive_one(bus, sequence, letter).await,
-            Err(error) => Err(error),
-        };
-        if let Ok(redrove) = &outcome {
-            settled.insert(
-                sequence,
-                Settled::Redriven(redrove.new_sequence.to_string()),
-            );
-        }
-        progress(done, &outcome);
-        outcomes.push(outcome);
-    }
-    Ok(outcomes)
+    settle_each(
+        bus,
+        sequences,
+        async |sequence, letter| redrive_one(bus, sequence, letter).await,
+        |redrove| Settled::Redriven(redrove.new_sequence.to_string()),
+        progress,
+    )
+    .await
 }
 
 /// Marks each of `sequences` discarded, in order, reading the dead-letter stream once:
@@ -254,31 +243,52 @@ pub async fn redrive_each(
 pub async fn discard_each(
     bus: &Bus,
     sequences: &[u64],
-    mut progress: impl FnMut(usize, &Result<u64, RedriveError>),
+    progress: impl FnMut(usize, &Result<u64, RedriveError>),
 ) -> Result<Vec<Result<u64, RedriveError>>, RedriveError> {
+    settle_each(
+        bus,
+        sequences,
+        async |sequence, _| {
+            let mut marker = HeaderMap::new();
+            marker.insert(DISCARDED_SEQUENCE, sequence.to_string().as_str());
+            bus.publish_durable(
+                discard_subject(bus),
+                &format!("discarded:{sequence}"),
+                marker,
+                Bytes::new(),
+            )
+            .await
+            .map(|_| sequence)
+            .map_err(bus_error)
+        },
+        |_| Settled::Discarded,
+        progress,
+    )
+    .await
+}
+
+/// Settles each of `sequences` in order with `act`, reading the dead-letter stream once:
+/// a missing, marker or already settled letter is refused without calling `act`, and a
+/// letter settled earlier in the same call counts as settled (`settled_as`). `progress`
+/// sees each outcome as it happens.
+async fn settle_each<T>(
+    bus: &Bus,
+    sequences: &[u64],
+    mut act: impl AsyncFnMut(u64, &async_nats::jetstream::Message) -> Result<T, RedriveError>,
+    settled_as: impl Fn(&T) -> Settled,
+    mut progress: impl FnMut(usize, &Result<T, RedriveError>),
+) -> Result<Vec<Result<T, RedriveError>>, RedriveError> {
     let messages = read_all(bus).await?;
     let mut settled = settled(bus, &messages);
     let by_sequence = by_sequence(&messages);
     let mut outcomes = Vec::with_capacity(sequences.len());
     for (done, &sequence) in sequences.iter().enumerate() {
         let outcome = match unsettled(bus, &settled, &by_sequence, sequence) {
-            Ok(_) => {
-                let mut marker = HeaderMap::new();
-                marker.insert(DISCARDED_SEQUENCE, sequence.to_string().as_str());
-                bus.publish_durable(
-                    discard_subject(bus),
-                    &format!("discarded:{sequence}"),
-                    marker,
-                    Bytes::new(),
-                )
-                .await
-                .map(|_| sequence)
-                .map_err(bus_error)
-            }
+            Ok(letter) => act(sequence, letter).await,
             Err(error) => Err(error),
         };
-        if outcome.is_ok() {
-            settled.insert(sequence, Settled::Discarded);
+        if let Ok(value) = &outcome {
+            settled.insert(sequence, settled_as(value));
         }
         progress(done, &outcome);
         outcomes.push(outcome);

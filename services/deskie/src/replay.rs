@@ -101,7 +101,7 @@ pub async fn rebuild(
 pub const REPLAY_APPLICATION: &str = "deskie-replay";
 
 /// Another process's session on the database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OtherSession {
     /// Its backend's process id.
     pub pid: i32,
@@ -143,7 +143,7 @@ pub enum ReplayError {
 
 /// Client sessions on this database other than `deskie replay`'s own.
 pub async fn other_sessions(store: &Store) -> Result<Vec<OtherSession>, StoreError> {
-    let rows = sqlx::query(
+    let sessions = sqlx::query_as::<_, OtherSession>(
         "SELECT pid, COALESCE(application_name, '') AS application, client_addr::text AS client
            FROM pg_stat_activity
           WHERE datname = current_database()
@@ -155,15 +155,7 @@ pub async fn other_sessions(store: &Store) -> Result<Vec<OtherSession>, StoreErr
     .bind(REPLAY_APPLICATION)
     .fetch_all(store.pool())
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(OtherSession {
-                pid: row.try_get("pid")?,
-                application: row.try_get("application")?,
-                client: row.try_get("client")?,
-            })
-        })
-        .collect()
+    Ok(sessions)
 }
 
 /// `deskie replay`: unless `force`, refuses while other sessions are connected; then

@@ -169,6 +169,27 @@ impl Harness {
     }
 
     /// A checker of `plan` against this suite (dead letters included).
+    /// Waits for the suite to drain after `fault_ended` (at most `deadline`), stops the
+    /// driver's background work, and fails the test unless the checker's figures are clean
+    /// ([`assert_clean`]); the report, for the scenario's own checks.
+    pub async fn settle(
+        &self,
+        scenario: &str,
+        plan: &Plan,
+        driven: &Driven,
+        fault_ended: std::time::Instant,
+        deadline: std::time::Duration,
+    ) -> deskie_loadgen::Report {
+        let report = self
+            .checker(plan)
+            .wait_drained(fault_ended, deadline)
+            .await
+            .expect("checker");
+        driven.finish();
+        assert_clean(scenario, &report, fault_ended, driven.sent_all_at);
+        report
+    }
+
     pub fn checker(&self, plan: &Plan) -> Checker {
         Checker::new(
             self.target.clone(),
@@ -228,7 +249,7 @@ pub fn scale() -> usize {
 /// Prints the scenario's figures and fails the test on any non-zero failure figure.
 /// `fault_ended` and `sent_all` say when the fault ended and when the last webhook was
 /// settled at the sender: the drain runs from the first, and load may have gone on after it.
-pub fn assert_clean(
+fn assert_clean(
     scenario: &str,
     report: &deskie_loadgen::Report,
     fault_ended: std::time::Instant,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use deskie_loadgen::Plan;
 use deskie_testkit::{Fault, ProxyMode};
 
-use crate::harness::{self, Setup, assert_clean};
+use crate::harness::{self, Setup};
 
 /// How long the checker waits for the suite to drain after a fault before it reports.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
@@ -40,17 +40,14 @@ async fn postgres_unreachable_longer_than_the_old_budget() {
     println!("cut: over (80 s)");
     let driven = driving.await.expect("driven");
     let report = suite
-        .checker(&plan)
-        .wait_drained(fault_ended, DRAIN_DEADLINE)
-        .await
-        .expect("checker");
-    driven.finish();
-    assert_clean(
-        "PostgreSQL unreachable 80 s",
-        &report,
-        fault_ended,
-        driven.sent_all_at,
-    );
+        .settle(
+            "PostgreSQL unreachable 80 s",
+            &plan,
+            &driven,
+            fault_ended,
+            DRAIN_DEADLINE,
+        )
+        .await;
     assert_eq!(report.dead_letters, 0, "nothing dead-lettered");
     suite.stop().await;
 }
@@ -75,17 +72,14 @@ async fn chatra_answers_502_and_504() {
     let fault_ended = Instant::now();
     let driven = driving.await.expect("driven");
     let report = suite
-        .checker(&plan)
-        .wait_drained(fault_ended, DRAIN_DEADLINE)
-        .await
-        .expect("checker");
-    driven.finish();
-    assert_clean(
-        "Chatra 502/504 on the first 10 greetings",
-        &report,
-        fault_ended,
-        driven.sent_all_at,
-    );
+        .settle(
+            "Chatra 502/504 on the first 10 greetings",
+            &plan,
+            &driven,
+            fault_ended,
+            DRAIN_DEADLINE,
+        )
+        .await;
     assert_eq!(
         report.settled_by_echo, faults,
         "each greeting answered 502/504 is settled by its echo"
@@ -104,17 +98,14 @@ async fn duplicate_and_concurrent_webhooks() {
     // The duplicates' last copies are the fault here: it ends when they were accepted.
     let fault_ended = driven.sent_all_at;
     let report = suite
-        .checker(&plan)
-        .wait_drained(fault_ended, DRAIN_DEADLINE)
-        .await
-        .expect("checker");
-    driven.finish();
-    assert_clean(
-        "duplicate and concurrent webhooks",
-        &report,
-        fault_ended,
-        driven.sent_all_at,
-    );
+        .settle(
+            "duplicate and concurrent webhooks",
+            &plan,
+            &driven,
+            fault_ended,
+            DRAIN_DEADLINE,
+        )
+        .await;
     // Distinct bodies: each message, each echo, and the later copies in other bytes; the
     // copies sent at once share their bytes with the first and stop at JetStream.
     let resent = plan
@@ -153,17 +144,14 @@ async fn poison_webhooks_amid_good_traffic() {
     // The poison comes with the load: the fault ends with the last webhook accepted.
     let fault_ended = driven.sent_all_at;
     let report = suite
-        .checker(&plan)
-        .wait_drained(fault_ended, DRAIN_DEADLINE)
-        .await
-        .expect("checker");
-    driven.finish();
-    assert_clean(
-        "poison webhooks amid good traffic",
-        &report,
-        fault_ended,
-        driven.sent_all_at,
-    );
+        .settle(
+            "poison webhooks amid good traffic",
+            &plan,
+            &driven,
+            fault_ended,
+            DRAIN_DEADLINE,
+        )
+        .await;
     assert!(report.poison_acked > 0, "poison was sent and accepted");
     assert_eq!(report.dead_letters, report.poison_acked as u64);
     suite.stop().await;
@@ -190,18 +178,15 @@ async fn nats_killed_and_restarted_under_load() {
     let fault_ended = Instant::now();
     println!("nats: restarted (down 15 s)");
     let driven = driving.await.expect("driven");
-    let report = suite
-        .checker(&plan)
-        .wait_drained(fault_ended, DRAIN_DEADLINE)
-        .await
-        .expect("checker");
-    driven.finish();
-    assert_clean(
-        "nats-server killed for 15 s",
-        &report,
-        fault_ended,
-        driven.sent_all_at,
-    );
+    suite
+        .settle(
+            "nats-server killed for 15 s",
+            &plan,
+            &driven,
+            fault_ended,
+            DRAIN_DEADLINE,
+        )
+        .await;
     suite.stop().await;
 }
 
@@ -225,17 +210,14 @@ async fn suite_process_killed_under_load() {
     let fault_ended = Instant::now();
     println!("deskie run: restarted and ready");
     let driven = driving.await.expect("driven");
-    let report = suite
-        .checker(&plan)
-        .wait_drained(fault_ended, DRAIN_DEADLINE)
-        .await
-        .expect("checker");
-    driven.finish();
-    assert_clean(
-        "deskie run killed (SIGKILL) and restarted",
-        &report,
-        fault_ended,
-        driven.sent_all_at,
-    );
+    suite
+        .settle(
+            "deskie run killed (SIGKILL) and restarted",
+            &plan,
+            &driven,
+            fault_ended,
+            DRAIN_DEADLINE,
+        )
+        .await;
     suite.kill_suite();
 }

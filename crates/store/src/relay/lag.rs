@@ -46,7 +46,7 @@ pub(super) async fn measure(
 
 /// A session (or prepared transaction) of this database with a transaction id: what holds
 /// the horizon, oldest first.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Holder {
     /// Backend pid (none for a prepared transaction).
     pub pid: Option<i32>,
@@ -59,6 +59,7 @@ pub struct Holder {
     /// Its transaction id.
     pub xid: Option<String>,
     /// Seconds since its transaction started.
+    #[sqlx(rename = "xact_age")]
     pub xact_age_secs: Option<f64>,
 }
 
@@ -80,7 +81,7 @@ impl std::fmt::Display for Holder {
 
 /// The oldest transactions of this database that have an id (at most five).
 pub async fn holders(conn: &mut PgConnection) -> Result<Vec<Holder>, StoreError> {
-    let rows = sqlx::query(
+    let holders = sqlx::query_as::<_, Holder>(
         "SELECT pid, datname::text AS datname, application_name, state,
                 backend_xid::text AS xid,
                 EXTRACT(EPOCH FROM now() - xact_start)::float8 AS xact_age
@@ -97,18 +98,7 @@ pub async fn holders(conn: &mut PgConnection) -> Result<Vec<Holder>, StoreError>
     )
     .fetch_all(conn)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(Holder {
-                pid: row.try_get("pid")?,
-                datname: row.try_get("datname")?,
-                application_name: row.try_get("application_name")?,
-                state: row.try_get("state")?,
-                xid: row.try_get("xid")?,
-                xact_age_secs: row.try_get("xact_age")?,
-            })
-        })
-        .collect()
+    Ok(holders)
 }
 
 /// When to measure the lag and when to warn about it.
