@@ -121,6 +121,13 @@ impl Checker {
         report.chatra_replies = replies.len();
         report.slack_posts = slack.len();
         report.telegram_posts = telegram.len();
+        // A call the stand-in refused or never answered left no effect: not a duplicate.
+        report.calls_without_effect = [&replies, &slack, &telegram]
+            .iter()
+            .map(|calls| calls.iter().filter(|r| !r.took_effect()).count())
+            .sum();
+        let (replies, slack, telegram) =
+            (effective(replies), effective(slack), effective(telegram));
         let replies_by_client =
             count_by(&replies, |r| r.body["clientId"].as_str().map(str::to_owned));
         let slack_by_case = count_by(&slack, |r| case_in(&r.body["text"]));
@@ -301,6 +308,14 @@ impl Checker {
 }
 
 /// How many requests each key names.
+/// The calls that took effect at the stand-in.
+fn effective(calls: Vec<RecordedRequest>) -> Vec<RecordedRequest> {
+    calls
+        .into_iter()
+        .filter(RecordedRequest::took_effect)
+        .collect()
+}
+
 fn count_by(
     requests: &[RecordedRequest],
     key: impl Fn(&RecordedRequest) -> Option<String>,

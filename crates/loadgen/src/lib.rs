@@ -32,7 +32,7 @@ pub use dead_letters::dead_letter_count;
 pub use drive::{Driven, drive};
 pub use error::LoadError;
 pub use ledger::{Answer, Attempt, Kind, Ledger, LedgerTotals, Record};
-pub use plan::{Plan, Visitor};
+pub use plan::{Plan, Poison, Visitor};
 pub use report::Report;
 pub use sender::{ResendPolicy, Sender};
 pub use sinks::Sinks;

@@ -23,11 +23,16 @@ pub struct Plan {
     /// and once more after every visitor is done in other bytes (an extra field), which
     /// JetStream's duplicate window cannot absorb, so routing must recognise the message.
     pub duplicate_every: Option<usize>,
-    /// After every n-th visitor, a poison body (a `chatFragment` without `client.id`, which
-    /// ingest accepts and routing sets aside as a dead letter) is sent.
+    /// After every n-th visitor, a poison body of [`Plan::poison`]'s shape, which ingest
+    /// accepts and routing sets aside as a dead letter, is sent.
     pub poison_every: Option<usize>,
+    /// What the poison bodies are.
+    pub poison: Poison,
     /// Every n-th visitor writes from the Chatra group mapped to the second group.
     pub sales_every: usize,
+    /// Each visitor message is padded with dots to at least this many bytes (0: none), to
+    /// fill streams with few webhooks.
+    pub text_bytes: usize,
     /// Distinguishes this run's ids from any other run's against the same suite.
     pub run: String,
 }
@@ -43,7 +48,9 @@ impl Plan {
             message_gap: Duration::from_millis(200),
             duplicate_every: None,
             poison_every: None,
+            poison: Poison::Unroutable,
             sales_every: 3,
+            text_bytes: 0,
             run: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
         }
     }
@@ -64,10 +71,9 @@ impl Plan {
                 .then(|| SALES_CHATRA_GROUP.to_owned()),
             messages: (0..self.messages_per_chat)
                 .map(|k| {
-                    (
-                        format!("lg-{run}-c{n}-m{k}"),
-                        format!("Visitor {n} of run {run}, message {k}"),
-                    )
+                    let text = format!("Visitor {n} of run {run}, message {k}");
+                    let padding = self.text_bytes.saturating_sub(text.len());
+                    (format!("lg-{run}-c{n}-m{k}"), text + &".".repeat(padding))
                 })
                 .collect(),
         }
@@ -91,15 +97,36 @@ impl Plan {
             .is_some_and(|every| every > 0 && n % every == every - 1)
     }
 
-    /// Poison body number `n`: accepted by ingest (a known event), unroutable (no
-    /// `client.id`), unique (so JetStream's duplicate window keeps each one).
+    /// Poison body number `n`: accepted by ingest (a known event), never a case (see
+    /// [`Poison`]), unique (so JetStream's duplicate window keeps each one).
     pub fn poison_body(&self, n: usize) -> Value {
-        json!({
-            "eventName": "chatFragment",
-            "client": { "chatId": format!("lg-{}-poison{n}", self.run) },
-            "messages": [{ "id": format!("lg-{}-poison{n}-m", self.run), "type": "client", "text": "poison" }],
-        })
+        let run = &self.run;
+        match self.poison {
+            Poison::Unroutable => json!({
+                "eventName": "chatFragment",
+                "client": { "chatId": format!("lg-{run}-poison{n}") },
+                "messages": [{ "id": format!("lg-{run}-poison{n}-m"), "type": "client", "text": "poison" }],
+            }),
+            Poison::Oversized { text_bytes } => json!({
+                "eventName": "chatStarted",
+                "client": { "id": format!("lg-{run}-huge{n}"), "chatId": format!("lg-{run}-huge{n}-chat") },
+                "messages": [{ "id": format!("lg-{run}-huge{n}-m"), "type": "client", "text": "x".repeat(text_bytes) }],
+            }),
+        }
     }
+}
+
+/// The shape of a plan's poison bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poison {
+    /// A `chatFragment` without `client.id`: it names no chat.
+    Unroutable,
+    /// A well-formed new chat whose message has `text_bytes` characters: small enough for
+    /// ingest, too large for the case event it becomes to fit a NATS message.
+    Oversized {
+        /// The message text's length.
+        text_bytes: usize,
+    },
 }
 
 /// One simulated visitor: a Chatra chat.
@@ -151,6 +178,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn messages_are_padded_to_the_asked_length() {
+        let mut plan = Plan::new(2, 2, 1.0);
+        assert!(plan.visitor(1).messages[1].1.len() < 100);
+        plan.text_bytes = 1000;
+        let visitor = plan.visitor(1);
+        assert!(visitor.messages.iter().all(|(_, text)| text.len() == 1000));
+        assert!(visitor.messages[1].1.starts_with("Visitor 1 of run"));
+    }
+
+    #[test]
     fn visitors_are_distinct_and_every_third_writes_from_sales() {
         let plan = Plan::new(6, 2, 1.0);
         let visitors = plan.visitors();
@@ -181,5 +218,12 @@ mod tests {
         assert!(plan.poisoned_after(1) && plan.poisoned_after(3) && !plan.poisoned_after(0));
         assert!(plan.poison_body(1)["client"].get("id").is_none());
         assert_ne!(plan.poison_body(1), plan.poison_body(3));
+        plan.poison = Poison::Oversized { text_bytes: 1000 };
+        let huge = plan.poison_body(1);
+        assert_eq!(
+            huge["messages"][0]["text"].as_str().map(str::len),
+            Some(1000)
+        );
+        assert_ne!(huge, plan.poison_body(3));
     }
 }

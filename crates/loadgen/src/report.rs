@@ -20,6 +20,9 @@ pub struct Report {
     pub slack_posts: usize,
     /// `sendMessage` calls Telegram received.
     pub telegram_posts: usize,
+    /// Of the calls above, those a stand-in refused or never answered (an injected fault
+    /// before the effect): retried by design, so never counted as duplicates.
+    pub calls_without_effect: usize,
     /// Greetings settled by Chatra's echo (their send's outcome was unknown) rather than by
     /// Chatra's answer.
     pub settled_by_echo: usize,
@@ -119,13 +122,14 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "suite: {} chats, {} messages acked; chatra {} replies ({} settled by echo), slack {}, telegram {}; dead letters {} ({} poison acked)",
+            "suite: {} chats, {} messages acked; chatra {} replies ({} settled by echo), slack {}, telegram {} ({} calls refused or unanswered); dead letters {} ({} poison acked)",
             self.chats,
             self.messages_acked,
             self.chatra_replies,
             self.settled_by_echo,
             self.slack_posts,
             self.telegram_posts,
+            self.calls_without_effect,
             self.dead_letters,
             self.poison_acked
         )?;

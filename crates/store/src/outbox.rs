@@ -46,8 +46,10 @@ pub struct ClaimedIntent {
     pub payload: serde_json::Value,
     /// Attempts so far, this one included: the fencing token of this claim.
     pub attempts: i32,
-    /// The previous claim's lease ran out before it settled: that worker died somewhere
-    /// between claiming and recording, so its request may have left.
+    /// The previous claim's lease ran out before it settled after it had passed the last
+    /// check before its call ([`renew_lease`]): that worker died between that check and
+    /// recording, so its request may have left. A claim lost before that check never
+    /// called; the row is simply claimed again.
     pub previous_claim_lost: bool,
     /// How long ago the intent's first attempt was claimed (zero for the first attempt), by
     /// the database's clock: what the retry window is measured against.
@@ -112,20 +114,20 @@ pub async fn claim_due(
 ) -> Result<Vec<ClaimedIntent>, StoreError> {
     let rows = sqlx::query(
         "WITH due AS (
-             SELECT id, status AS previous FROM outbox
+             SELECT id, status AS previous, call_started AS previous_called FROM outbox
               WHERE kind = $1
                 AND ((status = 'pending' AND not_before <= now())
                   OR (status = 'sending' AND lease_until < now()))
               ORDER BY id
               LIMIT $2
               FOR UPDATE SKIP LOCKED)
-         UPDATE outbox SET status = 'sending', attempts = outbox.attempts + 1,
+         UPDATE outbox SET status = 'sending', attempts = outbox.attempts + 1, call_started = false,
                 first_attempt_at = COALESCE(outbox.first_attempt_at, now()),
                 lease_until = now() + make_interval(secs => $3), updated_at = now()
            FROM due
           WHERE outbox.id = due.id
       RETURNING outbox.id, outbox.intent_key, outbox.kind, outbox.stream_id, outbox.payload,
-                outbox.attempts, due.previous,
+                outbox.attempts, due.previous, due.previous_called,
                 EXTRACT(EPOCH FROM now() - outbox.first_attempt_at)::float8 AS tried_for",
     )
     .bind(kind)
@@ -137,6 +139,7 @@ pub async fn claim_due(
         .into_iter()
         .map(|row| {
             let previous: String = row.try_get("previous")?;
+            let previous_called: bool = row.try_get("previous_called")?;
             let tried_for: f64 = row.try_get("tried_for")?;
             Ok(ClaimedIntent {
                 id: row.try_get("id")?,
@@ -145,7 +148,7 @@ pub async fn claim_due(
                 stream_id: row.try_get("stream_id")?,
                 payload: row.try_get("payload")?,
                 attempts: row.try_get("attempts")?,
-                previous_claim_lost: previous == "sending",
+                previous_claim_lost: previous == "sending" && previous_called,
                 tried_for: Duration::try_from_secs_f64(tried_for).unwrap_or(Duration::ZERO),
             })
         })
@@ -220,15 +223,18 @@ pub async fn release(
 
 /// The check right before a call leaves: renews `claim`'s lease to a whole `lease` from now
 /// if the claim is still current and its lease has not run out, so the call has the full
-/// lease to finish in. `false`, changing nothing, otherwise: the caller must not call (once a
-/// lease has run out, another claim may treat the row as sent and lost).
+/// lease to finish in, and records that the call is about to leave (a later claim of a lost
+/// one then knows it may have arrived: [`ClaimedIntent::previous_claim_lost`]). `false`,
+/// changing nothing, otherwise: the caller must not call (once a lease has run out, another
+/// claim may treat the row as sent and lost).
 pub async fn renew_lease(
     conn: &mut PgConnection,
     claim: &ClaimedIntent,
     lease: Duration,
 ) -> Result<bool, StoreError> {
     let updated = sqlx::query(
-        "UPDATE outbox SET lease_until = now() + make_interval(secs => $3), updated_at = now()
+        "UPDATE outbox SET lease_until = now() + make_interval(secs => $3), call_started = true,
+                updated_at = now()
           WHERE id = $1 AND attempts = $2 AND status = 'sending' AND lease_until > now()",
     )
     .bind(claim.id)

@@ -140,11 +140,24 @@ async fn a_streams_intents_are_claimed_one_at_a_time_in_order() {
 async fn a_claim_whose_lease_ran_out_is_reported_lost_and_cannot_settle() {
     let (_db, store) = common::store().await;
     enqueue(&store, "r", Some(Uuid::now_v7())).await;
-    let stale = claim(&store, 1, Duration::from_millis(50)).await;
+    let lease = Duration::from_secs(30);
+    let stale = claim(&store, 1, lease).await;
     assert_eq!(stale.len(), 1);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut conn = store.pool().acquire().await.expect("conn");
+    assert!(
+        outbox::renew_lease(&mut conn, &stale[0], lease)
+            .await
+            .expect("renew"),
+        "the last check before the call"
+    );
+    // Its worker died after that check: the lease runs out with the request maybe gone.
+    run(
+        &store,
+        "UPDATE outbox SET lease_until = now() - interval '1 second'",
+    )
+    .await;
 
-    let current = claim(&store, 1, Duration::from_secs(30)).await;
+    let current = claim(&store, 1, lease).await;
     assert_eq!(current.len(), 1);
     assert!(current[0].previous_claim_lost);
     assert_eq!(current[0].attempts, 2);
@@ -159,6 +172,57 @@ async fn a_claim_whose_lease_ran_out_is_reported_lost_and_cannot_settle() {
     };
     assert!(settle(&store, &current[0], failed).await);
     assert_eq!(status(&store, "r").await, "failed");
+}
+
+#[tokio::test]
+async fn a_claim_lost_before_its_call_left_is_claimed_again_as_untried() {
+    let (_db, store) = common::store().await;
+    enqueue(&store, "r", Some(Uuid::now_v7())).await;
+    let lease = Duration::from_secs(30);
+    let first = claim(&store, 1, lease).await;
+    // Its worker died before the last check before the call: nothing left.
+    run(
+        &store,
+        "UPDATE outbox SET lease_until = now() - interval '1 second'",
+    )
+    .await;
+    let second = claim(&store, 1, lease).await;
+    assert_eq!(second[0].attempts, 2, "a new claim, fencing the old one");
+    assert!(
+        !second[0].previous_claim_lost,
+        "a claim that never reached its call cannot have delivered"
+    );
+
+    // The second reaches its call and dies: the third must not send again.
+    let mut conn = store.pool().acquire().await.expect("conn");
+    assert!(
+        outbox::renew_lease(&mut conn, &second[0], lease)
+            .await
+            .expect("renew")
+    );
+    assert!(
+        !outbox::renew_lease(&mut conn, &first[0], lease)
+            .await
+            .expect("renew"),
+        "the first claim is fenced off"
+    );
+    run(
+        &store,
+        "UPDATE outbox SET lease_until = now() - interval '1 second'",
+    )
+    .await;
+    let third = claim(&store, 1, lease).await;
+    assert!(third[0].previous_claim_lost);
+
+    // And the claim after a lost third that never called starts clean again.
+    run(
+        &store,
+        "UPDATE outbox SET lease_until = now() - interval '1 second'",
+    )
+    .await;
+    let fourth = claim(&store, 1, lease).await;
+    assert_eq!(fourth[0].attempts, 4);
+    assert!(!fourth[0].previous_claim_lost, "each claim starts uncalled");
 }
 
 #[tokio::test]

@@ -15,7 +15,8 @@ pub fn free_port() -> u16 {
 /// A running service binary, killed (SIGKILL) when dropped.
 pub struct ServiceProcess {
     child: Child,
-    base: String,
+    /// `http://127.0.0.1:PORT` of its ops endpoints; `None` for a binary without them.
+    base: Option<String>,
 }
 
 impl ServiceProcess {
@@ -32,29 +33,46 @@ impl ServiceProcess {
         envs: &[(&str, &str)],
         addr_var: &str,
     ) -> Self {
-        let port = free_port();
-        let child = Command::new(program)
+        Self::spawn_on(program, args, envs, Some((addr_var, free_port())))
+    }
+
+    /// Starts `program` with `args` and `envs`; with `ops`, its ops endpoints on that port
+    /// (set through that variable), so a restarted service answers where the killed one
+    /// did. Logs only warnings, stdout discarded.
+    pub fn spawn_on(
+        program: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        ops: Option<(&str, u16)>,
+    ) -> Self {
+        let mut command = Command::new(program);
+        command
             .args(args)
             .envs(envs.iter().copied())
-            .env(addr_var, format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .stdout(Stdio::null());
+        if let Some((addr_var, port)) = ops {
+            command.env(addr_var, format!("127.0.0.1:{port}"));
+        }
+        let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("{program} does not start: {e}"));
         Self {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: ops.map(|(_, port)| format!("http://127.0.0.1:{port}")),
         }
     }
 
     /// `http://127.0.0.1:PORT`, where its ops endpoints (for `deskie run`, the API) listen.
     pub fn base(&self) -> &str {
-        &self.base
+        self.base
+            .as_deref()
+            .expect("a service started with ops endpoints")
     }
 
     /// `GET path` on the ops port: the status and the body.
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let response = reqwest::get(format!("{}{path}", self.base)).await.ok()?;
+        let response = reqwest::get(format!("{}{path}", self.base())).await.ok()?;
         let status = response.status().as_u16();
         Some((status, response.text().await.unwrap_or_default()))
     }

@@ -42,11 +42,22 @@ pub struct RecordedRequest {
     pub body: Value,
     /// When it arrived.
     pub at: Instant,
+    /// The fault it met, if any.
+    pub fault: Option<Fault>,
 }
 
 impl RecordedRequest {
-    /// Records `request` with its `body` as it arrived.
-    pub(crate) fn of(request: &HttpRequest, body: &[u8]) -> Self {
+    /// Whether the peer did what was asked (no fault, or one that struck after the request
+    /// was processed): a refused or unanswered request left no effect.
+    pub fn took_effect(&self) -> bool {
+        matches!(
+            self.fault,
+            None | Some(Fault::Delay(_) | Fault::AcceptThenStatus(_) | Fault::AcceptThenHang)
+        )
+    }
+
+    /// Records `request` with its `body` as it arrived, and the fault it meets.
+    pub(crate) fn of(request: &HttpRequest, body: &[u8], fault: Option<Fault>) -> Self {
         let body = if body.is_empty() {
             Value::Null
         } else {
@@ -63,6 +74,7 @@ impl RecordedRequest {
                 .map(str::to_owned),
             body,
             at: Instant::now(),
+            fault,
         }
     }
 }
@@ -79,10 +91,11 @@ pub(crate) struct Traffic {
 impl Traffic {
     /// Records `request`; its body as JSON and the fault it is to meet, if any.
     pub(crate) fn arrive(&mut self, request: &HttpRequest, body: &[u8]) -> (Value, Option<Fault>) {
-        let recorded = RecordedRequest::of(request, body);
+        let fault = self.faults.pop_front();
+        let recorded = RecordedRequest::of(request, body, fault.clone());
         let body = recorded.body.clone();
         self.requests.push(recorded);
-        (body, self.faults.pop_front())
+        (body, fault)
     }
 }
 

@@ -2,9 +2,10 @@
 //! outcome recorded on the case and the ledger row settled in one transaction.
 //!
 //! Every reply is its own task (bounded by `concurrency`), so a hanging Chatra call holds
-//! only its own case back. A worker that dies between sending and recording leaves its row
-//! claimed; when the lease runs out the next claim sees `previous_claim_lost` and records
-//! `unknown` instead of sending again.
+//! only its own case back. A worker that dies between the last check before its call and
+//! recording leaves its row claimed with the call marked started; when the lease runs out the
+//! next claim sees `previous_claim_lost` and records `unknown` instead of sending again. One
+//! that dies before that check never called: the next claim sends.
 //!
 //! Waiting never outlives a claim: a reply whose Chatra account is paused (a 429's
 //! `Retry-After`) gives its claim back at once, and one whose turn under the account's pace
@@ -133,7 +134,7 @@ impl Deliverer {
         }
         if claim.previous_claim_lost {
             return Ok(Step::Record(self.unknown(
-                "outbound stopped after claiming this reply; the request may have reached Chatra"
+                "outbound stopped while sending this reply; the request may have reached Chatra"
                     .into(),
             )));
         }

@@ -1,13 +1,14 @@
-//! A whole suite in this process for the fault scenarios: its own database (reached through
-//! a fault proxy when a scenario cuts PostgreSQL), its own NATS prefix, and the load
-//! generator's stand-ins for Chatra, Slack and Telegram.
+//! A whole suite for the fault scenarios (in this process, as `deskie run` in a child
+//! process, or each service its own binary): its own database (reached through a fault proxy
+//! when a scenario cuts PostgreSQL), its own NATS prefix, and the load generator's stand-ins
+//! for Chatra, Slack and Telegram.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use deskie_config::Settings;
 use deskie_loadgen::{Checker, Driven, Ledger, Plan, ResendPolicy, Sender, Sinks, Target};
-use deskie_testkit::{FaultProxy, NatsServer, ServiceProcess, TestDb, TestNats};
+use deskie_testkit::{FaultProxy, NatsServer, ServiceProcess, TestDb, TestNats, free_port};
 use tokio_util::sync::CancellationToken;
 
 pub const ADMIN: &str = "admin-token-for-the-fault-suite";
@@ -20,13 +21,16 @@ pub struct Harness {
     pub sinks: Arc<Sinks>,
     /// Between the suite and PostgreSQL, when asked for.
     pub pg: Option<FaultProxy>,
+    /// Between the suite and NATS, when asked for (the checker goes to NATS directly).
+    pub nats_proxy: Option<FaultProxy>,
     pub nats_url: String,
     pub nats_prefix: String,
     pub sender: Sender,
     running: Option<deskie::RunningSuite>,
-    process: Option<ServiceProcess>,
-    /// The child process's environment (`deskie run` is restarted with it).
-    process_env: Vec<(&'static str, String)>,
+    /// The suite's binaries, when it runs in child processes.
+    children: Vec<ChildService>,
+    /// The child processes' environment (each is restarted with it).
+    child_env: Vec<(&'static str, String)>,
     shutdown: CancellationToken,
     stop_sending: CancellationToken,
     _db: TestDb,
@@ -40,11 +44,7 @@ impl Drop for Harness {
         self.stop_sending.cancel();
         self.shutdown.cancel();
         self.kill_suite();
-        if let Some((_, dir)) = self
-            .process_env
-            .iter()
-            .find(|(k, _)| *k == "DESKIE_DATA_DIR")
-        {
+        if let Some((_, dir)) = self.child_env.iter().find(|(k, _)| *k == "DESKIE_DATA_DIR") {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
@@ -55,16 +55,116 @@ impl Drop for Harness {
 pub struct Setup {
     /// PostgreSQL reached only through a [`FaultProxy`] ([`Harness::pg`]).
     pub pg_proxy: bool,
+    /// NATS reached only through a [`FaultProxy`] ([`Harness::nats_proxy`]).
+    pub nats_proxy: bool,
     /// A private nats-server on a free port, to kill and restart ([`Harness::nats_server`]).
     pub own_nats: bool,
-    /// The suite as `deskie run` in a child process, to kill and restart
-    /// ([`Harness::kill_suite`], [`Harness::restart_suite`]), instead of in this process.
-    pub child_process: bool,
+    /// Where the suite's services run.
+    pub deployment: Deployment,
+    /// Settings on top of the test kit's (e.g. stream limits).
+    pub vars: &'static [(&'static str, &'static str)],
+}
+
+/// Where a suite's services run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Deployment {
+    /// In this process (`deskie::start_suite_with`).
+    #[default]
+    InProcess,
+    /// `deskie run` in one child process, killed and restarted as [`DESKIE_RUN`].
+    DeskieRun,
+    /// Each service its own binary in its own child process, as `docker-compose.yml` runs
+    /// them ([`SERVICES`]), each to kill and restart on its own.
+    EachService,
+}
+
+/// The name of the one child process of [`Deployment::DeskieRun`].
+pub const DESKIE_RUN: &str = "deskie run";
+
+/// The binaries of [`Deployment::EachService`]: name, program, arguments, and the variable
+/// of its ops (or, for ingest and the api, its only) address; routing has none.
+pub const SERVICES: [(&str, &str, &[&str], Option<&str>); 8] = [
+    ("ingest", "deskie-ingest", &[], Some("DESKIE_INGEST_ADDR")),
+    ("routing", "deskie-routing", &[], None),
+    ("relay", "deskie", &["relay"], Some("DESKIE_RELAY_ADDR")),
+    (
+        "projector",
+        "deskie-projector",
+        &[],
+        Some("DESKIE_PROJECTOR_ADDR"),
+    ),
+    ("rules", "deskie-rules", &[], Some("DESKIE_RULES_ADDR")),
+    (
+        "outbound",
+        "deskie-outbound",
+        &[],
+        Some("DESKIE_OUTBOUND_ADDR"),
+    ),
+    (
+        "agent-sync",
+        "deskie-agent-sync",
+        &[],
+        Some("DESKIE_AGENT_SYNC_ADDR"),
+    ),
+    ("api", "deskie-api", &[], Some("DESKIE_API_ADDR")),
+];
+
+/// One binary of a suite in child processes, restarted where it ran (same ports).
+struct ChildService {
+    name: &'static str,
+    program: String,
+    args: &'static [&'static str],
+    ops: Option<(&'static str, u16)>,
+    process: Option<ServiceProcess>,
+}
+
+impl ChildService {
+    fn new(
+        name: &'static str,
+        program: &str,
+        args: &'static [&'static str],
+        ops_var: Option<&'static str>,
+        env: &[(&'static str, String)],
+    ) -> Self {
+        // Ingest keeps the port the webhook URLs were built with.
+        let ops = ops_var.map(|var| {
+            let port = env
+                .iter()
+                .find(|(k, _)| *k == var)
+                .and_then(|(_, v)| v.rsplit_once(':'))
+                .and_then(|(_, port)| port.parse().ok())
+                .filter(|port| *port != 0)
+                .unwrap_or_else(free_port);
+            (var, port)
+        });
+        Self {
+            name,
+            program: binary(program).display().to_string(),
+            args,
+            ops,
+            process: None,
+        }
+    }
+
+    /// Starts it and, when it has ops endpoints, waits until it is ready.
+    async fn start(&mut self, env: &[(&'static str, String)]) {
+        let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let process = ServiceProcess::spawn_on(&self.program, self.args, &envs, self.ops);
+        if self.ops.is_some() {
+            process.ready().await;
+        }
+        self.process = Some(process);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill();
+        }
+    }
 }
 
 /// Starts a suite as `setup` says.
 pub async fn start(setup: Setup) -> Harness {
-    let pg_proxy = setup.pg_proxy;
     let sinks = Arc::new(Sinks::start().await);
     let db = TestDb::create().await;
     let nats_server = match setup.own_nats {
@@ -76,30 +176,38 @@ pub async fn start(setup: Setup) -> Harness {
         None => TestNats::new(),
     };
     let mut vars = deskie_testkit::suite_vars(&db, &nats, ADMIN, sinks.chatra_url());
-    let pg = match pg_proxy {
+    let pg = match setup.pg_proxy {
+        // postgres://user@HOST:PORT/name
         true => {
-            // postgres://user@HOST:PORT/name: the proxy goes where HOST:PORT was.
-            let upstream = db
+            let authority = db
                 .url()
                 .rsplit_once('@')
                 .and_then(|(_, rest)| rest.split_once('/'))
-                .map(|(host, _)| host.to_owned())
+                .map(|(authority, _)| authority)
                 .expect("host:port in the test database URL");
-            let address = tokio::net::lookup_host(upstream.as_str())
-                .await
-                .expect("database address")
-                .next()
-                .expect("an address");
-            let proxy = FaultProxy::start(address).await;
-            let url = db
-                .url()
-                .replace(&upstream, &format!("127.0.0.1:{}", proxy.port()));
+            let (proxy, url) = proxied(db.url(), authority).await;
             vars.insert("DESKIE_DATABASE_URL", url);
             Some(proxy)
         }
         false => None,
     };
+    let nats_proxy = match setup.nats_proxy {
+        // nats://HOST:PORT
+        true => {
+            let authority = nats
+                .url()
+                .split_once("://")
+                .map_or(nats.url(), |(_, authority)| authority);
+            let (proxy, url) = proxied(nats.url(), authority).await;
+            vars.insert("DESKIE_NATS_URL", url);
+            Some(proxy)
+        }
+        false => None,
+    };
     vars.insert("DESKIE_TELEGRAM_API_URL", sinks.telegram_url().to_owned());
+    for (name, value) in setup.vars {
+        vars.insert(name, (*value).to_owned());
+    }
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("settings");
     let outbound = deskie_outbound::OutboundConfig {
         lease: Duration::from_secs(2),
@@ -109,19 +217,9 @@ pub async fn start(setup: Setup) -> Harness {
         ..deskie_outbound::OutboundConfig::default()
     };
     let shutdown = CancellationToken::new();
-    let mut process_env = Vec::new();
-    let (running, process, api) = if setup.child_process {
-        vars.remove("DESKIE_API_ADDR");
-        let data_dir = std::env::temp_dir().join(format!("deskie-faults-{}", nats.prefix()));
-        vars.insert("DESKIE_DATA_DIR", data_dir.display().to_string());
-        // Tuned as the in-process outbound below, within what the variables allow.
-        vars.insert("DESKIE_OUTBOUND_LEASE_SECS", "16".to_owned());
-        vars.insert("DESKIE_OUTBOUND_UNKNOWN_DEADLINE_SECS", "120".to_owned());
-        process_env = vars.iter().map(|(k, v)| (*k, v.clone())).collect();
-        let process = spawn_suite(&process_env).await;
-        let api = format!("{}/api/v1", process.base());
-        (None, Some(process), api)
-    } else {
+    let mut child_env = Vec::new();
+    let mut children = Vec::new();
+    let (running, api) = if setup.deployment == Deployment::InProcess {
         let options = deskie::SuiteOptions {
             outbound: Some(outbound),
             agent_sync: None,
@@ -131,7 +229,40 @@ pub async fn start(setup: Setup) -> Harness {
             .await
             .expect("suite");
         let api = format!("http://127.0.0.1:{}/api/v1", running.api_port);
-        (Some(running), None, api)
+        (Some(running), api)
+    } else {
+        vars.remove("DESKIE_API_ADDR");
+        let data_dir = std::env::temp_dir().join(format!("deskie-faults-{}", nats.prefix()));
+        vars.insert("DESKIE_DATA_DIR", data_dir.display().to_string());
+        // Tuned as the in-process outbound above, within what the variables allow.
+        vars.insert("DESKIE_OUTBOUND_LEASE_SECS", "16".to_owned());
+        vars.insert("DESKIE_OUTBOUND_UNKNOWN_DEADLINE_SECS", "120".to_owned());
+        child_env = vars.iter().map(|(k, v)| (*k, v.clone())).collect();
+        if setup.deployment == Deployment::DeskieRun {
+            let run = ChildService::new(
+                DESKIE_RUN,
+                "deskie",
+                &["run"],
+                Some("DESKIE_API_ADDR"),
+                &child_env,
+            );
+            children.push(run);
+        } else {
+            migrate(&child_env);
+            for (name, program, args, ops) in SERVICES {
+                children.push(ChildService::new(name, program, args, ops, &child_env));
+            }
+        }
+        for child in &mut children {
+            child.start(&child_env).await;
+        }
+        let api_child = children
+            .iter()
+            .find(|c| matches!(c.ops, Some(("DESKIE_API_ADDR", _))))
+            .and_then(|c| c.process.as_ref())
+            .expect("a child serving the API");
+        let api = format!("{}/api/v1", api_child.base());
+        (None, api)
     };
     let target = Target::connect(&api, ADMIN, &sinks)
         .await
@@ -147,12 +278,13 @@ pub async fn start(setup: Setup) -> Harness {
         target,
         sinks,
         pg,
+        nats_proxy,
         nats_url: nats.url().to_owned(),
         nats_prefix: nats.prefix().to_owned(),
         sender,
         running,
-        process,
-        process_env,
+        children,
+        child_env,
         shutdown,
         stop_sending,
         _db: db,
@@ -200,6 +332,55 @@ impl Harness {
         )
     }
 
+    /// The largest message the suite's NATS server takes (its `max_payload`).
+    pub async fn nats_max_payload(&self) -> usize {
+        let client = async_nats::connect(&self.nats_url).await.expect("NATS");
+        client.server_info().max_payload
+    }
+
+    /// Sets the byte limit of the suite's webhook and event streams to `max_bytes`, as a
+    /// restart with new `DESKIE_NATS_*_MAX_BYTES` would; returns each stream's bytes before.
+    pub async fn raise_stream_limits(&self, max_bytes: i64) -> Vec<(String, u64)> {
+        let client = async_nats::connect(&self.nats_url).await.expect("NATS");
+        let jetstream = async_nats::jetstream::new(client);
+        let mut before = Vec::new();
+        for stream in ["webhooks", "events"] {
+            let name = format!("{}_{stream}", self.nats_prefix);
+            let mut handle = jetstream.get_stream(&name).await.expect("stream");
+            let info = handle.info().await.expect("stream info");
+            before.push((name, info.state.bytes));
+            let mut config = info.config.clone();
+            config.max_bytes = max_bytes;
+            jetstream.update_stream(config).await.expect("limit raised");
+        }
+        before
+    }
+
+    /// Waits (at most `deadline`) until Chatra, Slack and Telegram together have met
+    /// `faults` injected faults, and returns when that happened.
+    pub async fn faults_met(&self, faults: usize, deadline: Duration) -> std::time::Instant {
+        let until = std::time::Instant::now() + deadline;
+        loop {
+            let met = [
+                self.sinks.chatra.requests(),
+                self.sinks.slack.requests(),
+                self.sinks.telegram.requests(),
+            ]
+            .iter()
+            .flatten()
+            .filter(|r| r.fault.is_some())
+            .count();
+            if met >= faults {
+                return std::time::Instant::now();
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "only {met} of {faults} faults were met"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Webhooks routing has handled (its inbox), for an in-process suite.
     pub async fn routed(&self) -> i64 {
         let store = &self.running.as_ref().expect("an in-process suite").store;
@@ -209,19 +390,30 @@ impl Harness {
             .expect("routing's inbox")
     }
 
-    /// Kills (SIGKILL) the `deskie run` child process.
+    /// Kills (SIGKILL) every child process of the suite.
     pub fn kill_suite(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.kill();
+        for child in &mut self.children {
+            child.kill();
         }
     }
 
-    /// Starts `deskie run` again with the same environment and waits until it is ready; the
-    /// API's new address replaces the old one.
-    pub async fn restart_suite(&mut self) {
-        let process = spawn_suite(&self.process_env).await;
-        self.target.api = format!("{}/api/v1", process.base());
-        self.process = Some(process);
+    /// Kills (SIGKILL) the child process `name` ([`DESKIE_RUN`] or one of [`SERVICES`]).
+    pub fn kill(&mut self, name: &str) {
+        self.child(name).kill();
+    }
+
+    /// Starts the child process `name` again, on the same ports and with the same
+    /// environment, and waits until it is ready (when it has ops endpoints).
+    pub async fn restart(&mut self, name: &str) {
+        let env = self.child_env.clone();
+        self.child(name).start(&env).await;
+    }
+
+    fn child(&mut self, name: &str) -> &mut ChildService {
+        self.children
+            .iter_mut()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no child process {name}"))
     }
 
     /// Stops every service and waits for them.
@@ -270,38 +462,48 @@ fn assert_clean(
     );
 }
 
-/// `deskie run` as a child process with `env`, once its API answers `/readyz`.
-async fn spawn_suite(env: &[(&'static str, String)]) -> ServiceProcess {
-    let binary = deskie_binary();
-    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let process = ServiceProcess::spawn_with_args(
-        &binary.display().to_string(),
-        &["run"],
-        &envs,
-        "DESKIE_API_ADDR",
-    );
-    process.ready().await;
-    process
+/// A [`FaultProxy`] to `authority` (`host:port`, as in `url`), and `url` through it.
+async fn proxied(url: &str, authority: &str) -> (FaultProxy, String) {
+    let address = tokio::net::lookup_host(authority)
+        .await
+        .expect("upstream address")
+        .next()
+        .expect("an address");
+    let proxy = FaultProxy::start(address).await;
+    let url = url.replacen(authority, &format!("127.0.0.1:{}", proxy.port()), 1);
+    (proxy, url)
 }
 
-/// The `deskie` binary next to this test's executable (`target/<profile>/deskie`), built
-/// first when missing.
-fn deskie_binary() -> std::path::PathBuf {
+/// Applies the migrations (`deskie migrate`), as the compose file does before the services.
+fn migrate(env: &[(&'static str, String)]) {
+    let status = std::process::Command::new(binary("deskie"))
+        .arg("migrate")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("deskie migrate runs");
+    assert!(status.success(), "deskie migrate failed");
+}
+
+/// The binary `name` (of the package of the same name) next to this test's executable
+/// (`target/<profile>/NAME`), built first when missing.
+fn binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test executable");
     let dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target/<profile>");
-    let path = dir.join("deskie");
+    let path = dir.join(name);
     if !path.exists() {
         let mut build = std::process::Command::new(env!("CARGO"));
-        build.args(["build", "--bin", "deskie", "-p", "deskie"]);
+        build.args(["build", "--bin", name, "-p", name]);
         if dir.ends_with("release") {
             build.arg("--release");
         }
         assert!(
             build.status().expect("cargo build").success(),
-            "building deskie failed"
+            "building {name} failed"
         );
     }
     path

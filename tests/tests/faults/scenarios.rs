@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use deskie_loadgen::Plan;
+use deskie_loadgen::{Plan, Poison};
 use deskie_testkit::{Fault, ProxyMode};
 
-use crate::harness::{self, Setup};
+use crate::harness::{self, DESKIE_RUN, Deployment, SERVICES, Setup};
 
 /// How long the checker waits for the suite to drain after a fault before it reports.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
@@ -64,12 +64,7 @@ async fn chatra_answers_502_and_504() {
     }
     let plan = Plan::new(30 * harness::scale(), 2, 5.0);
     let driving = suite.drive(&plan);
-    let deadline = Instant::now() + DRAIN_DEADLINE;
-    while suite.sinks.chatra_replies().len() < faults {
-        assert!(Instant::now() < deadline, "the faults were never met");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let fault_ended = Instant::now();
+    let fault_ended = suite.faults_met(faults, DRAIN_DEADLINE).await;
     let driven = driving.await.expect("driven");
     let report = suite
         .settle(
@@ -83,6 +78,138 @@ async fn chatra_answers_502_and_504() {
     assert_eq!(
         report.settled_by_echo, faults,
         "each greeting answered 502/504 is settled by its echo"
+    );
+    suite.stop().await;
+}
+
+/// A visitor message so large that its case event cannot fit a NATS message (ingest takes
+/// the webhook) after every fifth visitor: each is refused when routing appends it and
+/// becomes one dead letter; the relay never meets it, and everything else flows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_events_amid_good_traffic() {
+    let suite = harness::start(Setup::default()).await;
+    // Past the largest event NATS can carry (its max payload less the relay's header room),
+    // and with the webhook's other fields still under both ingest's and NATS's limits.
+    let text_bytes = suite.nats_max_payload().await - deskie_store::event_limit::HEADER_ROOM / 2;
+    let mut plan = Plan::new(30 * harness::scale(), 2, 5.0);
+    plan.poison_every = Some(5);
+    plan.poison = Poison::Oversized { text_bytes };
+    let driven = suite.drive(&plan).await.expect("driven");
+    let fault_ended = driven.sent_all_at;
+    let report = suite
+        .settle(
+            "oversized events amid good traffic",
+            &plan,
+            &driven,
+            fault_ended,
+            DRAIN_DEADLINE,
+        )
+        .await;
+    assert!(
+        report.poison_acked > 0,
+        "the oversized webhooks were accepted"
+    );
+    assert_eq!(report.dead_letters, report.poison_acked as u64);
+    suite.stop().await;
+}
+
+/// Both streams reach their byte limits under load (8 MiB, the least the settings allow;
+/// messages of 64 KiB): ingest answers 503 and the visitors resend, the relay leaves events
+/// in PostgreSQL and backs off. Then the limits are raised, as a restart with new settings
+/// does, and everything flows: nothing lost, doubled or dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_streams_under_load() {
+    let suite = harness::start(Setup {
+        vars: &[
+            ("DESKIE_NATS_WEBHOOKS_MAX_BYTES", "8MiB"),
+            ("DESKIE_NATS_EVENTS_MAX_BYTES", "8MiB"),
+        ],
+        ..Setup::default()
+    })
+    .await;
+    // 180 webhooks and their events of 64 KiB each: about 11 MiB a stream.
+    let mut plan = Plan::new(60 * harness::scale(), 3, 4.0);
+    plan.text_bytes = 64 * 1024;
+    let driving = suite.drive(&plan);
+    let deadline = Instant::now() + DRAIN_DEADLINE;
+    while suite.sender.ledger().totals().refusals == 0 {
+        assert!(Instant::now() < deadline, "the webhook stream never filled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("streams: the webhook stream is full");
+    // Full for a while, visitors still writing and resending.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let before = suite.raise_stream_limits(64 * 1024 * 1024).await;
+    let fault_ended = Instant::now();
+    println!("streams: limits raised to 64 MiB (bytes held before: {before:?})");
+    let driven = driving.await.expect("driven");
+    let report = suite
+        .settle(
+            "full webhook and event streams",
+            &plan,
+            &driven,
+            fault_ended,
+            DRAIN_DEADLINE,
+        )
+        .await;
+    assert!(report.ledger.refusals > 0, "ingest refused while full");
+    assert_eq!(report.dead_letters, 0, "nothing dead-lettered");
+    suite.stop().await;
+}
+
+/// Chatra, Slack and Telegram refuse and hang under load. Chatra: 429 with `Retry-After`,
+/// 503, and a hang after it stored the reply (`unknown`, settled by the echo). Slack and
+/// Telegram: 429 with a wait, 503, 502, 504 and a hang, each before the post took effect
+/// (retried). Every greeting and every notification arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_refuse_and_hang_under_load() {
+    let suite = harness::start(Setup::default()).await;
+    let chatra = [
+        Fault::Status(429, Some(1)),
+        Fault::Status(503, None),
+        Fault::AcceptThenHang,
+        Fault::Status(429, Some(2)),
+        Fault::Status(503, Some(1)),
+        Fault::AcceptThenHang,
+    ];
+    let staff = [
+        Fault::Status(429, Some(1)),
+        Fault::Status(503, None),
+        Fault::Status(502, None),
+        Fault::Hang,
+        Fault::Status(504, None),
+        Fault::Status(429, Some(2)),
+    ];
+    for fault in &chatra {
+        suite.sinks.chatra.fail_next(fault.clone());
+    }
+    for fault in &staff {
+        suite.sinks.slack.fail_next(fault.clone());
+        suite.sinks.telegram.fail_next(fault.clone());
+    }
+    // 45 chats, 15 of them in the sales group: notified on Slack and Telegram.
+    let plan = Plan::new(45 * harness::scale(), 2, 5.0);
+    let driving = suite.drive(&plan);
+    let faults = chatra.len() + 2 * staff.len();
+    let fault_ended = suite.faults_met(faults, DRAIN_DEADLINE).await;
+    let driven = driving.await.expect("driven");
+    let report = suite
+        .settle(
+            "Chatra, Slack and Telegram refuse and hang",
+            &plan,
+            &driven,
+            fault_ended,
+            DRAIN_DEADLINE,
+        )
+        .await;
+    assert_eq!(
+        report.calls_without_effect,
+        faults - 2,
+        "every fault but Chatra's two hangs after storing left no effect and was retried"
+    );
+    assert_eq!(
+        report.settled_by_echo, 2,
+        "the greetings whose answer never came are settled by their echo"
     );
     suite.stop().await;
 }
@@ -190,13 +317,53 @@ async fn nats_killed_and_restarted_under_load() {
     suite.stop().await;
 }
 
+/// NATS unreachable without a word for 20 s under load (every connection, open and new,
+/// silent; what was sent is held and arrives afterwards): publishes time out, ingest answers
+/// 503 and the visitors resend, the clients notice the dead connection by their pings and
+/// reconnect once it answers. A webhook stored by a held publish after its 503 and stored
+/// again by the resend is one message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_blackholed_under_load() {
+    let suite = harness::start(Setup {
+        nats_proxy: true,
+        ..Setup::default()
+    })
+    .await;
+    let proxy = suite.nats_proxy.as_ref().expect("proxy");
+    let plan = Plan::new(40 * harness::scale(), 3, 2.0);
+    let driving = suite.drive(&plan);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    println!("nats: blackholed");
+    proxy.set(ProxyMode::Blackhole);
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    proxy.set(ProxyMode::Pass);
+    let fault_ended = Instant::now();
+    println!("nats: answering again (silent 20 s)");
+    let driven = driving.await.expect("driven");
+    let report = suite
+        .settle(
+            "NATS blackholed for 20 s",
+            &plan,
+            &driven,
+            fault_ended,
+            DRAIN_DEADLINE,
+        )
+        .await;
+    assert!(
+        report.ledger.attempts > report.ledger.webhooks,
+        "webhooks were refused or unanswered during the cut and resent"
+    );
+    assert_eq!(report.dead_letters, 0, "nothing dead-lettered");
+    suite.stop().await;
+}
+
 /// `deskie run` (every service in one process) killed with SIGKILL under load and started
 /// again: webhooks in flight get no answer and are resent; nothing acknowledged is lost,
 /// nothing doubled, every greeting reaches Chatra once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite_process_killed_under_load() {
     let mut suite = harness::start(Setup {
-        child_process: true,
+        deployment: Deployment::DeskieRun,
         ..Setup::default()
     })
     .await;
@@ -204,15 +371,53 @@ async fn suite_process_killed_under_load() {
     let driving = suite.drive(&plan);
     tokio::time::sleep(Duration::from_secs(6)).await;
     println!("deskie run: killed");
-    suite.kill_suite();
+    suite.kill(DESKIE_RUN);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    suite.restart_suite().await;
+    suite.restart(DESKIE_RUN).await;
     let fault_ended = Instant::now();
     println!("deskie run: restarted and ready");
     let driven = driving.await.expect("driven");
     suite
         .settle(
             "deskie run killed (SIGKILL) and restarted",
+            &plan,
+            &driven,
+            fault_ended,
+            DRAIN_DEADLINE,
+        )
+        .await;
+    suite.kill_suite();
+}
+
+/// Each service its own process, as `docker-compose.yml` runs them, and each killed
+/// (SIGKILL) in turn under load and started again 2 s later: ingest, routing, the relay, the
+/// projector, rules, outbound, agent-sync and the api. Whatever each had in flight (an
+/// unanswered webhook, an unacknowledged message, a claimed reply, a held leader lock) is
+/// taken up again; nothing acknowledged is lost, nothing doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_service_killed_in_turn_under_load() {
+    let mut suite = harness::start(Setup {
+        deployment: Deployment::EachService,
+        ..Setup::default()
+    })
+    .await;
+    let plan = Plan::new(80 * harness::scale(), 3, 2.0 * harness::scale() as f64);
+    let driving = suite.drive(&plan);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (name, ..) in SERVICES {
+        println!("{name}: killed");
+        suite.kill(name);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        suite.restart(name).await;
+        println!("{name}: restarted");
+        // Let the restarted service take up its work before the next one goes down.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let fault_ended = Instant::now();
+    let driven = driving.await.expect("driven");
+    suite
+        .settle(
+            "each service killed (SIGKILL) in turn and restarted",
             &plan,
             &driven,
             fault_ended,
