@@ -332,6 +332,17 @@ impl Harness {
         )
     }
 
+    /// Why each dead letter was given up (`deskie dead-letters`), for an in-process suite.
+    pub async fn dead_letter_reasons(&self) -> Vec<String> {
+        let bus = &self.running.as_ref().expect("an in-process suite").bus;
+        deskie::dead_letters::list(bus, 1000)
+            .await
+            .expect("dead letters")
+            .into_iter()
+            .map(|letter| letter.reason)
+            .collect()
+    }
+
     /// The largest message the suite's NATS server takes (its `max_payload`).
     pub async fn nats_max_payload(&self) -> usize {
         let client = async_nats::connect(&self.nats_url).await.expect("NATS");

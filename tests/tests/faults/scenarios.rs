@@ -110,6 +110,14 @@ async fn oversized_events_amid_good_traffic() {
         "the oversized webhooks were accepted"
     );
     assert_eq!(report.dead_letters, report.poison_acked as u64);
+    let reasons = suite.dead_letter_reasons().await;
+    assert_eq!(reasons.len() as u64, report.dead_letters);
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.contains("could never be published")),
+        "each was refused as too large to publish: {reasons:?}"
+    );
     suite.stop().await;
 }
 
