@@ -94,8 +94,8 @@ async fn an_agent_without_live_chat_access_gets_403_and_nothing_is_sent() {
     let (_, outsider) = suite.agent("eve@example.com", &[]).await;
     let (status, _) = suite.reply(&outsider, case, "hello").await;
     assert_eq!(status, 403);
-    // Give outbound every chance to (wrongly) send something.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Nothing reached the ledger, so nothing can be sent later either.
+    assert_eq!(suite.open_outbox_rows().await, 0);
     assert!(chatra.sent_messages().is_empty());
     assert_eq!(count(&suite.event_types(case).await, "reply_requested"), 0);
     suite.stop().await;
@@ -137,7 +137,8 @@ async fn a_503_is_retried_and_a_400_fails_at_once() {
     let second = reply(&suite, &token, case, "second").await;
     let failed = suite.message_when(case, &second, "failed").await;
     assert_eq!(failed["delivery"], "failed", "{failed}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Settled `failed` with no row left open: no retry can come.
+    assert_eq!(suite.open_outbox_rows().await, 0);
     assert_eq!(chatra.sent_messages().len(), 3, "a 400 is not retried");
     let (_, events) = suite.get(&format!("/cases/{case}/events")).await;
     let reason = events

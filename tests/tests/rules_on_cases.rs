@@ -136,12 +136,10 @@ async fn a_new_chat_fires_the_greeting_once_assigns_notifies_slack_once_and_play
     assert_eq!(count(&types, "reply_delivered"), 1, "{types:?}");
     assert_eq!(chatra.sent_messages().len(), 1);
 
-    // Slack: the 429, then the one post that went through a second later, and nothing more.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while slack.requests().len() < 2 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Slack: the 429, then the one post that went through a second later, and nothing more
+    // (the delivery is recorded and no ledger row is left open to send again).
+    events_when(&suite, case, |t| count(t, "notification_delivered") >= 1).await;
+    assert_eq!(suite.open_outbox_rows().await, 0);
     let posts = slack.requests_to("greeting-hook-secret");
     assert_eq!(posts.len(), 2, "a 429 and one retry: {posts:?}");
     assert!(
@@ -399,11 +397,9 @@ async fn a_customer_resuming_a_closed_case_notifies_telegram_once() {
         1,
         "{types_later:?}"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while telegram.requests().len() < 2 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Delivered, and no ledger row left open to send again.
+    events_when(&suite, case, |t| count(t, "notification_delivered") >= 1).await;
+    assert_eq!(suite.open_outbox_rows().await, 0);
     let sent = telegram.requests();
     assert_eq!(sent.len(), 2, "a 429, then Telegram is told once: {sent:?}");
     assert!(

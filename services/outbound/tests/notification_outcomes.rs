@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::time::Duration;
 
 use deskie_bus::Topology;
 use deskie_bus::consumer::{Delivery, Handler};
@@ -83,7 +82,8 @@ async fn a_delivered_slack_notification_is_recorded_once_on_the_case() {
         delivered: 2,
     };
     intake.handle(&delivery).await.expect("handled");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The row stays settled: nothing can send it again.
+    assert_eq!(h.open_rows().await, 0);
     assert_eq!(h.slack.requests_to(HOOK).len(), 1);
     let events = h.case_events(case_id).await;
     assert_eq!(delivered(&events).len(), 1, "{events:?}");
@@ -108,8 +108,8 @@ async fn refusals_record_one_failure_each_with_a_reason_and_no_secret() {
     h.settled(&gone_webhook, "failed").await;
     h.settled(&unknown_chat, "failed").await;
     h.settled(&fine, "sent").await;
-    // Longer than any backoff of the test policy: nothing more comes.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Every row is settled: nothing more can come, however long one waits.
+    assert_eq!(h.open_rows().await, 0);
     let events = h.case_events(case_id).await;
     let failures = failed(&events);
     assert_eq!(failures.len(), 2, "{events:?}");

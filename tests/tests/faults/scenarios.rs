@@ -10,10 +10,10 @@ use crate::harness::{self, DESKIE_RUN, Deployment, SERVICES, Setup};
 /// How long the checker waits for the suite to drain after a fault before it reports.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
 
-/// PostgreSQL unreachable for 80 s, longer than the old delivery budget (7 deliveries with
-/// 1 s → 60 s delays ≈ 70 s of naks): open connections reset, new ones refused for 38 s,
-/// then accepted and never answered for 40 s, while visitors keep writing. Nothing lost,
-/// nothing dead-lettered, nothing doubled.
+/// PostgreSQL unreachable for 90 s, longer than the old delivery budget (7 deliveries with
+/// 1 s → 60 s delays ≈ 70 s of naks): open connections reset, new ones refused for 40 s,
+/// then accepted and never answered for 40 s, then every byte 300 ms late for 8 s, while
+/// visitors keep writing. Nothing lost, nothing dead-lettered, nothing doubled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_unreachable_longer_than_the_old_budget() {
     let suite = harness::start(Setup {
@@ -31,17 +31,20 @@ async fn postgres_unreachable_longer_than_the_old_budget() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!("cut: refuse");
     pg.set(ProxyMode::Refuse);
-    tokio::time::sleep(Duration::from_secs(38)).await;
+    tokio::time::sleep(Duration::from_secs(40)).await;
     println!("cut: blackhole");
     pg.set(ProxyMode::Blackhole);
     tokio::time::sleep(Duration::from_secs(40)).await;
+    println!("cut: delay");
+    pg.set(ProxyMode::Delay(Duration::from_millis(300)));
+    tokio::time::sleep(Duration::from_secs(8)).await;
     pg.set(ProxyMode::Pass);
     let fault_ended = Instant::now();
-    println!("cut: over (80 s)");
+    println!("cut: over (90 s)");
     let driven = driving.await.expect("driven");
     let report = suite
         .settle(
-            "PostgreSQL unreachable 80 s",
+            "PostgreSQL unreachable 90 s",
             &plan,
             &driven,
             fault_ended,
