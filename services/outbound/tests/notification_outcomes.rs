@@ -3,7 +3,6 @@
 
 mod support;
 
-
 use deskie_bus::Topology;
 use deskie_bus::consumer::{Delivery, Handler};
 use deskie_outbound::intake::{Intake, Wakes};
