@@ -71,13 +71,18 @@ impl CaseEvents {
 
     /// Records the link `hint` stands for, if it is new.
     ///
-    /// In a transaction of its own, under the agent stream's lock, not in the case's: an
-    /// append must take its stream's lock before its transaction has an id (that is what
-    /// keeps the relay's order per stream), and the case's transaction may have written
-    /// already. Recording is idempotent, so a redelivery after a failed commit records
-    /// nothing twice.
-    async fn learn(&self, hint: LinkHint, cause: &Envelope) -> Result<(), HandlerError> {
-        match record_link(&self.store, &hint, cause).await? {
+    /// A known link is settled in the case's transaction. A new one is appended in a
+    /// transaction of its own, under the agent stream's lock, not in the case's: an append
+    /// must take its stream's lock before its transaction has an id (that is what keeps the
+    /// relay's order per stream), and the case's transaction may have written already.
+    /// Recording is idempotent, so a redelivery after a failed commit records nothing twice.
+    async fn learn(
+        &self,
+        tx: &mut StreamTx,
+        hint: LinkHint,
+        cause: &Envelope,
+    ) -> Result<(), HandlerError> {
+        match record_link(&self.store, tx.connection(), &hint, cause).await? {
             Linked::Recorded => {
                 self.metrics.link(hint.learnt_from);
                 tracing::info!(agent_id = %hint.agent_id, integration_id = %hint.integration_id,
@@ -125,7 +130,7 @@ impl CaseEvents {
             learnt_from: "delivery",
             case_id,
         };
-        self.learn(hint, envelope).await
+        self.learn(tx, hint, envelope).await
     }
 
     async fn on_agent_message_mirrored(
@@ -148,7 +153,7 @@ impl CaseEvents {
             learnt_from: "mirrored_message",
             case_id,
         };
-        self.learn(hint, envelope).await
+        self.learn(tx, hint, envelope).await
     }
 }
 

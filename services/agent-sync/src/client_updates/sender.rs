@@ -56,6 +56,7 @@ impl ClientUpdateQueue {
 }
 
 /// Sends what is due; see the module documentation of [`crate::client_updates`].
+#[derive(Debug)]
 pub struct ClientUpdateSender {
     store: Store,
     chatra: ChatraClient,
@@ -63,14 +64,6 @@ pub struct ClientUpdateSender {
     lease: Duration,
     metrics: AgentSyncMetrics,
     wake: Arc<Notify>,
-}
-
-impl std::fmt::Debug for ClientUpdateSender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientUpdateSender")
-            .field("lease", &self.lease)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Why one attempt failed, and when to try again.
