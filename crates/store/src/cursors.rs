@@ -45,9 +45,11 @@ pub async fn advance(
     Ok(())
 }
 
-/// The consumer's cursor on the stream. Without one, a stream that began after cursors
-/// existed starts at 0; an older one starts just before `version`, the first event this
-/// consumer sees of it since (what came before was acted on without a cursor).
+/// The consumer's cursor on the stream. Without one, a stream that began after the
+/// consumer took to cursors starts at 0; an older one starts just before `version`, the
+/// first event this consumer sees of it since (what came before was acted on without a
+/// cursor). When it took to cursors: its row in `consumer_cursor_origins`, else when
+/// cursors came (`consumer_cursor_origin`).
 async fn position(
     conn: &mut PgConnection,
     consumer: &str,
@@ -65,10 +67,13 @@ async fn position(
         return Ok(u64::try_from(stored).unwrap_or(0));
     }
     let older: Option<bool> = sqlx::query_scalar(
-        "SELECT MIN(e.seq) <= (SELECT seq FROM consumer_cursor_origin)
+        "SELECT MIN(e.seq) <= COALESCE(
+                (SELECT seq FROM consumer_cursor_origins WHERE consumer = $2),
+                (SELECT seq FROM consumer_cursor_origin))
            FROM events e WHERE e.stream_id = $1",
     )
     .bind(stream_id)
+    .bind(consumer)
     .fetch_one(&mut *conn)
     .await?;
     Ok(if older == Some(true) {

@@ -13,8 +13,10 @@
 //! - [`startup`]: the database and the bus a service binary opens before it serves.
 //! - [`idempotency`]: the api's `Idempotency-Key`s and the answers they replay.
 //! - [`visitor_fetches`]: agent-sync's ledger of visitor-card fetches.
+//! - [`client_updates`]: agent-sync's queue of customer edits for Chatra's client card.
 
 pub mod case_consumer;
+pub mod client_updates;
 pub mod cursors;
 pub mod event_limit;
 pub mod event_store;

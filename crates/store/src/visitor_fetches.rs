@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -80,8 +80,9 @@ pub struct NewFetch {
     pub correlation_id: String,
 }
 
-/// Enqueues `fetch`, due now; `false` when its case and round already have a row.
-pub async fn enqueue(pool: &PgPool, fetch: &NewFetch) -> Result<bool, StoreError> {
+/// Enqueues `fetch`, due now (in the caller's transaction, if it passes one); `false` when
+/// its case and round already have a row.
+pub async fn enqueue(executor: impl PgExecutor<'_>, fetch: &NewFetch) -> Result<bool, StoreError> {
     let inserted = sqlx::query(
         "INSERT INTO agent_sync_visitor_fetches (case_id, round, causation_id, correlation_id)
          VALUES ($1, $2, $3, $4)
@@ -91,7 +92,7 @@ pub async fn enqueue(pool: &PgPool, fetch: &NewFetch) -> Result<bool, StoreError
     .bind(&fetch.round)
     .bind(&fetch.causation_id)
     .bind(&fetch.correlation_id)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(inserted.rows_affected() == 1)
 }

@@ -149,6 +149,33 @@ async fn a_stream_older_than_the_cursors_starts_at_the_first_event_seen() {
 }
 
 #[tokio::test]
+async fn a_consumer_that_took_to_cursors_later_starts_at_its_own_origin() {
+    let (_db, store) = common::store().await;
+    let case = Case::new(&store);
+    let stored = case
+        .append(vec![opened(), status("pending"), status("closed")])
+        .await;
+    // Cursors came before this case; the recorder took to them only now.
+    sqlx::query(
+        "INSERT INTO consumer_cursor_origins (consumer, seq)
+         SELECT 'recorder', max(seq) FROM events",
+    )
+    .execute(store.pool())
+    .await
+    .expect("origin");
+    let later = case.append(vec![status("open")]).await;
+    let (handler, recorder) = handler(&store);
+
+    handler.handle(&delivery_of(&later[0])).await.expect("v4");
+    assert_eq!(*recorder.applied.lock().expect("lock"), [4]);
+    handler
+        .handle(&delivery_of(&stored[2]))
+        .await
+        .expect("old v3");
+    assert_eq!(*recorder.applied.lock().expect("lock"), [4]);
+}
+
+#[tokio::test]
 async fn a_failed_act_leaves_the_cursor_where_it_was() {
     let (_db, store) = common::store().await;
     let case = Case::new(&store);

@@ -1,60 +1,42 @@
-//! Case events in: customer edits to Chatra, links learnt from replies and mirrored
+//! Case events in: customer edits queued for Chatra, links learnt from replies and mirrored
 //! messages, and visitor-card fetches queued for new and ended chats.
+//!
+//! Run through [`deskie_store::case_consumer::CaseEventHandler`]: decoding, per-case order
+//! and gap fill happen there, and what [`CaseEvents::apply`] writes commits with the
+//! consumer's cursor. Nothing here waits on Chatra: the [`ClientUpdateSender`] and the
+//! visitor fetch loop make the calls, woken after the commit.
+//!
+//! [`ClientUpdateSender`]: crate::client_updates::ClientUpdateSender
 
-use deskie_bus::consumer::{Delivery, Handler, HandlerError};
-use deskie_bus::{EVENT_TYPE_HEADER, Topology};
-use deskie_chatra::ChatraClient;
-use deskie_proto::Message;
+use deskie_bus::consumer::HandlerError;
 use deskie_proto::events::{AgentMessageMirrored, Envelope, Event, ReplyDelivered};
-use deskie_store::Store;
+use deskie_store::case_consumer::CaseEventConsumer;
 use deskie_store::read_models::{agents, cases};
 use deskie_store::visitor_fetches::NewFetch;
+use deskie_store::{Store, StreamTx};
 use uuid::Uuid;
 
-use crate::client_updates::ClientUpdates;
+use crate::client_updates::ClientUpdateQueue;
 use crate::links::{LinkHint, Linked, record_link};
 use crate::visitors::VisitorQueue;
-use crate::{AgentSyncConfig, AgentSyncMetrics, store_error};
+use crate::{AgentSyncMetrics, CASE_CONSUMER};
 
-/// The event types this handler acts on; every other case event is acknowledged unread.
-const HANDLED: [&str; 5] = [
-    "customer_data_changed",
-    "reply_delivered",
-    "agent_message_mirrored",
-    "case_opened",
-    "chat_ended",
-];
-
-/// The handler of `{prefix}.events.case.>`.
+/// agent-sync's case-event consumer (cursors under [`CASE_CONSUMER`]).
 #[derive(Debug, Clone)]
 pub struct CaseEvents {
     store: Store,
-    client_updates: ClientUpdates,
     metrics: AgentSyncMetrics,
-    topology: Topology,
+    client_updates: ClientUpdateQueue,
     visitors: Option<VisitorQueue>,
 }
 
 impl CaseEvents {
-    /// A handler writing to `store` and calling Chatra through `chatra`.
-    pub fn new(
-        store: Store,
-        chatra: ChatraClient,
-        config: &AgentSyncConfig,
-        metrics: AgentSyncMetrics,
-        topology: Topology,
-    ) -> Self {
-        let client_updates = ClientUpdates {
-            store: store.clone(),
-            chatra,
-            cipher: config.cipher.clone(),
-            metrics: metrics.clone(),
-        };
+    /// A consumer queueing customer edits on `client_updates` and recording links in `store`.
+    pub fn new(store: Store, metrics: AgentSyncMetrics, client_updates: ClientUpdateQueue) -> Self {
         Self {
             store,
-            client_updates,
             metrics,
-            topology,
+            client_updates,
             visitors: None,
         }
     }
@@ -65,10 +47,11 @@ impl CaseEvents {
         self
     }
 
-    /// Queues the fetch of round `round` for the case (acknowledged at once: the fetch
-    /// loop calls Chatra, never this handler).
+    /// Queues the fetch of round `round` for the case in its transaction (the fetch loop
+    /// calls Chatra, never this consumer).
     async fn queue_visitor(
         &self,
+        tx: &mut StreamTx,
         envelope: &Envelope,
         case_id: Uuid,
         round: String,
@@ -82,15 +65,24 @@ impl CaseEvents {
             causation_id: envelope.event_id.clone(),
             correlation_id: envelope.correlation_id.clone(),
         };
-        queue.enqueue(&fetch).await.map_err(store_error)
+        queue.enqueue(tx.connection(), &fetch).await?;
+        Ok(())
     }
 
     /// Records the link `hint` stands for, if it is new.
-    async fn learn(&self, hint: LinkHint, cause: &Envelope) -> Result<(), HandlerError> {
-        match record_link(&self.store, &hint, cause)
-            .await
-            .map_err(store_error)?
-        {
+    ///
+    /// A known link is settled in the case's transaction. A new one is appended in a
+    /// transaction of its own, under the agent stream's lock, not in the case's: an append
+    /// must take its stream's lock before its transaction has an id (that is what keeps the
+    /// relay's order per stream), and the case's transaction may have written already.
+    /// Recording is idempotent, so a redelivery after a failed commit records nothing twice.
+    async fn learn(
+        &self,
+        tx: &mut StreamTx,
+        hint: LinkHint,
+        cause: &Envelope,
+    ) -> Result<(), HandlerError> {
+        match record_link(&self.store, tx.connection(), &hint, cause).await? {
             Linked::Recorded => {
                 self.metrics.link(hint.learnt_from);
                 tracing::info!(agent_id = %hint.agent_id, integration_id = %hint.integration_id,
@@ -107,10 +99,8 @@ impl CaseEvents {
 
     /// The integration of the case (from the case read model, which its writer updated in
     /// the transaction that appended the event).
-    async fn integration_of(&self, case_id: Uuid) -> Result<Uuid, HandlerError> {
-        let case = cases::get(self.store.pool(), case_id)
-            .await
-            .map_err(store_error)?;
+    async fn integration_of(&self, tx: &mut StreamTx, case_id: Uuid) -> Result<Uuid, HandlerError> {
+        let case = cases::get(tx.connection(), case_id).await?;
         case.map(|c| c.integration_id)
             .ok_or_else(|| HandlerError::Retry {
                 reason: format!("case {case_id} is not in the read model yet"),
@@ -120,6 +110,7 @@ impl CaseEvents {
 
     async fn on_reply_delivered(
         &self,
+        tx: &mut StreamTx,
         envelope: &Envelope,
         case_id: Uuid,
         delivered: &ReplyDelivered,
@@ -129,21 +120,22 @@ impl CaseEvents {
         else {
             return Ok(());
         };
-        let (Ok(agent_id), false) = (agent_id.parse(), chatra_agent_id.trim().is_empty()) else {
+        let Ok(agent_id) = agent_id.parse() else {
             return Ok(());
         };
         let hint = LinkHint {
             agent_id,
-            integration_id: self.integration_of(case_id).await?,
+            integration_id: self.integration_of(tx, case_id).await?,
             chatra_agent_id: chatra_agent_id.clone(),
             learnt_from: "delivery",
             case_id,
         };
-        self.learn(hint, envelope).await
+        self.learn(tx, hint, envelope).await
     }
 
     async fn on_agent_message_mirrored(
         &self,
+        tx: &mut StreamTx,
         envelope: &Envelope,
         case_id: Uuid,
         mirrored: &AgentMessageMirrored,
@@ -151,78 +143,91 @@ impl CaseEvents {
         let Some(email) = &mirrored.agent_email else {
             return Ok(());
         };
-        if mirrored.chatra_agent_id.trim().is_empty() {
-            return Ok(());
-        }
-        let agent = agents::enabled_by_email(self.store.pool(), email)
-            .await
-            .map_err(store_error)?;
-        let Some(agent) = agent else {
+        let Some(agent) = agents::enabled_by_email(tx.connection(), email).await? else {
             return Ok(());
         };
         let hint = LinkHint {
             agent_id: agent.id,
-            integration_id: self.integration_of(case_id).await?,
+            integration_id: self.integration_of(tx, case_id).await?,
             chatra_agent_id: mirrored.chatra_agent_id.clone(),
             learnt_from: "mirrored_message",
             case_id,
         };
-        self.learn(hint, envelope).await
+        self.learn(tx, hint, envelope).await
     }
 }
 
-impl Handler for CaseEvents {
-    /// One case's events are handled in order: its customer edits reach Chatra in order.
-    fn lane(&self, message: &async_nats::jetstream::Message) -> Option<String> {
-        self.topology
-            .stream_id_of_event_subject(&message.subject)
-            .map(str::to_owned)
+impl CaseEventConsumer for CaseEvents {
+    fn name(&self) -> &'static str {
+        CASE_CONSUMER
     }
 
-    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
-        let event_type = delivery
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(EVENT_TYPE_HEADER))
-            .map(|v| v.as_str());
-        if event_type.is_some_and(|t| !HANDLED.contains(&t)) {
-            return Ok(());
+    /// Agents' customer edits, replies and mirrored messages that can name a link, and the
+    /// visitor-card rounds; every other case event costs no query.
+    fn wants(&self, event: &Event) -> bool {
+        match event {
+            Event::CustomerDataChanged(change) => change.source == "agent",
+            Event::ReplyDelivered(delivered) => {
+                delivered.agent_id.is_some()
+                    && delivered
+                        .chatra_agent_id
+                        .as_deref()
+                        .is_some_and(|id| !id.trim().is_empty())
+            }
+            Event::AgentMessageMirrored(mirrored) => {
+                mirrored.agent_email.is_some() && !mirrored.chatra_agent_id.trim().is_empty()
+            }
+            Event::CaseOpened(_) | Event::ChatEnded(_) => true,
+            _ => false,
         }
-        let envelope =
-            Envelope::decode(delivery.payload.as_ref()).map_err(|e| HandlerError::Poison {
-                reason: format!("payload is not a deskie.events.v1.Envelope: {e}"),
-            })?;
-        if envelope.stream_type != "case" {
-            return Ok(());
-        }
-        let case_id: Uuid = envelope
-            .stream_id
-            .parse()
-            .map_err(|_| HandlerError::Poison {
-                reason: format!("case stream id {:?} is not a UUID", envelope.stream_id),
-            })?;
+    }
+
+    /// In the case's transaction, one case's events in version order.
+    async fn apply(
+        &self,
+        tx: &mut StreamTx,
+        case_id: Uuid,
+        envelope: &Envelope,
+    ) -> Result<(), HandlerError> {
         match &envelope.event {
-            Some(Event::CustomerDataChanged(change)) => {
+            Some(Event::CustomerDataChanged(change)) if change.source == "agent" => {
                 self.client_updates
-                    .on_customer_data_changed(&envelope, case_id, change)
-                    .await
+                    .record_due(tx.connection(), case_id, envelope.version)
+                    .await?;
+                Ok(())
             }
             Some(Event::ReplyDelivered(delivered)) => {
-                self.on_reply_delivered(&envelope, case_id, delivered).await
+                self.on_reply_delivered(tx, envelope, case_id, delivered)
+                    .await
             }
             Some(Event::AgentMessageMirrored(mirrored)) => {
-                self.on_agent_message_mirrored(&envelope, case_id, mirrored)
+                self.on_agent_message_mirrored(tx, envelope, case_id, mirrored)
                     .await
             }
             Some(Event::CaseOpened(_)) => {
-                self.queue_visitor(&envelope, case_id, "case_opened".into())
+                self.queue_visitor(tx, envelope, case_id, "case_opened".into())
                     .await
             }
             Some(Event::ChatEnded(_)) => {
                 let round = format!("chat_ended:{}", envelope.version);
-                self.queue_visitor(&envelope, case_id, round).await
+                self.queue_visitor(tx, envelope, case_id, round).await
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Wakes the sender and the fetch loop when they got work (a spare wake finds none).
+    fn committed(&self, applied: &[Envelope]) {
+        let any = |wanted: fn(&Event) -> bool| {
+            applied.iter().any(|e| e.event.as_ref().is_some_and(wanted))
+        };
+        if any(|e| matches!(e, Event::CustomerDataChanged(_))) {
+            self.client_updates.wake();
+        }
+        if let Some(visitors) = &self.visitors
+            && any(|e| matches!(e, Event::CaseOpened(_) | Event::ChatEnded(_)))
+        {
+            visitors.wake();
         }
     }
 }

@@ -5,17 +5,20 @@
 //!   integration: at once when an agent event makes them pingable, then every
 //!   [`AgentSyncConfig::ping_interval`] until they are not.
 //! - **Customer edits** ([`client_updates`]): an agent's hand edit of a customer's name,
-//!   e-mail or phone (`CustomerDataChanged`, source `agent`) goes to Chatra as
-//!   `PUT /clients/{id}` with only the changed fields, in the case's order.
+//!   e-mail or phone (`CustomerDataChanged`, source `agent`) is queued in the case's
+//!   transaction; a sender beside the consumers sends it to Chatra as `PUT /clients/{id}`
+//!   with only the changed fields, in the case's order.
 //! - **Links** ([`links`]): `ReplyDelivered` and `AgentMessageMirrored` teach which Chatra
 //!   agent a Deskie agent is; recorded once as `AgentChatraLinked` on the agent's stream.
 //! - **Visitor details** ([`visitors`]): `CaseOpened` and `ChatEnded` queue a fetch of
 //!   Chatra's visitor card (`GET /clients/{id}`); a background loop fetches it, rate limited
 //!   per integration, and records it on the case as customer data (and maybe a group move).
 //!
-//! [`run`] consumes two durable consumers on the events stream (agent events, case events)
-//! and runs the presence loop and the visitor fetch loop, until `shutdown` is cancelled; [`run_serving`] does the same
-//! and serves `/healthz`, `/readyz` and `/metrics` beside it (the `deskie-agent-sync` binary).
+//! [`run`] consumes two durable consumers on the events stream (agent events; case events
+//! through the case-event adapter, [`deskie_store::case_consumer`]) and runs the presence
+//! loop, the customer-edit sender and the visitor fetch loop, until `shutdown` is
+//! cancelled; [`run_serving`] does the same and serves `/healthz`, `/readyz` and `/metrics`
+//! beside it (the `deskie-agent-sync` binary).
 
 mod agent_events;
 mod case_events;
@@ -30,6 +33,7 @@ pub mod visitors;
 
 pub use agent_events::AgentEvents;
 pub use case_events::CaseEvents;
+pub use client_updates::{ClientUpdateQueue, ClientUpdateSender};
 pub use config::{
     ADDR_VAR, AgentSyncConfig, ConfigError, DEFAULT_ADDR, DEFAULT_CHATRA_TIMEOUT,
     DEFAULT_PING_INTERVAL, http_addr_from_lookup,
@@ -43,8 +47,9 @@ use std::net::TcpListener;
 use deskie_bus::Bus;
 use deskie_bus::consumer::{self, ConsumerSpec};
 use deskie_chatra::ChatraClient;
+use deskie_store::Store;
+use deskie_store::case_consumer::CaseEventHandler;
 use deskie_store::startup::consumer_endpoints;
-use deskie_store::{Store, StoreError};
 use deskie_telemetry::ops;
 use tokio_util::sync::CancellationToken;
 
@@ -80,8 +85,9 @@ pub fn case_consumer_spec(bus: &Bus) -> ConsumerSpec {
 /// Runs agent-sync until `shutdown` is cancelled, counting into `metrics` (for a caller that
 /// mounts them on its own `/metrics`).
 ///
-/// On shutdown each consumer finishes the message in hand (a Chatra call is bounded by
-/// [`AgentSyncConfig::chatra_timeout`]) and the presence loop stops between pings.
+/// On shutdown each consumer finishes the message in hand, the sender and the fetch loop
+/// finish the calls in hand (each bounded by [`AgentSyncConfig::chatra_timeout`]) and the
+/// presence loop stops between pings.
 pub async fn run(
     config: AgentSyncConfig,
     store: Store,
@@ -101,25 +107,32 @@ pub async fn run(
         AgentEvents::new(wake),
         shutdown.clone(),
     );
-    let mut case_events = CaseEvents::new(
+    // Customer edits and visitor cards go to Chatra beside the consumers, never inside a
+    // handler (which holds the case's lock).
+    let (sender, client_updates) = ClientUpdateSender::new(
         store.clone(),
         chatra.clone(),
-        &config,
+        config.cipher.clone(),
+        config.chatra_timeout,
         metrics.clone(),
-        bus.topology().clone(),
     );
-    // Visitor cards are fetched beside the consumers, never inside a handler.
+    let mut case_events = CaseEvents::new(store.clone(), metrics.clone(), client_updates);
     let mut fetcher = None;
     if let Some(visitors) = config.visitors.clone() {
-        let (loop_, queue) =
-            VisitorFetcher::new(store, chatra, config.cipher.clone(), visitors, metrics);
+        let (loop_, queue) = VisitorFetcher::new(
+            store.clone(),
+            chatra,
+            config.cipher.clone(),
+            visitors,
+            metrics,
+        );
         case_events = case_events.with_visitors(queue);
         fetcher = Some(loop_);
     }
     let cases = consumer::run(
         bus.clone(),
         case_consumer_spec(&bus),
-        case_events,
+        CaseEventHandler::new(store, bus.topology().clone(), case_events),
         shutdown.clone(),
     );
     let visitors = async {
@@ -127,7 +140,13 @@ pub async fn run(
             fetcher.run(shutdown.clone()).await;
         }
     };
-    tokio::join!(presence.run(shutdown.clone()), agents, cases, visitors);
+    tokio::join!(
+        presence.run(shutdown.clone()),
+        agents,
+        cases,
+        sender.run(shutdown.clone()),
+        visitors
+    );
 }
 
 /// Runs agent-sync as [`run`] does, serving `/healthz`, `/readyz` and
@@ -148,9 +167,4 @@ pub async fn run_serving(
     });
     let work = run(config, store, bus, metrics, shutdown.clone());
     ops::serve_alongside(listener, endpoints, shutdown.cancelled(), work).await
-}
-
-/// A store failure as the consumer runner wants it (see `From<StoreError>`).
-pub(crate) fn store_error(error: StoreError) -> consumer::HandlerError {
-    error.into()
 }

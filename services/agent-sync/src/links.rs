@@ -13,6 +13,7 @@
 use deskie_proto::events::{AgentChatraLinked, Envelope, Event};
 use deskie_store::read_models::{agent_links, agents, apply_config_event};
 use deskie_store::{EventDraft, Store, StoreError, StreamKey};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::SERVICE;
@@ -44,14 +45,17 @@ pub enum Linked {
 }
 
 /// Records `hint` on the agent's stream unless the agent already has that link; `cause` is
-/// the case event it was learnt from (causation; its correlation id is kept).
+/// the case event it was learnt from (causation; its correlation id is kept). `conn` (the
+/// caller's transaction, say) answers the first look; a new link is appended in a
+/// transaction of its own on `store`, under the agent stream's lock.
 pub async fn record_link(
     store: &Store,
+    conn: &mut PgConnection,
     hint: &LinkHint,
     cause: &Envelope,
 ) -> Result<Linked, StoreError> {
     // Nearly every reply repeats a link already known: settle those without the lock.
-    if knows(store.pool(), hint).await? {
+    if knows(conn, hint).await? {
         return Ok(Linked::AlreadyKnown);
     }
     let mut tx = store

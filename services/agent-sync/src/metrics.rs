@@ -87,6 +87,11 @@ impl AgentSyncMetrics {
         self.visitor_fetches.with_label_values(&[outcome]).get()
     }
 
+    /// Customer edits that ended an attempt with `outcome` so far (for tests and logs).
+    pub fn client_updates(&self, outcome: &str) -> u64 {
+        self.client_updates.with_label_values(&[outcome]).get()
+    }
+
     /// Pings that ended with `outcome` so far (for tests and logs).
     pub fn pings(&self, outcome: &str) -> u64 {
         self.pings.with_label_values(&[outcome]).get()

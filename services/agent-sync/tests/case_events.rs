@@ -5,13 +5,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::{CLIENT_ID, Harness, PUBLIC_KEY, SECRET_KEY, harness};
-use deskie_agent_sync::CaseEvents;
+use common::{CLIENT_ID, Harness, PUBLIC_KEY, SECRET_KEY, eventually, harness, quiet_harness};
+use deskie_agent_sync::{CaseEvents, ClientUpdateSender};
 use deskie_bus::consumer::{Delivery, Handler, HandlerError};
+use deskie_chatra::ChatraClient;
 use deskie_proto::Message;
 use deskie_proto::events::{
-    AgentDisabled, AgentMessageMirrored, CustomerDataChanged, Event, OptionalText, ReplyDelivered,
+    AgentDisabled, AgentMessageMirrored, CustomerDataChanged, Envelope, Event, OptionalText,
+    ReplyDelivered,
 };
+use deskie_store::case_consumer::CaseEventHandler;
+use deskie_store::client_updates::{self, ClientUpdate};
 use deskie_store::read_models::agent_links;
 use deskie_testkit::Fault;
 use serde_json::json;
@@ -74,6 +78,18 @@ async fn links_of(h: &Harness, agent: Uuid, count: usize) -> usize {
     links_recorded(&h.stream_types(agent).await)
 }
 
+/// Waits until the agent edits of `case` up to version `up_to` are done with (sent or
+/// given up) and none is due.
+async fn edits_settled(h: &Harness, case: Uuid, up_to: u64) -> ClientUpdate {
+    eventually("the customer edits to settle", || async {
+        let row = client_updates::get(h.store.pool(), case)
+            .await
+            .expect("read")?;
+        (row.sent_up_to >= up_to && row.sent_up_to >= row.due_up_to).then_some(row)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn an_agents_customer_edit_is_one_put_with_only_the_changed_fields() {
     let h = harness(Duration::from_secs(60)).await;
@@ -109,7 +125,8 @@ async fn a_503_is_retried_and_the_edit_then_arrives() {
     let h = harness(Duration::from_secs(60)).await;
     let case = h.open_case().await;
     h.chatra.fail_next(Fault::Status(503, Some(1)));
-    h.case_events(case, vec![agent_edit(None, Some(Some("+34 600")))])
+    let edit = h
+        .case_events(case, vec![agent_edit(None, Some(Some("+34 600")))])
         .await;
     let puts = h.wait_for(2, WAIT, || h.requests_to(CLIENTS).len()).await;
     assert_eq!(puts, 2, "refused once, then sent again");
@@ -119,8 +136,44 @@ async fn a_503_is_retried_and_the_edit_then_arrives() {
         "Retry-After: 1 was honoured"
     );
     assert_eq!(puts[1].body, json!({"phone": "+34 600"}));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    edits_settled(&h, case, edit[0].version).await;
     assert_eq!(h.requests_to(CLIENTS).len(), 2, "nothing after the success");
+}
+
+#[tokio::test]
+async fn edits_refused_with_503_then_429_arrive_once_in_order_with_a_later_edit() {
+    let h = harness(Duration::from_secs(60)).await;
+    let case = h.open_case().await;
+    h.chatra
+        .fail_next(Fault::Status(503, Some(1)))
+        .fail_next(Fault::Status(429, Some(1)));
+    h.case_events(
+        case,
+        vec![agent_edit(Some(Some("Ann")), Some(Some("+34 600")))],
+    )
+    .await;
+    h.wait_for(1, WAIT, || h.requests_to(CLIENTS).len()).await;
+    // A newer edit of the name while the first one waits for its retry.
+    let newer = h
+        .case_events(case, vec![agent_edit(Some(Some("Ann Lee")), None)])
+        .await;
+    let row = edits_settled(&h, case, newer[0].version).await;
+    assert_eq!((row.failures, row.last_error), (0, None));
+    let puts = h.requests_to(CLIENTS);
+    assert_eq!(puts.len(), 3, "503, 429, then the one that went through");
+    for pair in puts.windows(2) {
+        assert!(
+            pair[1].at.duration_since(pair[0].at) >= Duration::from_millis(900),
+            "Retry-After: 1 was honoured"
+        );
+    }
+    assert_eq!(
+        puts[2].body,
+        json!({"name": "Ann Lee", "phone": "+34 600"}),
+        "the newer name, never the older one after it"
+    );
+    assert_eq!(h.metrics.client_updates("sent"), 1);
+    assert_eq!(h.metrics.client_updates("retried"), 2);
 }
 
 #[tokio::test]
@@ -128,10 +181,10 @@ async fn a_rejected_edit_is_given_up_and_the_next_one_still_goes() {
     let h = harness(Duration::from_secs(60)).await;
     let case = h.open_case().await;
     h.chatra.fail_next(Fault::Status(400, None));
-    h.case_events(case, vec![agent_edit(Some(Some("Bad")), None)])
+    let bad = h
+        .case_events(case, vec![agent_edit(Some(Some("Bad")), None)])
         .await;
-    h.wait_for(1, WAIT, || h.requests_to(CLIENTS).len()).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    edits_settled(&h, case, bad[0].version).await;
     assert_eq!(h.requests_to(CLIENTS).len(), 1, "a 400 is not retried");
     h.case_events(case, vec![agent_edit(Some(Some("Good")), None)])
         .await;
@@ -212,8 +265,62 @@ async fn a_mirrored_message_links_the_enabled_agent_with_that_email() {
     }
 }
 
+/// A customer-edit sender calling the harness's Chatra stand-in, and its queue.
+fn sender_of(h: &Harness) -> (ClientUpdateSender, deskie_agent_sync::ClientUpdateQueue) {
+    ClientUpdateSender::new(
+        h.store.clone(),
+        ChatraClient::new(h.chatra.base_url(), h.config.http_client()),
+        h.cipher.clone(),
+        h.config.chatra_timeout,
+        h.metrics.clone(),
+    )
+}
+
+#[tokio::test]
+async fn an_edit_never_delivered_reaches_chatra_with_the_cases_next_event() {
+    let h = quiet_harness().await;
+    let (sender, queue) = sender_of(&h);
+    tokio::spawn(sender.run(h.shutdown()));
+    let handler = CaseEventHandler::new(
+        h.store.clone(),
+        h.bus.topology().clone(),
+        CaseEvents::new(h.store.clone(), h.metrics.clone(), queue),
+    );
+    let ann = h.agent("ann@example.com", &["live_chat"]).await;
+    let case = h.open_case().await;
+    let edit = h
+        .case_events(case, vec![agent_edit(Some(Some("Ann Lee")), None)])
+        .await;
+    let reply = h.case_events(case, vec![delivered(ann, "A1")]).await;
+
+    // The edit was dead-lettered (or expired): the case's next wanted event arrives.
+    handler
+        .handle(&delivery_of(&reply[0], 1))
+        .await
+        .expect("the delivery");
+    let puts = h.wait_for(1, WAIT, || h.requests_to(CLIENTS).len()).await;
+    assert_eq!(puts, 1, "the missed edit was sent");
+    assert_eq!(h.requests_to(CLIENTS)[0].body, json!({"name": "Ann Lee"}));
+    assert_eq!(
+        links_recorded(&h.stream_types(ann).await),
+        1,
+        "and the link learnt"
+    );
+
+    // The dead letter redriven, the delivery redelivered: nothing more.
+    for envelope in [&edit[0], &reply[0]] {
+        handler
+            .handle(&delivery_of(envelope, 2))
+            .await
+            .expect("again");
+    }
+    edits_settled(&h, case, edit[0].version).await;
+    assert_eq!(h.requests_to(CLIENTS).len(), 1);
+    assert_eq!(links_recorded(&h.stream_types(ann).await), 1);
+}
+
 /// The handler itself, for redelivery and bad input: what JetStream would hand it.
-fn delivery_of(envelope: &deskie_proto::events::Envelope, delivered: i64) -> Delivery {
+fn delivery_of(envelope: &Envelope, delivered: i64) -> Delivery {
     Delivery {
         subject: "test".into(),
         payload: envelope.encode_to_vec().into(),
@@ -231,12 +338,11 @@ async fn a_redelivered_event_records_the_link_once_and_bad_input_changes_nothing
     h.case_events(case, vec![mirrored("A1", Some("ann@example.com"))])
         .await;
     assert_eq!(links_of(&h, ann, 1).await, 1);
-    let handler = CaseEvents::new(
+    let (_, queue) = sender_of(&h);
+    let handler = CaseEventHandler::new(
         h.store.clone(),
-        deskie_chatra::ChatraClient::new(h.chatra.base_url(), h.config.http_client()),
-        &h.config,
-        h.metrics.clone(),
         h.bus.topology().clone(),
+        CaseEvents::new(h.store.clone(), h.metrics.clone(), queue),
     );
     let stored = h.store.load_stream(case).await.expect("case");
     let event = &stored.last().expect("mirrored").envelope;

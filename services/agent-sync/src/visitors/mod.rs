@@ -5,7 +5,8 @@
 //! case opens and again when the chat ends (`chatTranscript` → `ChatEnded`):
 //!
 //! 1. The case event enqueues a row in agent-sync's ledger (`agent_sync_visitor_fetches`,
-//!    one per case and round) and is acknowledged at once: nothing waits on Chatra.
+//!    one per case and round) in the case's transaction, with the consumer's cursor, and
+//!    is acknowledged at once: nothing waits on Chatra.
 //! 2. The fetch loop ([`VisitorFetcher::run`]) claims due rows with a lease, holds each
 //!    integration to its rate limit (a row over the limit is put back, not counted as an
 //!    attempt), calls Chatra, and records what the card adds (`CustomerDataChanged` with
@@ -33,6 +34,7 @@ use deskie_store::visitor_fetches::{self, ClaimedFetch, FetchSettlement, NewFetc
 use deskie_store::{Store, StoreError};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sqlx::PgConnection;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -43,21 +45,26 @@ use crate::credentials::{credentials, usable};
 use policy::AfterFailure;
 use record::{Recorded, record_visitor, settle_only};
 
-/// Where case events put fetches, waking the loop.
+/// Where case events put fetches, waking the loop after the commit.
 #[derive(Debug, Clone)]
 pub struct VisitorQueue {
-    store: Store,
     wake: Arc<Notify>,
 }
 
 impl VisitorQueue {
-    /// Enqueues `fetch` (nothing when its case and round are queued already) and wakes the
-    /// fetch loop.
-    pub async fn enqueue(&self, fetch: &NewFetch) -> Result<(), StoreError> {
-        if visitor_fetches::enqueue(self.store.pool(), fetch).await? {
-            self.wake.notify_one();
-        }
-        Ok(())
+    /// Enqueues `fetch` in the case's transaction; `false` when its case and round are
+    /// queued already.
+    pub async fn enqueue(
+        &self,
+        conn: &mut PgConnection,
+        fetch: &NewFetch,
+    ) -> Result<bool, StoreError> {
+        visitor_fetches::enqueue(conn, fetch).await
+    }
+
+    /// Wakes the fetch loop (call after the commit: before it, the row is not visible).
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 }
 
@@ -98,7 +105,6 @@ impl VisitorFetcher {
         let wake = Arc::new(Notify::new());
         let quota = Quota::per_second(config.per_second).allow_burst(config.burst);
         let queue = VisitorQueue {
-            store: store.clone(),
             wake: Arc::clone(&wake),
         };
         let fetcher = Self {

@@ -7,8 +7,8 @@ use deskie_agent_sync::{AgentSyncConfig, AgentSyncMetrics, VisitorFetchConfig};
 use deskie_bus::Bus;
 use deskie_config::Cipher;
 use deskie_proto::events::{
-    AgentCreated, AgentStatusChanged, CaseOpened, Event, GroupMapping, IntegrationConnected,
-    IntegrationSettings,
+    AgentCreated, AgentStatusChanged, CaseOpened, Envelope, Event, GroupMapping,
+    IntegrationConnected, IntegrationSettings,
 };
 use deskie_store::read_models::cases;
 use deskie_store::relay::{Relay, RelayConfig};
@@ -61,6 +61,20 @@ pub async fn harness_with(
     ping_interval: Duration,
     visitors: Option<VisitorFetchConfig>,
 ) -> Harness {
+    build(ping_interval, visitors, true).await
+}
+
+/// The database, the bus and the stand-in with one connected integration, but neither the
+/// relay nor agent-sync running: the test hands events to the parts it starts itself.
+pub async fn quiet_harness() -> Harness {
+    build(Duration::from_secs(60), None, false).await
+}
+
+async fn build(
+    ping_interval: Duration,
+    visitors: Option<VisitorFetchConfig>,
+    running: bool,
+) -> Harness {
     let db = TestDb::create().await;
     let nats = TestNats::new();
     let Backing { store, bus, .. } =
@@ -108,18 +122,22 @@ pub async fn harness_with(
     };
     let metrics = AgentSyncMetrics::new().expect("metrics");
     let shutdown = CancellationToken::new();
-    let relay = Relay::new(store.url(), bus.clone(), RelayConfig::default());
-    tokio::spawn(relay.run(shutdown.clone()));
-    let (listener, port) =
-        deskie_telemetry::ops::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-    tokio::spawn(deskie_agent_sync::run_serving(
-        config.clone(),
-        store.clone(),
-        bus.clone(),
-        metrics.clone(),
-        listener,
-        shutdown.clone(),
-    ));
+    let mut port = 0;
+    if running {
+        let relay = Relay::new(store.url(), bus.clone(), RelayConfig::default());
+        tokio::spawn(relay.run(shutdown.clone()));
+        let (listener, bound) =
+            deskie_telemetry::ops::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        port = bound;
+        tokio::spawn(deskie_agent_sync::run_serving(
+            config.clone(),
+            store.clone(),
+            bus.clone(),
+            metrics.clone(),
+            listener,
+            shutdown.clone(),
+        ));
+    }
     Harness {
         store,
         bus,
@@ -199,8 +217,14 @@ impl Harness {
         case_id
     }
 
-    /// Appends case events and projects them, as a writer of case events does.
-    pub async fn case_events(&self, case_id: Uuid, events: Vec<Event>) {
+    /// Cancelled when the harness is dropped: for the parts a test starts itself.
+    pub fn shutdown(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Appends case events and projects them, as a writer of case events does; the stored
+    /// envelopes.
+    pub async fn case_events(&self, case_id: Uuid, events: Vec<Event>) -> Vec<Envelope> {
         let mut tx = self
             .store
             .begin_stream(StreamKey::new("case", case_id))
@@ -216,11 +240,12 @@ impl Harness {
             })
             .collect();
         let expected = tx.version();
-        tx.append(expected, drafts).await.expect("append");
+        let stored = tx.append(expected, drafts).await.expect("append");
         cases::catch_up(tx.connection(), case_id)
             .await
             .expect("project");
         tx.commit().await.expect("commit");
+        stored
     }
 
     /// Requests Chatra received on `path` (under `/api`), oldest first.
