@@ -131,7 +131,9 @@ async fn a_dead_letter_is_listed_redriven_once_taken_again_and_then_gone_from_th
         "a redriven letter is no longer listed"
     );
 
-    // Twice, an unknown sequence, a marker: refused, and nothing more reaches the consumer.
+    // Twice, an unknown sequence, a marker: refused, and nothing more reaches the consumer
+    // (nothing more is published to the webhook stream it reads).
+    let published = webhook_stream_last_sequence(&bus).await;
     let again = dead_letters::redrive(&bus, letter.sequence).await;
     assert!(
         matches!(again, Err(RedriveError::AlreadyRedriven { sequence, .. }) if sequence == letter.sequence),
@@ -166,7 +168,11 @@ async fn a_dead_letter_is_listed_redriven_once_taken_again_and_then_gone_from_th
         "{batch:?}"
     );
     assert_eq!(reported, [(0, false), (1, false)]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        webhook_stream_last_sequence(&bus).await,
+        published,
+        "no refused redrive published a copy"
+    );
     assert_eq!(handler.taken.lock().expect("lock").len(), 1, "taken once");
 
     shutdown.cancel();
@@ -266,4 +272,19 @@ async fn a_discarded_dead_letter_is_no_longer_listed_nor_redrivable_and_others_s
         matches!(not_a_letter.as_slice(), [Err(RedriveError::NotADeadLetter(s))] if *s == marker),
         "{not_a_letter:?}"
     );
+}
+
+/// The last sequence of the webhook stream: grows with every message published to it.
+async fn webhook_stream_last_sequence(bus: &Bus) -> u64 {
+    let mut stream = bus
+        .jetstream()
+        .get_stream(bus.topology().webhooks_stream())
+        .await
+        .expect("webhook stream");
+    stream
+        .info()
+        .await
+        .expect("stream info")
+        .state
+        .last_sequence
 }

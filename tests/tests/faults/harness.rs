@@ -13,6 +13,18 @@ use tokio_util::sync::CancellationToken;
 
 pub const ADMIN: &str = "admin-token-for-the-fault-suite";
 
+/// How long the checker waits for the suite to drain after a fault before it reports.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
+
+/// When a scenario's fault ended: the drain is timed from then.
+#[derive(Debug, Clone, Copy)]
+pub enum FaultEnd {
+    /// At this moment (a cut healed, a process restarted, the last fault met).
+    At(std::time::Instant),
+    /// With the last webhook accepted: the fault came with the load (poison, duplicates).
+    LastWebhookAccepted,
+}
+
 /// How long Chatra's echo of a stored reply takes to come back.
 pub const ECHO_DELAY: Duration = Duration::from_millis(300);
 
@@ -300,21 +312,25 @@ impl Harness {
         tokio::spawn(async move { deskie_loadgen::drive(&plan, &sender, sinks, ECHO_DELAY).await })
     }
 
-    /// A checker of `plan` against this suite (dead letters included).
-    /// Waits for the suite to drain after `fault_ended` (at most `deadline`), stops the
-    /// driver's background work, and fails the test unless the checker's figures are clean
-    /// ([`assert_clean`]); the report, for the scenario's own checks.
+    /// Waits for `driving` to have sent everything and the suite to drain after the fault
+    /// ended (at most [`DRAIN_DEADLINE`]), stops the driver's background work, and fails
+    /// the test unless the checker's figures are clean ([`assert_clean`]); the report, for
+    /// the scenario's own checks.
     pub async fn settle(
         &self,
         scenario: &str,
         plan: &Plan,
-        driven: &Driven,
-        fault_ended: std::time::Instant,
-        deadline: std::time::Duration,
+        driving: tokio::task::JoinHandle<Driven>,
+        end: FaultEnd,
     ) -> deskie_loadgen::Report {
+        let driven = driving.await.expect("driven");
+        let fault_ended = match end {
+            FaultEnd::At(at) => at,
+            FaultEnd::LastWebhookAccepted => driven.sent_all_at,
+        };
         let report = self
             .checker(plan)
-            .wait_drained(fault_ended, deadline)
+            .wait_drained(fault_ended, DRAIN_DEADLINE)
             .await
             .expect("checker");
         driven.finish();
@@ -322,6 +338,7 @@ impl Harness {
         report
     }
 
+    /// A checker of `plan` against this suite (dead letters included).
     pub fn checker(&self, plan: &Plan) -> Checker {
         Checker::new(
             self.target.clone(),

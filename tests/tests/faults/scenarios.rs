@@ -5,10 +5,7 @@ use std::time::{Duration, Instant};
 use deskie_loadgen::{Plan, Poison};
 use deskie_testkit::{Fault, ProxyMode};
 
-use crate::harness::{self, DESKIE_RUN, Deployment, SERVICES, Setup};
-
-/// How long the checker waits for the suite to drain after a fault before it reports.
-const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
+use crate::harness::{self, DESKIE_RUN, DRAIN_DEADLINE, Deployment, FaultEnd, SERVICES, Setup};
 
 /// PostgreSQL unreachable for 90 s, longer than the old delivery budget (7 deliveries with
 /// 1 s → 60 s delays ≈ 70 s of naks): open connections reset, new ones refused for 40 s,
@@ -41,14 +38,12 @@ async fn postgres_unreachable_longer_than_the_old_budget() {
     pg.set(ProxyMode::Pass);
     let fault_ended = Instant::now();
     println!("cut: over (90 s)");
-    let driven = driving.await.expect("driven");
     let report = suite
         .settle(
             "PostgreSQL unreachable 90 s",
             &plan,
-            &driven,
-            fault_ended,
-            DRAIN_DEADLINE,
+            driving,
+            FaultEnd::At(fault_ended),
         )
         .await;
     assert_eq!(report.dead_letters, 0, "nothing dead-lettered");
@@ -68,14 +63,12 @@ async fn chatra_answers_502_and_504() {
     let plan = Plan::new(30 * harness::scale(), 2, 5.0);
     let driving = suite.drive(&plan);
     let fault_ended = suite.faults_met(faults, DRAIN_DEADLINE).await;
-    let driven = driving.await.expect("driven");
     let report = suite
         .settle(
             "Chatra 502/504 on the first 10 greetings",
             &plan,
-            &driven,
-            fault_ended,
-            DRAIN_DEADLINE,
+            driving,
+            FaultEnd::At(fault_ended),
         )
         .await;
     assert_eq!(
@@ -97,15 +90,12 @@ async fn oversized_events_amid_good_traffic() {
     let mut plan = Plan::new(30 * harness::scale(), 2, 5.0);
     plan.poison_every = Some(5);
     plan.poison = Poison::Oversized { text_bytes };
-    let driven = suite.drive(&plan).await.expect("driven");
-    let fault_ended = driven.sent_all_at;
     let report = suite
         .settle(
             "oversized events amid good traffic",
             &plan,
-            &driven,
-            fault_ended,
-            DRAIN_DEADLINE,
+            suite.drive(&plan),
+            FaultEnd::LastWebhookAccepted,
         )
         .await;
     assert!(
@@ -153,14 +143,12 @@ async fn full_streams_under_load() {
     let before = suite.raise_stream_limits(64 * 1024 * 1024).await;
     let fault_ended = Instant::now();
     println!("streams: limits raised to 64 MiB (bytes held before: {before:?})");
-    let driven = driving.await.expect("driven");
     let report = suite
         .settle(
             "full webhook and event streams",
             &plan,
-            &driven,
-            fault_ended,
-            DRAIN_DEADLINE,
+            driving,
+            FaultEnd::At(fault_ended),
         )
         .await;
     assert!(report.ledger.refusals > 0, "ingest refused while full");
@@ -203,14 +191,12 @@ async fn peers_refuse_and_hang_under_load() {
     let driving = suite.drive(&plan);
     let faults = chatra.len() + 2 * staff.len();
     let fault_ended = suite.faults_met(faults, DRAIN_DEADLINE).await;
-    let driven = driving.await.expect("driven");
     let report = suite
         .settle(
             "Chatra, Slack and Telegram refuse and hang",
             &plan,
-            &driven,
-            fault_ended,
-            DRAIN_DEADLINE,
+            driving,
+            FaultEnd::At(fault_ended),
         )
         .await;
     assert_eq!(
@@ -232,16 +218,13 @@ async fn duplicate_and_concurrent_webhooks() {
     let suite = harness::start(Setup::default()).await;
     let mut plan = Plan::new(30 * harness::scale(), 3, 5.0);
     plan.duplicate_every = Some(2);
-    let driven = suite.drive(&plan).await.expect("driven");
     // The duplicates' last copies are the fault here: it ends when they were accepted.
-    let fault_ended = driven.sent_all_at;
     let report = suite
         .settle(
             "duplicate and concurrent webhooks",
             &plan,
-            &driven,
-            fault_ended,
-            DRAIN_DEADLINE,
+            suite.drive(&plan),
+            FaultEnd::LastWebhookAccepted,
         )
         .await;
     // Distinct bodies: each message, each echo, and the later copies in other bytes; the
@@ -278,16 +261,13 @@ async fn poison_webhooks_amid_good_traffic() {
     let suite = harness::start(Setup::default()).await;
     let mut plan = Plan::new(30 * harness::scale(), 3, 5.0);
     plan.poison_every = Some(5);
-    let driven = suite.drive(&plan).await.expect("driven");
     // The poison comes with the load: the fault ends with the last webhook accepted.
-    let fault_ended = driven.sent_all_at;
     let report = suite
         .settle(
             "poison webhooks amid good traffic",
             &plan,
-            &driven,
-            fault_ended,
-            DRAIN_DEADLINE,
+            suite.drive(&plan),
+            FaultEnd::LastWebhookAccepted,
         )
         .await;
     assert!(report.poison_acked > 0, "poison was sent and accepted");
@@ -315,14 +295,12 @@ async fn nats_killed_and_restarted_under_load() {
     server.start().await;
     let fault_ended = Instant::now();
     println!("nats: restarted (down 15 s)");
-    let driven = driving.await.expect("driven");
     suite
         .settle(
             "nats-server killed for 15 s",
             &plan,
-            &driven,
-            fault_ended,
-            DRAIN_DEADLINE,
+            driving,
+            FaultEnd::At(fault_ended),
         )
         .await;
     suite.stop().await;
@@ -350,14 +328,12 @@ async fn nats_blackholed_under_load() {
     proxy.set(ProxyMode::Pass);
     let fault_ended = Instant::now();
     println!("nats: answering again (silent 20 s)");
-    let driven = driving.await.expect("driven");
     let report = suite
         .settle(
             "NATS blackholed for 20 s",
             &plan,
-            &driven,
-            fault_ended,
-            DRAIN_DEADLINE,
+            driving,
+            FaultEnd::At(fault_ended),
         )
         .await;
     assert!(
@@ -387,14 +363,12 @@ async fn suite_process_killed_under_load() {
     suite.restart(DESKIE_RUN).await;
     let fault_ended = Instant::now();
     println!("deskie run: restarted and ready");
-    let driven = driving.await.expect("driven");
     suite
         .settle(
             "deskie run killed (SIGKILL) and restarted",
             &plan,
-            &driven,
-            fault_ended,
-            DRAIN_DEADLINE,
+            driving,
+            FaultEnd::At(fault_ended),
         )
         .await;
     suite.kill_suite();
@@ -425,14 +399,12 @@ async fn each_service_killed_in_turn_under_load() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let fault_ended = Instant::now();
-    let driven = driving.await.expect("driven");
     suite
         .settle(
             "each service killed (SIGKILL) in turn and restarted",
             &plan,
-            &driven,
-            fault_ended,
-            DRAIN_DEADLINE,
+            driving,
+            FaultEnd::At(fault_ended),
         )
         .await;
     suite.kill_suite();
