@@ -124,14 +124,42 @@ impl Harness {
         case_id_for(self.integration, CLIENT, CHAT)
     }
 
+    /// Waits (up to 10 s) until routing has handled every webhook the stream holds: its
+    /// inbox has a row for each, written in the transaction that appended its events.
+    async fn all_routed(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut stream = self
+                .bus
+                .jetstream()
+                .get_stream(self.bus.topology().webhooks_stream())
+                .await
+                .expect("webhook stream");
+            let stored = stream.info().await.expect("stream info").state.messages;
+            let handled: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM inbox WHERE consumer = 'routing'")
+                    .fetch_one(self.store.pool())
+                    .await
+                    .expect("inbox");
+            if u64::try_from(handled).unwrap_or(0) >= stored {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "routing handled {handled} of {stored} webhooks"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Event types of the case once the stream has at least `count` events (or after 10 s).
     async fn case_events(&self, case_id: Uuid, count: usize) -> Vec<Event> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let events = self.store.load_stream(case_id).await.expect("load");
             if events.len() >= count || Instant::now() > deadline {
-                // Let anything still in flight land, so "no more than" is checked too.
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                // Every webhook handled: nothing more can land, so "no more than" is checked too.
+                self.all_routed().await;
                 return self
                     .store
                     .load_stream(case_id)
