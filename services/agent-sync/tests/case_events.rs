@@ -65,16 +65,10 @@ fn links_recorded(types: &[String]) -> usize {
     types.iter().filter(|t| *t == "agent_chatra_linked").count()
 }
 
-/// Waits until the agent's stream holds `count` links (or `WAIT`), then a little more so
-/// "no more than" is checked too.
-async fn links_of(h: &Harness, agent: Uuid, count: usize) -> usize {
-    let deadline = std::time::Instant::now() + WAIT;
-    while links_recorded(&h.stream_types(agent).await) < count
-        && std::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+/// The links in the agent's stream once agent-sync acted on every event of `case` so far
+/// (a barrier), so "no more than" is checked too.
+async fn links_of(h: &Harness, agent: Uuid, case: Uuid) -> usize {
+    h.barrier(case).await;
     links_recorded(&h.stream_types(agent).await)
 }
 
@@ -108,7 +102,13 @@ async fn an_agents_customer_edit_is_one_put_with_only_the_changed_fields() {
         })],
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Acted on, and nothing left due: no PUT can follow.
+    h.barrier(case).await;
+    let row = client_updates::get(h.store.pool(), case)
+        .await
+        .expect("read")
+        .expect("the case's row");
+    assert!(row.due_up_to <= row.sent_up_to, "{row:?}");
     let puts = h.requests_to(CLIENTS);
     assert_eq!(puts.len(), 1, "exactly one PUT");
     assert_eq!(puts[0].method, "PUT");
@@ -200,11 +200,10 @@ async fn a_delivery_links_the_agent_once_and_a_new_chatra_id_relinks() {
     let ann = h.agent("ann@example.com", &["live_chat"]).await;
     let case = h.open_case().await;
     h.case_events(case, vec![delivered(ann, "A1")]).await;
-    assert_eq!(links_of(&h, ann, 1).await, 1);
+    assert_eq!(links_of(&h, ann, case).await, 1);
     // The next reply as the same Chatra agent records nothing.
     h.case_events(case, vec![delivered(ann, "A1")]).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(links_recorded(&h.stream_types(ann).await), 1);
+    assert_eq!(links_of(&h, ann, case).await, 1);
     let link = agent_links::get(h.store.pool(), h.integration, "A1")
         .await
         .expect("get")
@@ -216,7 +215,7 @@ async fn a_delivery_links_the_agent_once_and_a_new_chatra_id_relinks() {
     assert_eq!(link.case_id, Some(case));
 
     h.case_events(case, vec![delivered(ann, "A2")]).await;
-    assert_eq!(links_of(&h, ann, 2).await, 2);
+    assert_eq!(links_of(&h, ann, case).await, 2);
     assert!(
         agent_links::get(h.store.pool(), h.integration, "A1")
             .await
@@ -244,7 +243,7 @@ async fn a_mirrored_message_links_the_enabled_agent_with_that_email() {
         ],
     )
     .await;
-    assert_eq!(links_of(&h, ann, 1).await, 1);
+    assert_eq!(links_of(&h, ann, case).await, 1);
     let link = agent_links::get(h.store.pool(), h.integration, "A1")
         .await
         .expect("get")
@@ -337,7 +336,7 @@ async fn a_redelivered_event_records_the_link_once_and_bad_input_changes_nothing
     let case = h.open_case().await;
     h.case_events(case, vec![mirrored("A1", Some("ann@example.com"))])
         .await;
-    assert_eq!(links_of(&h, ann, 1).await, 1);
+    assert_eq!(links_of(&h, ann, case).await, 1);
     let (_, queue) = sender_of(&h);
     let handler = CaseEventHandler::new(
         h.store.clone(),

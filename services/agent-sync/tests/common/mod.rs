@@ -7,7 +7,7 @@ use deskie_agent_sync::{AgentSyncConfig, AgentSyncMetrics, VisitorFetchConfig};
 use deskie_bus::Bus;
 use deskie_config::Cipher;
 use deskie_proto::events::{
-    AgentCreated, AgentStatusChanged, CaseOpened, Envelope, Event, GroupMapping,
+    AgentCreated, AgentStatusChanged, CaseOpened, ChatEnded, Envelope, Event, GroupMapping,
     IntegrationConnected, IntegrationSettings,
 };
 use deskie_store::read_models::cases;
@@ -246,6 +246,30 @@ impl Harness {
             .expect("project");
         tx.commit().await.expect("commit");
         stored
+    }
+
+    /// A barrier: appends a `ChatEnded` (wanted by agent-sync, and a no-op without visitor
+    /// fetching) and waits until agent-sync's cursor of the case reached it. agent-sync takes
+    /// a case's events in version order, each in the transaction that moves the cursor, so
+    /// every event appended before has been acted on then: a check for "nothing more
+    /// happened" after it cannot pass merely because it looked too early.
+    pub async fn barrier(&self, case_id: Uuid) {
+        let stored = self
+            .case_events(case_id, vec![Event::ChatEnded(ChatEnded::default())])
+            .await;
+        let version = i64::try_from(stored.last().expect("appended").version).expect("version");
+        eventually("agent-sync to reach the barrier", || async {
+            let cursor: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM consumer_cursors WHERE consumer = $1 AND stream_id = $2",
+            )
+            .bind(deskie_agent_sync::CASE_CONSUMER)
+            .bind(case_id)
+            .fetch_optional(self.store.pool())
+            .await
+            .expect("cursor");
+            cursor.filter(|c| *c >= version).map(|_| ())
+        })
+        .await;
     }
 
     /// Requests Chatra received on `path` (under `/api`), oldest first.
