@@ -5,8 +5,9 @@ mod support;
 
 use std::time::Duration;
 
+use deskie_testkit::wait_until;
 use serde_json::{Value, json};
-use support::{CHAT, CLIENT, Options, PUBLIC_KEY, SECRET_KEY, Suite, pings, wait_for};
+use support::{CHAT, CLIENT, Options, PUBLIC_KEY, SECRET_KEY, Suite, pings};
 
 async fn set_status(suite: &Suite, token: &str, status: &str) -> u16 {
     suite
@@ -29,7 +30,7 @@ async fn an_online_agent_is_pinged_until_they_go_offline() {
     assert!(pings(&chatra).is_empty(), "nobody is online yet");
 
     assert_eq!(set_status(&suite, &token, "online").await, 200);
-    wait_for("three pings", || pings(&chatra).len() >= 3).await;
+    wait_until("three pings", || pings(&chatra).len() >= 3).await;
     let sent = pings(&chatra);
     assert!(
         sent.iter()
@@ -61,7 +62,7 @@ async fn losing_live_chat_access_stops_the_pings() {
     let (suite, chatra) = support::start_with_chatra(Options::default(), None).await;
     let (agent_id, token) = suite.agent("julia@example.com", &["live_chat"]).await;
     assert_eq!(set_status(&suite, &token, "online").await, 200);
-    wait_for("a ping", || !pings(&chatra).is_empty()).await;
+    wait_until("a ping", || !pings(&chatra).is_empty()).await;
 
     let edited = suite
         .http
@@ -105,7 +106,7 @@ async fn a_hand_edit_of_the_customer_reaches_the_chatra_client_card_once() {
             .filter(|r| r.method == "PUT")
             .collect::<Vec<_>>()
     };
-    wait_for("PUT /clients", || !updates().is_empty()).await;
+    wait_until("PUT /clients", || !updates().is_empty()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sent = updates();
     assert_eq!(sent.len(), 1, "exactly one update");

@@ -5,8 +5,9 @@ mod support;
 
 use std::time::Duration;
 
+use deskie_testkit::wait_until;
 use serde_json::{Value, json};
-use support::{ADMIN, Options, Suite, fixture, messages_of, pings, wait_for};
+use support::{ADMIN, Options, Suite, fixture, messages_of, pings};
 
 const CLIENT: &str = "p4s8d2f6g0h3j7k1l5z9x3c7v1b5n9m2q6w0e4r";
 const CHAT: &str = "Lm2Nb4Vc6Xz8As1Sd";
@@ -153,7 +154,7 @@ async fn pings_go_to_agent_online_ping_and_a_404_there_shows_in_the_integration_
         .await
         .expect("status");
     assert_eq!(online.status(), 200);
-    wait_for("a ping", || !pings(&chatra).is_empty()).await;
+    wait_until("a ping", || !pings(&chatra).is_empty()).await;
     let ping = &pings(&chatra)[0];
     assert_eq!(ping.path, "/api/agentOnlinePing");
     assert_eq!(ping.body["agentEmail"], "julia@example.com");
@@ -180,7 +181,7 @@ async fn pings_go_to_agent_online_ping_and_a_404_there_shows_in_the_integration_
     );
     // Said once: the verdict is one event however many pings are refused.
     let refused_before = pings(&chatra).len();
-    wait_for("two more refused pings", || {
+    wait_until("two more refused pings", || {
         pings(&chatra).len() >= refused_before + 2
     })
     .await;

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use deskie_testkit::Fault;
+use deskie_testkit::{Fault, eventually};
 use serde_json::{Value, json};
 use support::{ADMIN, CHAT, CLIENT, Options, Suite};
 use uuid::Uuid;
@@ -57,21 +57,6 @@ async fn ledger(suite: &Suite, message_id: &str) -> Option<(String, i32, bool)> 
         .fetch_optional(suite.store.pool())
         .await
         .expect("ledger")
-}
-
-/// Polls `check` until it yields something (a liveness bound of 15 s, not a timing claim).
-async fn eventually<T, F, Fut>(what: &str, check: F) -> T
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..300 {
-        if let Some(found) = check().await {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("never happened: {what}")
 }
 
 #[tokio::test]

@@ -128,11 +128,7 @@ async fn dead_letters(bus: &Bus, expected: usize) -> Vec<async_nats::jetstream::
 }
 
 async fn wait_for<F: Fn() -> bool>(condition: F) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !condition() {
-        assert!(Instant::now() < deadline, "condition not met in time");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    deskie_testkit::wait_until("the condition", condition).await;
 }
 
 #[tokio::test]

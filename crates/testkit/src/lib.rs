@@ -15,6 +15,7 @@
 
 mod chatra_standin;
 mod db;
+mod eventually;
 mod fault_proxy;
 mod fixtures;
 mod nats;
@@ -29,6 +30,7 @@ mod telegram_standin;
 
 pub use chatra_standin::ChatraStandIn;
 pub use db::TestDb;
+pub use eventually::{LIVENESS_BOUND, eventually, wait_until};
 pub use fault_proxy::{FaultProxy, ProxyMode};
 pub use fixtures::{chatra_fixture, chatra_fixture_dir};
 pub use nats::TestNats;

@@ -4,7 +4,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -42,11 +41,7 @@ impl Handler for Picky {
 }
 
 async fn wait_for(what: &str, condition: impl AsyncFn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !condition().await {
-        assert!(Instant::now() < deadline, "{what}: not in time");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    deskie_testkit::eventually(what, async || condition().await.then_some(())).await;
 }
 
 async fn provisioned_bus(nats: &TestNats) -> Bus {

@@ -12,8 +12,9 @@ use deskie_proto::Message;
 use deskie_proto::events::Event;
 use deskie_store::case_consumer::CaseEventHandler;
 use deskie_testkit::Fault;
+use deskie_testkit::eventually;
 use serde_json::json;
-use support::{BOT_TOKEN, CHAT_ID, CapturedLogs, HOOK, eventually, harness, harness_with};
+use support::{BOT_TOKEN, CHAT_ID, CapturedLogs, HOOK, harness, harness_with};
 
 #[tokio::test]
 async fn slack_is_notified_once_with_the_rule_text() {
@@ -198,9 +199,10 @@ async fn notifications_to_one_slack_webhook_are_paced_a_second_apart() {
     let gap = requests[1].at - requests[0].at;
     // Measured at the stand-in: the first call also opened the connection, so allow a little.
     assert!(gap >= Duration::from_millis(900), "two posts {gap:?} apart");
-    let other = eventually(|| async { h.slack.requests_to("another-hook").pop() })
-        .await
-        .expect("the other webhook");
+    let other = eventually("the other webhook's post", || async {
+        h.slack.requests_to("another-hook").pop()
+    })
+    .await;
     assert!(
         other.at < requests[1].at,
         "another webhook waits for nobody"

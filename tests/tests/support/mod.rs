@@ -417,15 +417,6 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     path
 }
 
-/// Waits until `done` holds, failing the test after 15 s naming `what`.
-pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The agent-online pings the Chatra stand-in received (on the default path).
 pub fn pings(chatra: &deskie_testkit::ChatraStandIn) -> Vec<deskie_testkit::RecordedRequest> {
     chatra

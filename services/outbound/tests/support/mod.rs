@@ -2,7 +2,6 @@
 //! stand-ins; case events appended through the store, as the rules service appends them.
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -215,32 +214,16 @@ impl Harness {
             .unwrap_or(0)
     }
 
-    /// Waits until the row of `notification` is `status` (a liveness bound of 30 s, not a
-    /// timing assertion); the row.
+    /// Waits until the row of `notification` is `status`; the row.
     pub async fn settled(&self, notification: &NotificationRequested, status: &str) -> Row {
-        eventually(|| async {
+        let what = format!("{} {status}", notification.notification_id);
+        deskie_testkit::eventually(&what, || async {
             self.row(notification)
                 .await
                 .filter(|row| row.status == status)
         })
         .await
-        .unwrap_or_else(|| panic!("never {status}: {:?}", notification.notification_id))
     }
-}
-
-/// Polls `check` until it yields something, for up to 30 s.
-pub async fn eventually<T, F, Fut>(check: F) -> Option<T>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    for _ in 0..300 {
-        if let Some(found) = check().await {
-            return Some(found);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    None
 }
 
 /// Everything logged at any level on this thread while the guard lives.
