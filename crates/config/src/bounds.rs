@@ -48,7 +48,8 @@ pub struct Retention {
     /// `DESKIE_INBOX_RETENTION_SECS` (default 14 days): the redelivery horizon. Must be
     /// longer than both streams' max age, so a redelivered message still finds its row.
     pub inbox: Duration,
-    /// `DESKIE_OUTBOX_RETENTION_SECS` (default 30 days): `sent` and `failed` outbox rows.
+    /// `DESKIE_OUTBOX_RETENTION_SECS` (default 30 days): `sent` and `failed` outbox rows,
+    /// and settled `agent_sync_client_updates` rows.
     pub outbox: Duration,
     /// `DESKIE_VISITOR_FETCH_RETENTION_SECS` (default 30 days): `done` and `failed` rows of
     /// `agent_sync_visitor_fetches`.

@@ -127,6 +127,48 @@ async fn only_settled_visitor_fetches_past_the_retention_are_deleted() {
 }
 
 #[tokio::test]
+async fn settled_client_updates_go_and_due_or_claimed_ones_stay() {
+    let (_db, store) = common::store().await;
+    let pool = store.pool();
+    let mut expected = Vec::new();
+    // (version sent up to, due up to, a live claim, days since last change, pruned)
+    for (sent, due, claimed, age_days, pruned) in [
+        (3, 3, false, 31, true),
+        (3, 3, false, 1, false),
+        (3, 5, false, 31, false),
+        (3, 3, true, 31, false),
+    ] {
+        let case = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO agent_sync_client_updates (case_id, version, due_up_to, lease_until, updated_at)
+             VALUES ($1, $2, $3, CASE WHEN $4 THEN now() + interval '1 minute' END,
+                     now() - make_interval(days => $5))",
+        )
+        .bind(case)
+        .bind(sent)
+        .bind(due)
+        .bind(claimed)
+        .bind(age_days)
+        .execute(pool)
+        .await
+        .expect("insert");
+        if !pruned {
+            expected.push(case.to_string());
+        }
+    }
+    let deleted = retention::prune_client_updates(pool, 30 * DAY)
+        .await
+        .expect("prune");
+    assert_eq!(deleted, 1);
+    expected.sort();
+    assert_eq!(
+        keys(pool, "SELECT case_id::text FROM agent_sync_client_updates").await,
+        expected,
+        "only the settled, unclaimed, old row went"
+    );
+}
+
+#[tokio::test]
 async fn a_pass_counts_per_table_and_leaves_events_and_cursors_alone() {
     let (_db, store) = common::store().await;
     let pool = store.pool();
@@ -162,7 +204,8 @@ async fn a_pass_counts_per_table_and_leaves_events_and_cursors_alone() {
         [
             ("inbox", 1),
             ("outbox", 0),
-            ("agent_sync_visitor_fetches", 0)
+            ("agent_sync_visitor_fetches", 0),
+            ("agent_sync_client_updates", 0)
         ]
     );
     assert_eq!(metrics.pruned("inbox"), 1);

@@ -6,9 +6,11 @@
 //! - `outbox`: settled rows (`sent`, `failed`) last changed before the retention. `queued`,
 //!   `pending`, `sending` and `unknown` rows are never touched.
 //! - `agent_sync_visitor_fetches`: settled rows (`done`, `failed`) likewise.
+//! - `agent_sync_client_updates`: rows with nothing due and no claim, last changed before the
+//!   outbox's retention (they are the same kind of ledger: calls made to Chatra).
 //!
 //! `events` and `consumer_cursors` are never pruned; `api_idempotency_keys` has its own
-//! pruning in the api ([`crate::idempotency::prune`]). [`run`] does all three periodically.
+//! pruning in the api ([`crate::idempotency::prune`]). [`run`] does the four above periodically.
 
 mod metrics;
 mod task;
@@ -61,6 +63,24 @@ pub async fn prune_visitor_fetches(pool: &PgPool, older_than: Duration) -> Resul
         "DELETE FROM agent_sync_visitor_fetches WHERE id IN (
              SELECT id FROM agent_sync_visitor_fetches
               WHERE status IN ('done', 'failed')
+                AND updated_at < now() - make_interval(secs => $1)
+              LIMIT $2)",
+        older_than,
+    )
+    .await
+}
+
+/// Deletes `agent_sync_client_updates` rows with nothing due (`due_up_to <= version`) and
+/// no live claim, last changed more than `older_than` ago; how many. A case edited again
+/// later starts a new row from version 0: its next call carries every agent edit of the
+/// case again, the same values Chatra already has.
+pub async fn prune_client_updates(pool: &PgPool, older_than: Duration) -> Result<u64, StoreError> {
+    in_batches(
+        pool,
+        "DELETE FROM agent_sync_client_updates WHERE case_id IN (
+             SELECT case_id FROM agent_sync_client_updates
+              WHERE due_up_to <= version
+                AND (lease_until IS NULL OR lease_until < now())
                 AND updated_at < now() - make_interval(secs => $1)
               LIMIT $2)",
         older_than,

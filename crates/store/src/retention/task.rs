@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{RetentionMetrics, prune_inbox, prune_outbox, prune_visitor_fetches};
+use super::{
+    RetentionMetrics, prune_client_updates, prune_inbox, prune_outbox, prune_visitor_fetches,
+};
 use crate::{Store, StoreError};
 
 /// How old a row of each table must be to be pruned.
@@ -19,12 +21,13 @@ pub struct Ages {
 }
 
 /// Prunes every table once, logging and counting what was deleted; the rows deleted per
-/// table, in the order inbox, outbox, visitor fetches.
+/// table, in the order inbox, outbox, visitor fetches, client updates (under the outbox's
+/// age).
 pub async fn run_once(
     store: &Store,
     ages: &Ages,
     metrics: Option<&RetentionMetrics>,
-) -> Result<[(&'static str, u64); 3], StoreError> {
+) -> Result<[(&'static str, u64); 4], StoreError> {
     let pool = store.pool();
     let counts = [
         ("inbox", prune_inbox(pool, ages.inbox).await?),
@@ -33,14 +36,29 @@ pub async fn run_once(
             "agent_sync_visitor_fetches",
             prune_visitor_fetches(pool, ages.visitor_fetches).await?,
         ),
+        (
+            "agent_sync_client_updates",
+            prune_client_updates(pool, ages.outbox).await?,
+        ),
     ];
     for (table, rows) in counts {
         if let Some(metrics) = metrics {
             metrics.count(table, rows);
         }
     }
-    let [(_, inbox), (_, outbox), (_, visitor_fetches)] = counts;
-    tracing::info!(inbox, outbox, visitor_fetches, "retention: pruned old rows");
+    let [
+        (_, inbox),
+        (_, outbox),
+        (_, visitor_fetches),
+        (_, client_updates),
+    ] = counts;
+    tracing::info!(
+        inbox,
+        outbox,
+        visitor_fetches,
+        client_updates,
+        "retention: pruned old rows"
+    );
     Ok(counts)
 }
 
