@@ -12,9 +12,9 @@ use crate::visitors::VisitorFetchConfig;
 /// agent online for 2–3 minutes and asks for a ping about every minute).
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(60);
 
-/// The longest one Chatra call may take, connecting included. Kept well below the
-/// consumers' ack wait (30 s), so a message is always settled before JetStream would hand
-/// it to someone else.
+/// The longest one Chatra call may take, connecting included. No consumer waits on a
+/// Chatra call any more (customer edits and visitor cards go through leased queues), and
+/// each queue's lease is longer than this, so a claim outlives its call.
 pub const DEFAULT_CHATRA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the `deskie-agent-sync` binary serves `/healthz`, `/readyz` and `/metrics`
@@ -38,7 +38,7 @@ pub struct AgentSyncConfig {
     pub cipher: Cipher,
     /// Time between two pings of one online agent ([`DEFAULT_PING_INTERVAL`]).
     pub ping_interval: Duration,
-    /// Bound of one Chatra call ([`DEFAULT_CHATRA_TIMEOUT`]); must stay below the ack wait.
+    /// Bound of one Chatra call ([`DEFAULT_CHATRA_TIMEOUT`]); the queues' leases exceed it.
     pub chatra_timeout: Duration,
     /// Fetching visitor cards (`GET /clients/{id}`) for new and ended chats; `None`: off
     /// (no fetch is enqueued). Default: [`VisitorFetchConfig::default`].
