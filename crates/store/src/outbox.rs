@@ -245,6 +245,16 @@ pub async fn renew_lease(
     Ok(updated.rows_affected() == 1)
 }
 
+/// Rows that may still lead to a call (`queued`, `pending`, `sending`); none means nothing
+/// more will be sent, however long one waits: settled rows are never claimed again.
+pub async fn open_count(executor: impl sqlx::PgExecutor<'_>) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE status IN ('queued', 'pending', 'sending')",
+    )
+    .fetch_one(executor)
+    .await?)
+}
+
 /// Makes the oldest `queued` row of `stream_id` `pending`, unless a row of it is still open.
 async fn promote_next(conn: &mut PgConnection, stream_id: Uuid) -> Result<(), StoreError> {
     sqlx::query(

@@ -151,11 +151,7 @@ async fn a_claim_whose_lease_ran_out_is_reported_lost_and_cannot_settle() {
         "the last check before the call"
     );
     // Its worker died after that check: the lease runs out with the request maybe gone.
-    run(
-        &store,
-        "UPDATE outbox SET lease_until = now() - interval '1 second'",
-    )
-    .await;
+    expire_leases(&store).await;
 
     let current = claim(&store, 1, lease).await;
     assert_eq!(current.len(), 1);
@@ -181,11 +177,7 @@ async fn a_claim_lost_before_its_call_left_is_claimed_again_as_untried() {
     let lease = Duration::from_secs(30);
     let first = claim(&store, 1, lease).await;
     // Its worker died before the last check before the call: nothing left.
-    run(
-        &store,
-        "UPDATE outbox SET lease_until = now() - interval '1 second'",
-    )
-    .await;
+    expire_leases(&store).await;
     let second = claim(&store, 1, lease).await;
     assert_eq!(second[0].attempts, 2, "a new claim, fencing the old one");
     assert!(
@@ -206,20 +198,12 @@ async fn a_claim_lost_before_its_call_left_is_claimed_again_as_untried() {
             .expect("renew"),
         "the first claim is fenced off"
     );
-    run(
-        &store,
-        "UPDATE outbox SET lease_until = now() - interval '1 second'",
-    )
-    .await;
+    expire_leases(&store).await;
     let third = claim(&store, 1, lease).await;
     assert!(third[0].previous_claim_lost);
 
     // And the claim after a lost third that never called starts clean again.
-    run(
-        &store,
-        "UPDATE outbox SET lease_until = now() - interval '1 second'",
-    )
-    .await;
+    expire_leases(&store).await;
     let fourth = claim(&store, 1, lease).await;
     assert_eq!(fourth[0].attempts, 4);
     assert!(!fourth[0].previous_claim_lost, "each claim starts uncalled");
@@ -279,6 +263,34 @@ async fn run(store: &Store, sql: &'static str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
+/// Every lease runs out now (as if the clock moved past it).
+async fn expire_leases(store: &Store) {
+    run(
+        store,
+        "UPDATE outbox SET lease_until = now() - interval '1 second'",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn open_rows_are_those_that_may_still_lead_to_a_call() {
+    let (_db, store) = common::store().await;
+    let stream = Some(Uuid::now_v7());
+    enqueue(&store, "first", stream).await;
+    enqueue(&store, "queued-behind", stream).await;
+    let open = || async { outbox::open_count(store.pool()).await.expect("count") };
+    assert_eq!(open().await, 2, "pending and queued");
+    let claimed = claim(&store, 10, Duration::from_secs(30)).await;
+    assert_eq!(open().await, 2, "sending and queued");
+    assert!(settle(&store, &claimed[0], Settlement::Sent).await);
+    let next = claim(&store, 10, Duration::from_secs(30)).await;
+    let failed = Settlement::Failed {
+        error: "rejected".into(),
+    };
+    assert!(settle(&store, &next[0], failed).await);
+    assert_eq!(open().await, 0, "sent and failed are settled");
+}
+
 #[tokio::test]
 async fn a_lease_is_renewed_before_a_call_only_while_the_claim_is_current_and_unexpired() {
     let (_db, store) = common::store().await;
@@ -295,11 +307,7 @@ async fn a_lease_is_renewed_before_a_call_only_while_the_claim_is_current_and_un
 
     // The lease ran out before the call left (the clock moved past it): no renewal, so no
     // call; the claim is still the row's, so it is given back untried.
-    run(
-        &store,
-        "UPDATE outbox SET lease_until = now() - interval '1 second'",
-    )
-    .await;
+    expire_leases(&store).await;
     assert!(
         !outbox::renew_lease(&mut conn, &first[0], lease)
             .await
@@ -316,11 +324,7 @@ async fn a_lease_is_renewed_before_a_call_only_while_the_claim_is_current_and_un
 
     // Another worker took the row over after the lease ran out: the stale claim may neither
     // renew nor release it.
-    run(
-        &store,
-        "UPDATE outbox SET lease_until = now() - interval '1 second'",
-    )
-    .await;
+    expire_leases(&store).await;
     let current = claim(&store, 1, lease).await;
     assert!(
         !outbox::renew_lease(&mut conn, &again[0], lease)

@@ -11,28 +11,30 @@
 use deskie_bus::consumer::HandlerError;
 use deskie_proto::events::{AgentMessageMirrored, Envelope, Event, ReplyDelivered};
 use deskie_store::case_consumer::CaseEventConsumer;
+use deskie_store::client_updates::mark_due;
 use deskie_store::read_models::{agents, cases};
-use deskie_store::visitor_fetches::NewFetch;
+use deskie_store::visitor_fetches::{self, NewFetch};
 use deskie_store::{Store, StreamTx};
 use uuid::Uuid;
 
-use crate::client_updates::ClientUpdateQueue;
 use crate::links::{LinkHint, Linked, record_link};
-use crate::visitors::VisitorQueue;
-use crate::{AgentSyncMetrics, CASE_CONSUMER};
+use crate::{AgentSyncMetrics, CASE_CONSUMER, Wake};
 
 /// agent-sync's case-event consumer (cursors under [`CASE_CONSUMER`]).
 #[derive(Debug, Clone)]
 pub struct CaseEvents {
     store: Store,
     metrics: AgentSyncMetrics,
-    client_updates: ClientUpdateQueue,
-    visitors: Option<VisitorQueue>,
+    /// The customer-edit sender's.
+    client_updates: Wake,
+    /// The visitor fetch loop's, when cards are fetched.
+    visitors: Option<Wake>,
 }
 
 impl CaseEvents {
-    /// A consumer queueing customer edits on `client_updates` and recording links in `store`.
-    pub fn new(store: Store, metrics: AgentSyncMetrics, client_updates: ClientUpdateQueue) -> Self {
+    /// A consumer queueing customer edits for the sender `client_updates` wakes and
+    /// recording links in `store`.
+    pub fn new(store: Store, metrics: AgentSyncMetrics, client_updates: Wake) -> Self {
         Self {
             store,
             metrics,
@@ -42,8 +44,8 @@ impl CaseEvents {
     }
 
     /// Also queues a visitor-card fetch for each `CaseOpened` and `ChatEnded`.
-    pub fn with_visitors(mut self, queue: VisitorQueue) -> Self {
-        self.visitors = Some(queue);
+    pub fn with_visitors(mut self, fetch_loop: Wake) -> Self {
+        self.visitors = Some(fetch_loop);
         self
     }
 
@@ -56,16 +58,16 @@ impl CaseEvents {
         case_id: Uuid,
         round: String,
     ) -> Result<(), HandlerError> {
-        let Some(queue) = &self.visitors else {
+        if self.visitors.is_none() {
             return Ok(());
-        };
+        }
         let fetch = NewFetch {
             case_id,
             round,
             causation_id: envelope.event_id.clone(),
             correlation_id: envelope.correlation_id.clone(),
         };
-        queue.enqueue(tx.connection(), &fetch).await?;
+        visitor_fetches::enqueue(tx.connection(), &fetch).await?;
         Ok(())
     }
 
@@ -191,9 +193,7 @@ impl CaseEventConsumer for CaseEvents {
     ) -> Result<(), HandlerError> {
         match &envelope.event {
             Some(Event::CustomerDataChanged(change)) if change.source == "agent" => {
-                self.client_updates
-                    .record_due(tx.connection(), case_id, envelope.version)
-                    .await?;
+                mark_due(tx.connection(), case_id, envelope.version).await?;
                 Ok(())
             }
             Some(Event::ReplyDelivered(delivered)) => {

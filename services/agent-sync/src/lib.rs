@@ -30,17 +30,19 @@ mod metrics;
 pub mod presence;
 pub mod status_sync;
 pub mod visitors;
+mod wake;
 
 pub use agent_events::AgentEvents;
 pub use case_events::CaseEvents;
-pub use client_updates::{ClientUpdateQueue, ClientUpdateSender};
+pub use client_updates::ClientUpdateSender;
 pub use config::{
     ADDR_VAR, AgentSyncConfig, ConfigError, DEFAULT_ADDR, DEFAULT_CHATRA_TIMEOUT,
     DEFAULT_PING_INTERVAL, http_addr_from_lookup,
 };
 pub use metrics::AgentSyncMetrics;
 pub use presence::Presence;
-pub use visitors::{VisitorFetchConfig, VisitorFetcher, VisitorQueue};
+pub use visitors::{VisitorFetchConfig, VisitorFetcher};
+pub use wake::Wake;
 
 use std::net::TcpListener;
 

@@ -265,7 +265,7 @@ async fn a_mirrored_message_links_the_enabled_agent_with_that_email() {
 }
 
 /// A customer-edit sender calling the harness's Chatra stand-in, and its queue.
-fn sender_of(h: &Harness) -> (ClientUpdateSender, deskie_agent_sync::ClientUpdateQueue) {
+fn sender_of(h: &Harness) -> (ClientUpdateSender, deskie_agent_sync::Wake) {
     ClientUpdateSender::new(
         h.store.clone(),
         ChatraClient::new(h.chatra.base_url(), h.config.http_client()),

@@ -189,31 +189,11 @@ pub async fn start(setup: Setup) -> Harness {
     };
     let mut vars = deskie_testkit::suite_vars(&db, &nats, ADMIN, sinks.chatra_url());
     let pg = match setup.pg_proxy {
-        // postgres://user@HOST:PORT/name
-        true => {
-            let authority = db
-                .url()
-                .rsplit_once('@')
-                .and_then(|(_, rest)| rest.split_once('/'))
-                .map(|(authority, _)| authority)
-                .expect("host:port in the test database URL");
-            let (proxy, url) = proxied(db.url(), authority).await;
-            vars.insert("DESKIE_DATABASE_URL", url);
-            Some(proxy)
-        }
+        true => Some(proxy_var(&mut vars, "DESKIE_DATABASE_URL").await),
         false => None,
     };
     let nats_proxy = match setup.nats_proxy {
-        // nats://HOST:PORT
-        true => {
-            let authority = nats
-                .url()
-                .split_once("://")
-                .map_or(nats.url(), |(_, authority)| authority);
-            let (proxy, url) = proxied(nats.url(), authority).await;
-            vars.insert("DESKIE_NATS_URL", url);
-            Some(proxy)
-        }
+        true => Some(proxy_var(&mut vars, "DESKIE_NATS_URL").await),
         false => None,
     };
     vars.insert("DESKIE_TELEGRAM_API_URL", sinks.telegram_url().to_owned());
@@ -490,16 +470,27 @@ fn assert_clean(
     );
 }
 
-/// A [`FaultProxy`] to `authority` (`host:port`, as in `url`), and `url` through it.
-async fn proxied(url: &str, authority: &str) -> (FaultProxy, String) {
+/// A [`FaultProxy`] to where the URL in `vars[var]` points, and that URL pointed at the
+/// proxy instead (`scheme://user@HOST:PORT/path` or `HOST:PORT`).
+async fn proxy_var(
+    vars: &mut std::collections::HashMap<&'static str, String>,
+    var: &'static str,
+) -> FaultProxy {
+    let url = vars.get(var).cloned().expect("the URL to proxy");
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let before_path = rest.split('/').next().unwrap_or(rest);
+    let authority = before_path
+        .rsplit_once('@')
+        .map_or(before_path, |(_, host)| host);
     let address = tokio::net::lookup_host(authority)
         .await
         .expect("upstream address")
         .next()
         .expect("an address");
     let proxy = FaultProxy::start(address).await;
-    let url = url.replacen(authority, &format!("127.0.0.1:{}", proxy.port()), 1);
-    (proxy, url)
+    let proxied = url.replacen(authority, &format!("127.0.0.1:{}", proxy.port()), 1);
+    vars.insert(var, proxied);
+    proxy
 }
 
 /// Applies the migrations (`deskie migrate`), as the compose file does before the services.

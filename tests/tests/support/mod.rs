@@ -192,16 +192,12 @@ impl Suite {
         }
     }
 
-    /// Outbound ledger rows that may still lead to a call (`queued`, `pending`, `sending`).
-    /// None means nothing more will be sent, however long one waits: settled rows are
-    /// never claimed again.
+    /// Outbound ledger rows that may still lead to a call
+    /// ([`deskie_store::outbox::open_count`]).
     pub async fn open_outbox_rows(&self) -> i64 {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM outbox WHERE status IN ('queued', 'pending', 'sending')",
-        )
-        .fetch_one(self.store.pool())
-        .await
-        .expect("outbox")
+        deskie_store::outbox::open_count(self.store.pool())
+            .await
+            .expect("outbox")
     }
 
     /// Posts a webhook body to ingest; returns the status.

@@ -21,7 +21,7 @@
 
 mod sender;
 
-pub use sender::{ClientUpdateQueue, ClientUpdateSender};
+pub use sender::ClientUpdateSender;
 
 use deskie_chatra::ClientUpdate;
 use deskie_proto::events::{CustomerDataChanged, Envelope, Event, OptionalText};

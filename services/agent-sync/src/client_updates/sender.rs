@@ -1,6 +1,5 @@
 //! The worker that sends due customer edits to Chatra, and the queue that wakes it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use deskie_chatra::{ChatraClient, ChatraError};
@@ -9,16 +8,13 @@ use deskie_proto::events::Envelope;
 use deskie_store::client_updates::{self, ClaimedUpdate, UpdateSettlement};
 use deskie_store::read_models::integrations;
 use deskie_store::{Store, StoreError};
-use sqlx::PgConnection;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use uuid::Uuid;
 
 use super::{case_key, pending_update};
-use crate::AgentSyncMetrics;
 use crate::credentials::credentials;
+use crate::{AgentSyncMetrics, Wake};
 
 /// The shortest retry wait, even when Chatra says `Retry-After: 0` (no hot loop).
 const MIN_RETRY: Duration = Duration::from_secs(1);
@@ -32,29 +28,6 @@ const BATCH: i64 = 20;
 /// How much longer than one Chatra call a claim is held (reading the case, settling).
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
-/// Where the case-event consumer records due edits, waking the sender after the commit.
-#[derive(Debug, Clone)]
-pub struct ClientUpdateQueue {
-    wake: Arc<Notify>,
-}
-
-impl ClientUpdateQueue {
-    /// Records, in the case's transaction, that its agent edits are due up to `version`.
-    pub async fn record_due(
-        &self,
-        conn: &mut PgConnection,
-        case_id: Uuid,
-        version: u64,
-    ) -> Result<(), StoreError> {
-        client_updates::mark_due(conn, case_id, version).await
-    }
-
-    /// Wakes the sender (call after the commit: before it, the row is not visible).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-}
-
 /// Sends what is due; see the module documentation of [`crate::client_updates`].
 #[derive(Debug)]
 pub struct ClientUpdateSender {
@@ -63,7 +36,7 @@ pub struct ClientUpdateSender {
     cipher: Cipher,
     lease: Duration,
     metrics: AgentSyncMetrics,
-    wake: Arc<Notify>,
+    wake: Wake,
 }
 
 /// Why one attempt failed, and when to try again.
@@ -73,7 +46,8 @@ struct Failure {
 }
 
 impl ClientUpdateSender {
-    /// The sender and the queue that feeds it; a claim outlives one Chatra call bounded by
+    /// The sender and the [`Wake`] of whoever queues edits for it
+    /// ([`client_updates::mark_due`]); a claim outlives one Chatra call bounded by
     /// `chatra_timeout`.
     pub fn new(
         store: Store,
@@ -81,20 +55,17 @@ impl ClientUpdateSender {
         cipher: Cipher,
         chatra_timeout: Duration,
         metrics: AgentSyncMetrics,
-    ) -> (Self, ClientUpdateQueue) {
-        let wake = Arc::new(Notify::new());
-        let queue = ClientUpdateQueue {
-            wake: Arc::clone(&wake),
-        };
+    ) -> (Self, Wake) {
+        let wake = Wake::default();
         let sender = Self {
             store,
             chatra,
             cipher,
             lease: chatra_timeout + LEASE_MARGIN,
             metrics,
-            wake,
+            wake: wake.clone(),
         };
-        (sender, queue)
+        (sender, wake)
     }
 
     /// Sends due edits until `shutdown`; the calls in hand are finished and settled first

@@ -23,50 +23,24 @@ mod record;
 
 pub use policy::VisitorFetchConfig;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use deskie_chatra::ChatraClient;
 use deskie_config::Cipher;
 use deskie_domain::chatra::parse_visitor;
+use deskie_store::Store;
 use deskie_store::read_models::{cases, integrations};
-use deskie_store::visitor_fetches::{self, ClaimedFetch, FetchSettlement, NewFetch};
-use deskie_store::{Store, StoreError};
+use deskie_store::visitor_fetches::{self, ClaimedFetch, FetchSettlement};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use sqlx::PgConnection;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::AgentSyncMetrics;
 use crate::credentials::{credentials, usable};
+use crate::{AgentSyncMetrics, Wake};
 use policy::AfterFailure;
 use record::{Recorded, record_visitor, settle_only};
-
-/// Where case events put fetches, waking the loop after the commit.
-#[derive(Debug, Clone)]
-pub struct VisitorQueue {
-    wake: Arc<Notify>,
-}
-
-impl VisitorQueue {
-    /// Enqueues `fetch` in the case's transaction; `false` when its case and round are
-    /// queued already.
-    pub async fn enqueue(
-        &self,
-        conn: &mut PgConnection,
-        fetch: &NewFetch,
-    ) -> Result<bool, StoreError> {
-        visitor_fetches::enqueue(conn, fetch).await
-    }
-
-    /// Wakes the fetch loop (call after the commit: before it, the row is not visible).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-}
 
 /// The fetch loop; see the module documentation.
 pub struct VisitorFetcher {
@@ -76,7 +50,7 @@ pub struct VisitorFetcher {
     config: VisitorFetchConfig,
     limiter: DefaultKeyedRateLimiter<Uuid>,
     metrics: AgentSyncMetrics,
-    wake: Arc<Notify>,
+    wake: Wake,
 }
 
 impl std::fmt::Debug for VisitorFetcher {
@@ -101,12 +75,9 @@ impl VisitorFetcher {
         cipher: Cipher,
         config: VisitorFetchConfig,
         metrics: AgentSyncMetrics,
-    ) -> (Self, VisitorQueue) {
-        let wake = Arc::new(Notify::new());
+    ) -> (Self, Wake) {
+        let wake = Wake::default();
         let quota = Quota::per_second(config.per_second).allow_burst(config.burst);
-        let queue = VisitorQueue {
-            wake: Arc::clone(&wake),
-        };
         let fetcher = Self {
             store,
             chatra,
@@ -114,9 +85,9 @@ impl VisitorFetcher {
             config,
             limiter: RateLimiter::keyed(quota),
             metrics,
-            wake,
+            wake: wake.clone(),
         };
-        (fetcher, queue)
+        (fetcher, wake)
     }
 
     /// Fetches due cards until `shutdown`; a fetch in hand is finished first (one Chatra

@@ -181,16 +181,11 @@ impl Harness {
         })
     }
 
-    /// Ledger rows that may still lead to a call (`queued`, `pending`, `sending`). None
-    /// means nothing more will be sent, however long one waits: settled rows are never
-    /// claimed again.
+    /// Ledger rows that may still lead to a call ([`deskie_store::outbox::open_count`]).
     pub async fn open_rows(&self) -> i64 {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM outbox WHERE status IN ('queued', 'pending', 'sending')",
-        )
-        .fetch_one(self.store.pool())
-        .await
-        .expect("ledger")
+        deskie_store::outbox::open_count(self.store.pool())
+            .await
+            .expect("ledger")
     }
 
     /// The case's events, oldest first, as the event store holds them.
