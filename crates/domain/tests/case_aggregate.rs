@@ -558,3 +558,89 @@ proptest! {
         prop_assert_eq!(names(&many_history).iter().filter(|n| **n == "case_opened").count(), 1);
     }
 }
+
+/// The state a writer gets from a snapshot: compacted, plus the asked-about ids and the
+/// replies they settled, as the store's lookup adds them back.
+fn as_snapshot_gives(full: &CaseState, asked_ids: &[&str], asked_replies: &[&str]) -> CaseState {
+    let mut state = full.compacted();
+    let json = serde_json::to_string(&state).expect("a snapshot serialises");
+    state = serde_json::from_str(&json).expect("and reads back");
+    for (reply_id, reply) in &full.replies {
+        if let Some(chatra_id) = &reply.chatra_message_id
+            && (asked_replies.contains(&reply_id.as_str())
+                || asked_ids.contains(&chatra_id.as_str()))
+        {
+            state.learn_chatra_message(chatra_id, Some(reply_id));
+        }
+    }
+    for id in asked_ids {
+        if full.chatra_message_ids.contains(*id) {
+            state.learn_chatra_message(id, None);
+        }
+    }
+    state
+}
+
+#[test]
+fn a_compacted_state_plus_what_is_asked_decides_as_the_whole_history_does() {
+    let started = fixture("chat-started-prechat-form.json");
+    let (mut history, _) = deliver(std::slice::from_ref(&started));
+    for (id, text) in [("reply-1", "We are on it"), ("reply-2", "Done")] {
+        history.push(Event::ReplyRequested(ReplyRequested {
+            message_id: id.into(),
+            agent_id: Some("agent-1".into()),
+            text: text.into(),
+            source: "deskie".into(),
+            rule_id: None,
+        }));
+    }
+    history.push(Event::ReplyDelivered(ReplyDelivered {
+        message_id: "reply-1".into(),
+        chatra_message_id: "chatra-77".into(),
+        settled_by: "echo".into(),
+        ..Default::default()
+    }));
+    let full = CaseState::from_events(&history);
+    let compacted = full.compacted();
+    assert!(compacted.chatra_message_ids.is_empty());
+    assert!(compacted.reply("reply-1").is_none(), "delivered: left out");
+    assert!(
+        compacted.reply("reply-2").is_some(),
+        "waiting for its echo: kept"
+    );
+
+    let echoes = [
+        r#"{"eventName":"chatFragment","client":{"id":"k3v9q2m7x1p8r4t6w0z5y2n8b4c7d1f3h6j9l0s","chatId":"Q7wErT5yUi9oPa3Sd"},
+        "messages":[{"id":"chatra-77","type":"agent","text":"We are on it","agentId":"A1","receivedFrom":"deskie"}]}"#,
+        r#"{"eventName":"chatFragment","client":{"id":"k3v9q2m7x1p8r4t6w0z5y2n8b4c7d1f3h6j9l0s","chatId":"Q7wErT5yUi9oPa3Sd"},
+        "messages":[{"id":"chatra-78","type":"agent","text":"Done","agentId":"A1","receivedFrom":"deskie"}]}"#,
+    ];
+    let mut webhooks: Vec<_> = echoes.iter().map(|json| webhook(json)).collect();
+    webhooks.push(started);
+    for w in &webhooks {
+        let asked: Vec<&str> = w.messages.iter().map(|m| m.id.as_str()).collect();
+        let from_snapshot = Given {
+            state: as_snapshot_gives(&full, &asked, &[]),
+            links: Vec::new(),
+        };
+        let whole = Given {
+            state: full.clone(),
+            links: Vec::new(),
+        };
+        assert_eq!(from_snapshot.when(w), whole.when(w), "{asked:?}");
+    }
+    for reply_id in ["reply-1", "reply-2", "nope"] {
+        for chatra_id in ["chatra-77", "chatra-99"] {
+            let outcome = DeliveryOutcome::Delivered {
+                chatra_message_id: chatra_id.into(),
+                chatra_agent_id: None,
+            };
+            let state = as_snapshot_gives(&full, &[chatra_id], &[reply_id]);
+            assert_eq!(
+                decide_delivery(&state, reply_id, &outcome),
+                decide_delivery(&full, reply_id, &outcome),
+                "{reply_id} delivered as {chatra_id}"
+            );
+        }
+    }
+}

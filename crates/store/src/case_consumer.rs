@@ -19,7 +19,7 @@ use deskie_proto::Message;
 use deskie_proto::events::{Envelope, Event};
 use uuid::Uuid;
 
-use crate::{Store, StreamKey, StreamTx, cursors};
+use crate::{CaseStream, Store, cursors};
 
 /// A consumer of case events, acting on the ones it wants.
 pub trait CaseEventConsumer: Send + Sync {
@@ -29,12 +29,11 @@ pub trait CaseEventConsumer: Send + Sync {
     /// Whether it acts on `event` (no I/O: called for every case event).
     fn wants(&self, event: &Event) -> bool;
 
-    /// Acts on one wanted event of `case_id`, inside the transaction holding the case's
-    /// lock; what it writes commits with the cursor. Store errors convert with `?`.
+    /// Acts on one wanted event of the case open in `case` (its lock held); what it records
+    /// or writes commits with the cursor. Store errors convert with `?`.
     fn apply(
         &self,
-        tx: &mut StreamTx,
-        case_id: Uuid,
+        case: &mut CaseStream,
         envelope: &Envelope,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 
@@ -69,11 +68,9 @@ impl<C: CaseEventConsumer> CaseEventHandler<C> {
     /// returns how many.
     async fn catch_up(&self, case_id: Uuid, envelope: &Envelope) -> Result<usize, HandlerError> {
         let name = self.consumer.name();
-        let mut tx = self
-            .store
-            .begin_stream(StreamKey::new("case", case_id))
-            .await?;
-        let pending = cursors::unapplied(tx.connection(), name, case_id, envelope.version).await?;
+        let mut case = self.store.open_case(case_id).await?;
+        let pending =
+            cursors::unapplied(case.connection(), name, case_id, envelope.version).await?;
         let wanted: Vec<Envelope> = pending
             .into_iter()
             .map(|stored| stored.envelope)
@@ -88,10 +85,10 @@ impl<C: CaseEventConsumer> CaseEventHandler<C> {
                 "events missed before this one are acted on from the event store");
         }
         for event in &wanted {
-            self.consumer.apply(&mut tx, case_id, event).await?;
+            self.consumer.apply(&mut case, event).await?;
         }
-        cursors::advance(tx.connection(), name, case_id, envelope.version).await?;
-        tx.commit().await?;
+        cursors::advance(case.connection(), name, case_id, envelope.version).await?;
+        case.commit().await?;
         self.consumer.committed(&wanted);
         Ok(wanted.len())
     }
@@ -106,13 +103,9 @@ impl<C: CaseEventConsumer> Handler for CaseEventHandler<C> {
     }
 
     async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
-        let envelope =
-            Envelope::decode(delivery.payload.as_ref()).map_err(|e| HandlerError::Poison {
-                reason: format!("payload is not a deskie.events.v1.Envelope: {e}"),
-            })?;
-        if envelope.stream_type != "case" {
+        let Some((case_id, envelope)) = case_event_of(delivery)? else {
             return Ok(());
-        }
+        };
         // An event this build cannot read is not one it wants.
         if !envelope
             .event
@@ -121,12 +114,25 @@ impl<C: CaseEventConsumer> Handler for CaseEventHandler<C> {
         {
             return Ok(());
         }
-        let case_id: Uuid = envelope
-            .stream_id
-            .parse()
-            .map_err(|_| HandlerError::Poison {
-                reason: format!("case stream id {:?} is not a UUID", envelope.stream_id),
-            })?;
         self.catch_up(case_id, &envelope).await.map(|_| ())
     }
+}
+
+/// The case event a delivery carries, with its case id; `None` for another stream's event.
+/// A payload that is not an envelope, or a case id that is not a UUID, is poison.
+pub fn case_event_of(delivery: &Delivery) -> Result<Option<(Uuid, Envelope)>, HandlerError> {
+    let envelope =
+        Envelope::decode(delivery.payload.as_ref()).map_err(|e| HandlerError::Poison {
+            reason: format!("payload is not a deskie.events.v1.Envelope: {e}"),
+        })?;
+    if envelope.stream_type != crate::case_stream::CASE_STREAM {
+        return Ok(None);
+    }
+    let case_id: Uuid = envelope
+        .stream_id
+        .parse()
+        .map_err(|_| HandlerError::Poison {
+            reason: format!("case stream id {:?} is not a UUID", envelope.stream_id),
+        })?;
+    Ok(Some((case_id, envelope)))
 }

@@ -111,6 +111,29 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The latest event of type `event_type` (e.g. `case_assigned`) in the stream below
+    /// `version`: one indexed read, whatever the stream's length.
+    pub async fn last_event_before(
+        &self,
+        stream_id: Uuid,
+        event_type: &str,
+        version: u64,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let row = sqlx::query(
+            "SELECT seq, event_id, payload FROM events
+              WHERE stream_id = $1 AND version < $2 AND event_type = $3
+              ORDER BY version DESC LIMIT 1",
+        )
+        .bind(stream_id)
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
+        .bind(event_type)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| stored(&row)).transpose()
+    }
+}
+
 impl StreamTx {
     /// The stream.
     pub fn key(&self) -> &StreamKey {
@@ -279,19 +302,19 @@ pub(crate) async fn load(
     .bind(up_to.map_or(i64::MAX, |v| i64::try_from(v).unwrap_or(i64::MAX)))
     .fetch_all(conn)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            let event_id: Uuid = row.try_get("event_id")?;
-            let payload: Vec<u8> = row.try_get("payload")?;
-            let envelope =
-                Envelope::decode(payload.as_slice()).map_err(|e| StoreError::Corrupt {
-                    event_id,
-                    reason: e.to_string(),
-                })?;
-            Ok(StoredEvent {
-                seq: row.try_get("seq")?,
-                envelope,
-            })
-        })
-        .collect()
+    rows.iter().map(stored).collect()
+}
+
+/// A row of `seq, event_id, payload` as a stored event.
+fn stored(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, StoreError> {
+    let event_id: Uuid = row.try_get("event_id")?;
+    let payload: &[u8] = row.try_get("payload")?;
+    let envelope = Envelope::decode(payload).map_err(|e| StoreError::Corrupt {
+        event_id,
+        reason: e.to_string(),
+    })?;
+    Ok(StoredEvent {
+        seq: row.try_get("seq")?,
+        envelope,
+    })
 }

@@ -1,5 +1,7 @@
 //! PostgreSQL, the system of record (BRIEF §2).
 //!
+//! - [`case_stream`]: the one way to write a case: lock, inbox, bounded state (snapshot plus
+//!   tail), append, project, commit.
 //! - [`case_consumer`]: the one way case events are consumed: each wanted event once, in
 //!   version order, gaps filled from the event store (kept by [`cursors`]).
 //! - [`event_store`]: append-only events with a version per stream; every transaction that
@@ -16,6 +18,7 @@
 //! - [`client_updates`]: agent-sync's queue of customer edits for Chatra's client card.
 
 pub mod case_consumer;
+pub mod case_stream;
 pub mod client_updates;
 pub mod cursors;
 pub mod event_limit;
@@ -31,5 +34,6 @@ pub mod startup;
 mod store;
 pub mod visitor_fetches;
 
+pub use case_stream::{Asking, CaseStream};
 pub use event_store::{EventDraft, StoredEvent, StreamKey, StreamTx};
 pub use store::{Store, StoreError};

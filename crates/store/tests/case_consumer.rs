@@ -11,7 +11,7 @@ use deskie_bus::Topology;
 use deskie_bus::consumer::{Delivery, Handler, HandlerError};
 use deskie_proto::Message;
 use deskie_proto::events::{CaseStatusChanged, Envelope, Event};
-use deskie_store::StreamTx;
+use deskie_store::CaseStream;
 use deskie_store::case_consumer::{CaseEventConsumer, CaseEventHandler};
 use uuid::Uuid;
 
@@ -32,15 +32,10 @@ impl CaseEventConsumer for Recorder {
         matches!(event, Event::CaseStatusChanged(_))
     }
 
-    async fn apply(
-        &self,
-        tx: &mut StreamTx,
-        case_id: Uuid,
-        envelope: &Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn apply(&self, case: &mut CaseStream, envelope: &Envelope) -> Result<(), HandlerError> {
         sqlx::query("INSERT INTO inbox (consumer, message_id) VALUES ('recorder', $1)")
-            .bind(format!("{case_id}:{}", envelope.version))
-            .execute(tx.connection())
+            .bind(format!("{}:{}", case.case_id(), envelope.version))
+            .execute(case.connection())
             .await
             .map_err(deskie_store::StoreError::from)?;
         self.applied.lock().expect("lock").push(envelope.version);

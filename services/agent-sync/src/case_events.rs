@@ -14,7 +14,7 @@ use deskie_store::case_consumer::CaseEventConsumer;
 use deskie_store::client_updates::mark_due;
 use deskie_store::read_models::{agents, cases};
 use deskie_store::visitor_fetches::{self, NewFetch};
-use deskie_store::{Store, StreamTx};
+use deskie_store::{CaseStream, Store};
 use uuid::Uuid;
 
 use crate::links::{LinkHint, Linked, record_link};
@@ -53,7 +53,7 @@ impl CaseEvents {
     /// calls Chatra, never this consumer).
     async fn queue_visitor(
         &self,
-        tx: &mut StreamTx,
+        case: &mut CaseStream,
         envelope: &Envelope,
         case_id: Uuid,
         round: String,
@@ -67,7 +67,7 @@ impl CaseEvents {
             causation_id: envelope.event_id.clone(),
             correlation_id: envelope.correlation_id.clone(),
         };
-        visitor_fetches::enqueue(tx.connection(), &fetch).await?;
+        visitor_fetches::enqueue(case.connection(), &fetch).await?;
         Ok(())
     }
 
@@ -80,11 +80,11 @@ impl CaseEvents {
     /// Recording is idempotent, so a redelivery after a failed commit records nothing twice.
     async fn learn(
         &self,
-        tx: &mut StreamTx,
+        case: &mut CaseStream,
         hint: LinkHint,
         cause: &Envelope,
     ) -> Result<(), HandlerError> {
-        match record_link(&self.store, tx.connection(), &hint, cause).await? {
+        match record_link(&self.store, case.connection(), &hint, cause).await? {
             Linked::Recorded => {
                 self.metrics.link(hint.learnt_from);
                 tracing::info!(agent_id = %hint.agent_id, integration_id = %hint.integration_id,
@@ -101,8 +101,12 @@ impl CaseEvents {
 
     /// The integration of the case (from the case read model, which its writer updated in
     /// the transaction that appended the event).
-    async fn integration_of(&self, tx: &mut StreamTx, case_id: Uuid) -> Result<Uuid, HandlerError> {
-        let case = cases::get(tx.connection(), case_id).await?;
+    async fn integration_of(
+        &self,
+        case: &mut CaseStream,
+        case_id: Uuid,
+    ) -> Result<Uuid, HandlerError> {
+        let case = cases::get(case.connection(), case_id).await?;
         case.map(|c| c.integration_id)
             .ok_or_else(|| HandlerError::Retry {
                 reason: format!("case {case_id} is not in the read model yet"),
@@ -112,7 +116,7 @@ impl CaseEvents {
 
     async fn on_reply_delivered(
         &self,
-        tx: &mut StreamTx,
+        case: &mut CaseStream,
         envelope: &Envelope,
         case_id: Uuid,
         delivered: &ReplyDelivered,
@@ -127,17 +131,17 @@ impl CaseEvents {
         };
         let hint = LinkHint {
             agent_id,
-            integration_id: self.integration_of(tx, case_id).await?,
+            integration_id: self.integration_of(case, case_id).await?,
             chatra_agent_id: chatra_agent_id.clone(),
             learnt_from: "delivery",
             case_id,
         };
-        self.learn(tx, hint, envelope).await
+        self.learn(case, hint, envelope).await
     }
 
     async fn on_agent_message_mirrored(
         &self,
-        tx: &mut StreamTx,
+        case: &mut CaseStream,
         envelope: &Envelope,
         case_id: Uuid,
         mirrored: &AgentMessageMirrored,
@@ -145,17 +149,17 @@ impl CaseEvents {
         let Some(email) = &mirrored.agent_email else {
             return Ok(());
         };
-        let Some(agent) = agents::enabled_by_email(tx.connection(), email).await? else {
+        let Some(agent) = agents::enabled_by_email(case.connection(), email).await? else {
             return Ok(());
         };
         let hint = LinkHint {
             agent_id: agent.id,
-            integration_id: self.integration_of(tx, case_id).await?,
+            integration_id: self.integration_of(case, case_id).await?,
             chatra_agent_id: mirrored.chatra_agent_id.clone(),
             learnt_from: "mirrored_message",
             case_id,
         };
-        self.learn(tx, hint, envelope).await
+        self.learn(case, hint, envelope).await
     }
 }
 
@@ -185,32 +189,28 @@ impl CaseEventConsumer for CaseEvents {
     }
 
     /// In the case's transaction, one case's events in version order.
-    async fn apply(
-        &self,
-        tx: &mut StreamTx,
-        case_id: Uuid,
-        envelope: &Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn apply(&self, case: &mut CaseStream, envelope: &Envelope) -> Result<(), HandlerError> {
+        let case_id = case.case_id();
         match &envelope.event {
             Some(Event::CustomerDataChanged(change)) if change.source == "agent" => {
-                mark_due(tx.connection(), case_id, envelope.version).await?;
+                mark_due(case.connection(), case_id, envelope.version).await?;
                 Ok(())
             }
             Some(Event::ReplyDelivered(delivered)) => {
-                self.on_reply_delivered(tx, envelope, case_id, delivered)
+                self.on_reply_delivered(case, envelope, case_id, delivered)
                     .await
             }
             Some(Event::AgentMessageMirrored(mirrored)) => {
-                self.on_agent_message_mirrored(tx, envelope, case_id, mirrored)
+                self.on_agent_message_mirrored(case, envelope, case_id, mirrored)
                     .await
             }
             Some(Event::CaseOpened(_)) => {
-                self.queue_visitor(tx, envelope, case_id, "case_opened".into())
+                self.queue_visitor(case, envelope, case_id, "case_opened".into())
                     .await
             }
             Some(Event::ChatEnded(_)) => {
                 let round = format!("chat_ended:{}", envelope.version);
-                self.queue_visitor(tx, envelope, case_id, round).await
+                self.queue_visitor(case, envelope, case_id, round).await
             }
             _ => Ok(()),
         }

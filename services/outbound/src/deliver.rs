@@ -20,8 +20,8 @@ use deskie_config::Cipher;
 use deskie_domain::case::{CaseState, DeliveryOutcome, decide_delivery};
 use deskie_store::outbox::{self, ClaimedIntent, Settlement};
 use deskie_store::read_models::integrations::Sender;
-use deskie_store::read_models::{agents, cases, integrations};
-use deskie_store::{EventDraft, Store, StoreError, StreamKey, StreamTx};
+use deskie_store::read_models::{agents, integrations};
+use deskie_store::{Asking, CaseStream, EventDraft, Store, StoreError};
 use secrecy::SecretString;
 use tracing::Instrument;
 
@@ -117,9 +117,10 @@ impl Deliverer {
         claim: &ClaimedIntent,
         intent: &ReplyIntent,
     ) -> Result<Step, StoreError> {
-        let history = self.store.load_stream(intent.case_id).await?;
-        let state =
-            CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
+        let state = self
+            .store
+            .case_state(intent.case_id, &Asking::reply(&intent.message_id, None))
+            .await?;
         let Some(reply) = state.reply(&intent.message_id) else {
             return Ok(Step::Record(fail(Unsendable::NoSuchReply(
                 intent.message_id.clone(),
@@ -340,20 +341,14 @@ impl Deliverer {
         intent: &ReplyIntent,
         record: &Record,
     ) -> Result<bool, StoreError> {
-        let mut tx = self
-            .store
-            .begin_stream(StreamKey::new("case", intent.case_id))
-            .await?;
-        if !outbox::settle(tx.connection(), claim, &record.settlement).await? {
+        let mut case = self.store.open_case(intent.case_id).await?;
+        if !outbox::settle(case.connection(), claim, &record.settlement).await? {
             return Ok(false);
         }
         if let Some(outcome) = &record.outcome {
-            let history = tx.history().await?;
-            let state =
-                CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
-            append_outcome(&mut tx, &state, intent, &claim.intent_key, outcome).await?;
+            record_outcome(&mut case, intent, &claim.intent_key, outcome).await?;
         }
-        tx.commit().await?;
+        case.commit().await?;
         Ok(true)
     }
 
@@ -369,20 +364,23 @@ impl Deliverer {
     }
 }
 
-/// Appends what `outcome` adds to the case (see [`decide_delivery`]) and projects it, inside
-/// the caller's transaction on the case's stream.
-pub(crate) async fn append_outcome(
-    tx: &mut StreamTx,
-    state: &CaseState,
+/// Records what `outcome` adds to the case (see [`decide_delivery`]), in the caller's
+/// transaction on the case.
+pub(crate) async fn record_outcome(
+    case: &mut CaseStream,
     intent: &ReplyIntent,
     intent_key: &str,
     outcome: &DeliveryOutcome,
 ) -> Result<(), StoreError> {
-    let events = decide_delivery(state, &intent.message_id, outcome);
-    if events.is_empty() {
-        return Ok(());
-    }
-    let drafts = events
+    let chatra_message_id = match outcome {
+        DeliveryOutcome::Delivered {
+            chatra_message_id, ..
+        } => Some(chatra_message_id.as_str()),
+        _ => None,
+    };
+    let asking = Asking::reply(&intent.message_id, chatra_message_id);
+    let state = case.state(&asking).await?;
+    let drafts = decide_delivery(state, &intent.message_id, outcome)
         .into_iter()
         .map(|event| EventDraft {
             event,
@@ -391,11 +389,7 @@ pub(crate) async fn append_outcome(
             emitted_by: "outbound",
         })
         .collect();
-    let expected = tx.version();
-    tx.append(expected, drafts).await?;
-    cases::catch_up(tx.connection(), intent.case_id)
-        .await
-        .map(drop)
+    case.record(drafts).await.map(drop)
 }
 
 fn fail(why: Unsendable) -> Record {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use deskie_bus::consumer::HandlerError;
 use deskie_proto::events::{Envelope, Event};
-use deskie_store::StreamTx;
+use deskie_store::CaseStream;
 use deskie_store::case_consumer::CaseEventConsumer;
 use deskie_store::outbox::{self, NewIntent};
 use serde::{Deserialize, Serialize};
@@ -91,12 +91,8 @@ impl CaseEventConsumer for Intake {
     }
 
     /// Under the case's lock, as settling is: one open row per case at a time.
-    async fn apply(
-        &self,
-        tx: &mut StreamTx,
-        case_id: Uuid,
-        envelope: &Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn apply(&self, case: &mut CaseStream, envelope: &Envelope) -> Result<(), HandlerError> {
+        let case_id = case.case_id();
         match &envelope.event {
             Some(Event::ReplyRequested(requested)) => {
                 let intent = ReplyIntent {
@@ -113,7 +109,7 @@ impl CaseEventConsumer for Intake {
                     stream_id: Some(case_id),
                     payload,
                 };
-                if outbox::enqueue(tx.connection(), &new).await? {
+                if outbox::enqueue(case.connection(), &new).await? {
                     tracing::debug!(%case_id, message_id = %requested.message_id, "reply queued");
                 }
             }
@@ -125,13 +121,13 @@ impl CaseEventConsumer for Intake {
                 let new = new.map_err(|e| HandlerError::Poison {
                     reason: format!("notification intent: {e}"),
                 })?;
-                if outbox::enqueue(tx.connection(), &new).await? {
+                if outbox::enqueue(case.connection(), &new).await? {
                     tracing::debug!(%case_id, key = %new.intent_key, "notification queued");
                 }
             }
             Some(Event::ReplyDelivered(delivered)) if delivered.settled_by == "echo" => {
                 let key = reply_intent_key(&delivered.message_id);
-                if outbox::resolve(tx.connection(), &key, true, None).await? {
+                if outbox::resolve(case.connection(), &key, true, None).await? {
                     tracing::info!(message_id = %delivered.message_id, "echo settled a reply");
                 }
             }

@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use deskie_domain::case::{CaseState, DeliveryOutcome};
+use deskie_domain::case::DeliveryOutcome;
 use deskie_store::outbox::{self, OverdueIntent};
-use deskie_store::{StoreError, StreamKey};
+use deskie_store::{Asking, StoreError};
 use tokio_util::sync::CancellationToken;
 
-use crate::deliver::{Deliverer, append_outcome};
+use crate::deliver::{Deliverer, record_outcome};
 use crate::intake::{CHATRA_REPLY, ReplyIntent};
 
 /// Sweeps every poll interval until `shutdown`.
@@ -44,27 +44,24 @@ async fn settle(deliverer: &Deliverer, row: &OverdueIntent) -> Result<(), StoreE
         .await?;
         return Ok(());
     };
-    let mut tx = deliverer
-        .store
-        .begin_stream(StreamKey::new("case", intent.case_id))
-        .await?;
-    let history = tx.history().await?;
-    let state = CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
-    let delivered = state
+    let mut case = deliverer.store.open_case(intent.case_id).await?;
+    let delivered = case
+        .state(&Asking::reply(&intent.message_id, None))
+        .await?
         .reply(&intent.message_id)
         .is_some_and(|r| r.chatra_message_id.is_some());
     let reason = format!(
         "Chatra did not confirm this reply within {} s; it may not have reached the visitor",
         deliverer.config.unknown_deadline.as_secs()
     );
-    if !outbox::resolve(tx.connection(), &row.intent_key, delivered, Some(&reason)).await? {
+    if !outbox::resolve(case.connection(), &row.intent_key, delivered, Some(&reason)).await? {
         return Ok(());
     }
     if !delivered {
         let outcome = DeliveryOutcome::Failed { reason };
-        append_outcome(&mut tx, &state, &intent, &row.intent_key, &outcome).await?;
+        record_outcome(&mut case, &intent, &row.intent_key, &outcome).await?;
     }
-    tx.commit().await?;
+    case.commit().await?;
     deliverer
         .metrics
         .settled(if delivered { "echo" } else { "deadline" });

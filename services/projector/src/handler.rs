@@ -1,11 +1,9 @@
 //! One case event in: the case brought up to the event store.
 
 use deskie_bus::consumer::{Delivery, Handler, HandlerError};
-use deskie_proto::Message;
-use deskie_proto::events::Envelope;
+use deskie_store::case_consumer::case_event_of;
 use deskie_store::read_models::cases;
 use deskie_store::{Store, StoreError};
-use uuid::Uuid;
 
 use crate::ProjectorMetrics;
 
@@ -30,15 +28,9 @@ impl ProjectCases {
     }
 
     async fn project(&self, delivery: &Delivery) -> Result<Outcome, HandlerError> {
-        let envelope = Envelope::decode(delivery.payload.as_ref())
-            .map_err(|e| poison(format!("payload is not a deskie.events.v1.Envelope: {e}")))?;
-        if envelope.stream_type != "case" {
+        let Some((case_id, envelope)) = case_event_of(delivery)? else {
             return Ok(Outcome::Ignored);
-        }
-        let case_id: Uuid = envelope
-            .stream_id
-            .parse()
-            .map_err(|_| poison(format!("stream id {:?} is not a UUID", envelope.stream_id)))?;
+        };
         // Most events were already projected by their writer, in its own transaction: a
         // plain read settles those without taking the row lock writers wait on.
         let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1")
@@ -83,10 +75,6 @@ impl Handler for ProjectCases {
         }
         outcome.map(|_| ())
     }
-}
-
-fn poison(reason: String) -> HandlerError {
-    HandlerError::Poison { reason }
 }
 
 fn store_error(error: StoreError) -> HandlerError {

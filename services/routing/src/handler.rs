@@ -1,13 +1,13 @@
 //! One webhook, one transaction.
 
 use deskie_bus::consumer::{Delivery, Handler, HandlerError};
-use deskie_domain::case::{CaseState, RoutingContext, case_id_for, decide_webhook};
+use deskie_domain::case::{RoutingContext, case_id_for, decide_webhook};
 use deskie_domain::chatra::{ChatraWebhook, ParsedWebhook, parse_webhook};
 use deskie_proto::Message;
 use deskie_proto::events::Event;
 use deskie_proto::webhooks::ChatraWebhookReceived;
-use deskie_store::read_models::{agent_links, cases, integrations};
-use deskie_store::{EventDraft, Store, StoreError, StreamKey};
+use deskie_store::read_models::{agent_links, integrations};
+use deskie_store::{Asking, EventDraft, Store, StoreError};
 use uuid::Uuid;
 
 /// Inbox name of routing.
@@ -120,24 +120,18 @@ impl Handler for RouteWebhook {
             agent_links: &links,
         };
 
-        let mut tx = self
+        let Some(mut case) = self
             .store
-            .begin_stream(StreamKey::new("case", case_id))
-            .await
-            .map_err(store_error)?;
-        if !tx
-            .record_processed(ROUTING_CONSUMER, &inbox_key)
+            .open_case_once(case_id, ROUTING_CONSUMER, &inbox_key)
             .await
             .map_err(store_error)?
-        {
+        else {
             tracing::debug!(%case_id, "webhook already routed");
-            tx.commit().await.map_err(store_error)?;
             return Ok(());
-        }
-        let history = tx.history().await.map_err(store_error)?;
-        let state =
-            CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
-        let events = decide_webhook(&state, &webhook, &context);
+        };
+        let asking = Asking::chatra_messages(webhook.messages.iter().map(|m| m.id.as_str()));
+        let state = case.state(&asking).await.map_err(store_error)?;
+        let events = decide_webhook(state, &webhook, &context);
         let decided = events.len();
         let unmatched_echoes: Vec<String> = events
             .iter()
@@ -146,25 +140,19 @@ impl Handler for RouteWebhook {
                 _ => None,
             })
             .collect();
-        if !events.is_empty() {
-            let drafts = events
-                .into_iter()
-                .map(|event| EventDraft {
-                    event,
-                    causation_id: inbox_key.clone(),
-                    correlation_id: inbox_key.clone(),
-                    emitted_by: "routing",
-                })
-                .collect();
-            let expected = tx.version();
-            tx.append(expected, drafts).await.map_err(store_error)?;
-            // The case read model moves in the same transaction: once the webhook is routed,
-            // the API shows it (the projector finds nothing left to do for this case).
-            cases::catch_up(tx.connection(), case_id)
-                .await
-                .map_err(store_error)?;
-        }
-        tx.commit().await.map_err(store_error)?;
+        let drafts = events
+            .into_iter()
+            .map(|event| EventDraft {
+                event,
+                causation_id: inbox_key.clone(),
+                correlation_id: inbox_key.clone(),
+                emitted_by: "routing",
+            })
+            .collect();
+        // The case read model moves in the same transaction: once the webhook is routed, the
+        // API shows it (the projector finds nothing left to do for this case).
+        case.record(drafts).await.map_err(store_error)?;
+        case.commit().await.map_err(store_error)?;
         // Logged after the commit, so a webhook retried after a failed transaction or
         // redelivered says it once.
         for value in &webhook.unreadable {

@@ -4,14 +4,13 @@ use deskie_bus::consumer::HandlerError;
 use deskie_config::Cipher;
 use deskie_domain::case::CaseState;
 use deskie_domain::rules::{
-    EffectInputs, HistoryEvent, RenderedAction, Rotation, case_change, context_at,
-    decide_rule_effects, evaluate,
+    EffectInputs, HistoryEvent, RenderedAction, Rotation, case_change, cause_batch,
+    context_in_batch, decide_rule_effects, evaluate, evaluates,
 };
 use deskie_proto::events::{Envelope, Event};
 use deskie_store::case_consumer::CaseEventConsumer;
-use deskie_store::read_models::{agents, cases};
-use deskie_store::{EventDraft, StoreError, StreamTx};
-use uuid::Uuid;
+use deskie_store::read_models::agents;
+use deskie_store::{Asking, CaseStream, EventDraft, StoreError, StoredEvent};
 
 use crate::SERVICE;
 use crate::metrics::RulesMetrics;
@@ -40,51 +39,48 @@ impl EvaluateRules {
     /// evaluated before, else how many rules fired.
     async fn evaluate(
         &self,
-        tx: &mut StreamTx,
-        case_id: Uuid,
+        case: &mut CaseStream,
         envelope: &Envelope,
         event: &Event,
     ) -> Result<Option<usize>, StoreError> {
         // Once per event (the cursor says so too; this also covers what was evaluated
         // before cursors existed).
-        if !tx.record_processed(SERVICE, &envelope.event_id).await? {
+        if !case.first_time(SERVICE, &envelope.event_id).await? {
             return Ok(None);
         }
-        let history = tx.history().await?;
-        let readable: Vec<&Envelope> = history
-            .iter()
-            .map(|e| &e.envelope)
-            .filter(|e| e.event.is_some())
-            .collect();
-        let seen: Vec<HistoryEvent<'_>> = readable
-            .iter()
-            .filter_map(|e| HistoryEvent::of(e))
-            .collect();
-        // By id, not by version: an event this build cannot read is left out of `seen`.
-        let index = readable
-            .iter()
-            .position(|e| e.event_id == envelope.event_id);
-        let Some(mut ctx) =
-            index.and_then(|index| context_at(case_id, &seen, index, chrono::Utc::now()))
-        else {
+        let case_id = case.case_id();
+        let Some(trigger) = Trigger::read(case, envelope).await? else {
+            return Ok(None);
+        };
+        let seen = trigger.seen();
+        if !evaluates(&seen[trigger.batch.clone()], trigger.in_batch()) {
+            return Ok(None);
+        }
+        let as_of = trigger.case_as_of_batch_end(case).await?;
+        let Some(mut ctx) = context_in_batch(
+            case_id,
+            &seen[trigger.batch.clone()],
+            trigger.in_batch(),
+            &as_of,
+            chrono::Utc::now(),
+        ) else {
             return Ok(None);
         };
         if ctx.agent_name.is_none()
             && let Event::ReplyRequested(reply) = event
             && let Some(agent) = reply.agent_id.as_deref().and_then(|a| a.parse().ok())
         {
-            ctx.agent_name = agents::get(tx.connection(), agent).await?.map(|a| a.name);
+            ctx.agent_name = agents::get(case.connection(), agent).await?.map(|a| a.name);
         }
         let rules = self
             .book
-            .enabled(tx.connection(), ctx.change.trigger())
+            .enabled(case.connection(), ctx.change.trigger())
             .await?;
         let firings = evaluate(&rules, &ctx);
         if firings.is_empty() {
             return Ok(Some(0));
         }
-        let current =
-            CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
+        let current = case.state(&Asking::nothing()).await?.clone();
         let group = current.group_id.parse().ok();
         let rotates = firings.iter().any(|f| {
             f.actions
@@ -92,7 +88,7 @@ impl EvaluateRules {
                 .any(|a| matches!(a, RenderedAction::AssignRoundRobin))
         });
         let rotation = if rotates {
-            rotation::load(tx.connection(), group).await?
+            rotation::load(case.connection(), group).await?
         } else {
             Rotation::default()
         };
@@ -113,11 +109,9 @@ impl EvaluateRules {
                 emitted_by: SERVICE,
             })
             .collect();
-        let expected = tx.version();
-        tx.append(expected, drafts).await?;
-        cases::catch_up(tx.connection(), case_id).await?;
+        case.record(drafts).await?;
         if let (Some(group), Some(agent)) = (group, rotated) {
-            rotation::advance(tx.connection(), group, agent).await?;
+            rotation::advance(case.connection(), group, agent).await?;
         }
         for firing in &firings {
             tracing::info!(%case_id, rule_id = %firing.rule_id, rule = %firing.rule_name, "rule fired");
@@ -137,16 +131,11 @@ impl CaseEventConsumer for EvaluateRules {
     }
 
     /// Rules see the case as it was at each change: one case's triggers in version order.
-    async fn apply(
-        &self,
-        tx: &mut StreamTx,
-        case_id: Uuid,
-        envelope: &Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn apply(&self, case: &mut CaseStream, envelope: &Envelope) -> Result<(), HandlerError> {
         let Some(event) = envelope.event.as_ref() else {
             return Ok(());
         };
-        let (outcome, result) = match self.evaluate(tx, case_id, envelope, event).await {
+        let (outcome, result) = match self.evaluate(case, envelope, event).await {
             Ok(None) => ("skipped", Ok(())),
             Ok(Some(0)) => ("none", Ok(())),
             Ok(Some(_)) => ("fired", Ok(())),
@@ -162,5 +151,91 @@ impl CaseEventConsumer for EvaluateRules {
         };
         self.metrics.count(outcome);
         result
+    }
+}
+
+/// How far around a trigger its cause's batch is looked for before the whole history is
+/// read: a cause writes a handful of events (a webhook's messages, a rule's actions).
+const BATCH_WINDOW: u64 = 64;
+
+/// A trigger with the events around it, enough to hold its cause's batch.
+struct Trigger {
+    events: Vec<StoredEvent>,
+    /// Of the readable events, the trigger's cause's.
+    batch: std::ops::Range<usize>,
+    /// The trigger's index among the readable events.
+    index: usize,
+}
+
+impl Trigger {
+    /// Reads the events within [`BATCH_WINDOW`] of the trigger, or the whole history when
+    /// its batch reaches the window's edge; `None` when the trigger is not among them (an
+    /// event this build cannot read).
+    async fn read(case: &mut CaseStream, envelope: &Envelope) -> Result<Option<Self>, StoreError> {
+        let after = envelope.version.saturating_sub(BATCH_WINDOW);
+        let up_to = envelope.version.saturating_add(BATCH_WINDOW);
+        let events = case.events_between(after, Some(up_to)).await?;
+        let Some(trigger) = Self::around(events, &envelope.event_id) else {
+            return Ok(None);
+        };
+        let reaches_start = trigger.batch.start == 0 && after > 0;
+        let reaches_end = trigger.batch.end == trigger.seen().len()
+            && trigger
+                .events
+                .last()
+                .is_some_and(|e| e.envelope.version >= up_to);
+        if !(reaches_start || reaches_end) {
+            return Ok(Some(trigger));
+        }
+        let events = case.events_between(0, None).await?;
+        Ok(Self::around(events, &envelope.event_id))
+    }
+
+    fn around(events: Vec<StoredEvent>, event_id: &str) -> Option<Self> {
+        let mut trigger = Self {
+            events,
+            batch: 0..0,
+            index: 0,
+        };
+        let seen = trigger.seen();
+        // By id, not by version: an event this build cannot read is left out of `seen`.
+        let index = trigger
+            .readable()
+            .position(|e| e.envelope.event_id == event_id)?;
+        let batch = cause_batch(&seen, index)?;
+        trigger.index = index;
+        trigger.batch = batch;
+        Some(trigger)
+    }
+
+    fn readable(&self) -> impl Iterator<Item = &StoredEvent> {
+        self.events.iter().filter(|e| e.envelope.event.is_some())
+    }
+
+    fn seen(&self) -> Vec<HistoryEvent<'_>> {
+        self.readable()
+            .filter_map(|e| HistoryEvent::of(&e.envelope))
+            .collect()
+    }
+
+    fn in_batch(&self) -> usize {
+        self.index - self.batch.start
+    }
+
+    /// The case as of the end of the trigger's batch: the case's own state when nothing was
+    /// written since (the usual case: rules keep up), else folded from the history.
+    async fn case_as_of_batch_end(&self, case: &mut CaseStream) -> Result<CaseState, StoreError> {
+        let end = self
+            .readable()
+            .nth(self.batch.end - 1)
+            .map_or(0, |e| e.envelope.version);
+        let current = case.state(&Asking::nothing()).await?;
+        if current.version == end {
+            return Ok(current.clone());
+        }
+        let history = case.events_between(0, Some(end)).await?;
+        Ok(CaseState::from_events(
+            history.iter().filter_map(|e| e.envelope.event.as_ref()),
+        ))
     }
 }

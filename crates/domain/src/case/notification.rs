@@ -33,7 +33,7 @@ pub fn decide_notification(
     outcome: &NotificationOutcome,
 ) -> Option<Event> {
     let requested = state.notification(notification_id)?;
-    if requested.settled || !matches!(requested.kind.as_str(), "slack" | "telegram") {
+    if !requested.awaits_outcome() {
         return None;
     }
     let notification_id = notification_id.to_owned();

@@ -3,9 +3,10 @@
 use std::collections::HashSet;
 
 use deskie_proto::events::{CustomerDetails, Event};
+use serde::{Deserialize, Serialize};
 
 /// Where a case stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum CaseStatus {
     /// Needs an answer.
     #[default]
@@ -17,8 +18,18 @@ pub enum CaseStatus {
 }
 
 impl CaseStatus {
+    /// Every status, in the order the API lists them.
+    pub const ALL: [Self; 3] = [Self::Open, Self::Pending, Self::Closed];
+
+    /// Every status's wire name.
+    pub const NAMES: [&'static str; 3] = [
+        Self::ALL[0].as_str(),
+        Self::ALL[1].as_str(),
+        Self::ALL[2].as_str(),
+    ];
+
     /// The wire name.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Open => "open",
             Self::Pending => "pending",
@@ -28,17 +39,12 @@ impl CaseStatus {
 
     /// From the wire name.
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "open" => Some(Self::Open),
-            "pending" => Some(Self::Pending),
-            "closed" => Some(Self::Closed),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
     }
 }
 
 /// A reply we asked to send, as far as the case knows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyState {
     /// The text sent.
     pub text: String,
@@ -52,7 +58,7 @@ pub struct ReplyState {
 
 /// A staff notification (Slack or Telegram) a rule asked for, as far as the case knows; kept
 /// so outbound records its outcome once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationState {
     /// `slack`, `telegram` (or `sound`, which nobody settles).
     pub kind: String,
@@ -62,8 +68,16 @@ pub struct NotificationState {
     pub settled: bool,
 }
 
+impl NotificationState {
+    /// Whether outbound will still record an outcome for it: a Slack or Telegram message
+    /// not settled yet (nobody sends, so nobody settles, a sound).
+    pub fn awaits_outcome(&self) -> bool {
+        !self.settled && matches!(self.kind.as_str(), "slack" | "telegram")
+    }
+}
+
 /// The customer's data.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CustomerState {
     /// Name.
     pub name: Option<String>,
@@ -76,11 +90,12 @@ pub struct CustomerState {
     /// Contact-form and integration fields, in order.
     pub fields: Vec<(String, String)>,
     /// Technical details.
+    #[serde(with = "proto_bytes")]
     pub details: CustomerDetails,
 }
 
 /// Fields an agent edited by hand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct HandEdited {
     /// Name.
     pub name: bool,
@@ -91,7 +106,13 @@ pub struct HandEdited {
 }
 
 /// Everything decisions about a case need, folded from its events.
-#[derive(Debug, Clone, PartialEq, Default)]
+///
+/// Two of its sets grow with the case's life: the Chatra message ids and the replies
+/// already delivered. A [`CaseState::compacted`] state (what a snapshot keeps) holds
+/// neither, so loading it costs the same at any case length; the store adds back the
+/// members a decision asks about ([`CaseState::learn_chatra_message`]). Every decision
+/// reads those sets only by the ids it is deciding on.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CaseState {
     /// Events applied.
     pub version: u64,
@@ -103,6 +124,9 @@ pub struct CaseState {
     pub chat_ended: bool,
     /// The integration the chat came through (from `CaseOpened`).
     pub integration_id: String,
+    /// The channel (from `CaseOpened`): who may see the case.
+    #[serde(default)]
+    pub channel: String,
     /// Chatra's client id: where replies go (from `CaseOpened`).
     pub chatra_client_id: String,
     /// Group.
@@ -115,7 +139,8 @@ pub struct CaseState {
     /// Assignee.
     pub assignee_id: Option<String>,
     /// Chatra message ids already in the case (customer, mirrored agent, system, delivered
-    /// replies, unmatched echoes).
+    /// replies, unmatched echoes); in a compacted state only those asked about.
+    #[serde(skip)]
     pub chatra_message_ids: HashSet<String>,
     /// Our replies by message id, in request order.
     pub replies: Vec<(String, ReplyState)>,
@@ -142,6 +167,7 @@ impl CaseState {
             Event::CaseOpened(e) => {
                 self.opened = true;
                 self.integration_id = e.integration_id.clone();
+                self.channel = e.channel.clone();
                 self.chatra_client_id = e.chatra_client_id.clone();
                 self.group_id = e.group_id.clone();
                 self.chatra_group_id = e.chatra_group_id.clone();
@@ -267,11 +293,90 @@ impl CaseState {
         }
     }
 
+    /// What a snapshot keeps: everything but the Chatra message ids, the replies already
+    /// delivered and the notifications no outcome awaits, which only grow with the case.
+    pub fn compacted(&self) -> Self {
+        Self {
+            chatra_message_ids: HashSet::new(),
+            replies: self
+                .replies
+                .iter()
+                .filter(|(_, r)| r.chatra_message_id.is_none())
+                .cloned()
+                .collect(),
+            notifications: self
+                .notifications
+                .iter()
+                .filter(|(_, n)| n.awaits_outcome())
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    /// Adds back, to a compacted state, a Chatra message id the case holds and, when it
+    /// settled one of our replies, that reply as delivered (its text and agent are not
+    /// kept: a delivered reply is only ever asked whether it was delivered).
+    pub fn learn_chatra_message(&mut self, chatra_message_id: &str, reply_id: Option<&str>) {
+        self.chatra_message_ids.insert(chatra_message_id.to_owned());
+        if let Some(reply_id) = reply_id
+            && self.reply(reply_id).is_none()
+        {
+            self.replies.push((
+                reply_id.to_owned(),
+                ReplyState {
+                    text: String::new(),
+                    agent_id: None,
+                    chatra_message_id: Some(chatra_message_id.to_owned()),
+                    failed: false,
+                },
+            ));
+        }
+    }
+
     /// Replies not yet matched to a Chatra message, oldest first.
     pub fn undelivered_replies(&self) -> impl Iterator<Item = (&str, &ReplyState)> {
         self.replies
             .iter()
             .filter(|(_, r)| r.chatra_message_id.is_none())
             .map(|(id, r)| (id.as_str(), r))
+    }
+}
+
+/// The Chatra message id `event` adds to a case and, for a delivered reply, the reply's id.
+pub fn chatra_message_of(event: &Event) -> Option<(&str, Option<&str>)> {
+    match event {
+        Event::CustomerMessageReceived(e) => Some((&e.chatra_message_id, None)),
+        Event::AgentMessageMirrored(e) => Some((&e.chatra_message_id, None)),
+        Event::SystemMessageReceived(e) => Some((&e.chatra_message_id, None)),
+        Event::UnmatchedEchoReceived(e) => Some((&e.chatra_message_id, None)),
+        Event::ReplyDelivered(e) => Some((&e.chatra_message_id, Some(&e.message_id))),
+        _ => None,
+    }
+}
+
+/// `CustomerDetails` in a snapshot: its protobuf encoding, base64 (prost types carry no serde).
+mod proto_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use deskie_proto::Message;
+    use deskie_proto::events::CustomerDetails;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        details: &CustomerDetails,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(details.encode_to_vec()))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<CustomerDetails, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = STANDARD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)?;
+        CustomerDetails::decode(bytes.as_slice()).map_err(serde::de::Error::custom)
     }
 }

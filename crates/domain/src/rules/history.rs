@@ -1,6 +1,8 @@
 //! The changes rules see in a case's history, each with the case as of that change: what the
 //! rules service evaluates for a new event, and what a dry run replays.
 
+use std::ops::Range;
+
 use chrono::{DateTime, Utc};
 use deskie_proto::events::{Envelope, Event};
 use uuid::Uuid;
@@ -39,18 +41,43 @@ pub fn context_at(
     index: usize,
     now: DateTime<Utc>,
 ) -> Option<RuleContext> {
+    let batch = cause_batch(history, index)?;
+    let in_batch = index - batch.start;
+    if !evaluates(&history[batch.clone()], in_batch) {
+        return None;
+    }
+    let as_of = CaseState::from_events(history[..batch.end].iter().map(|e| e.event));
+    context_in_batch(case_id, &history[batch], in_batch, &as_of, now)
+}
+
+/// Where the cause of the event at `index` wrote: the run of its neighbours that share its
+/// causation id (one writer, one cause, one batch). `None` when `index` is out of range.
+pub fn cause_batch(history: &[HistoryEvent<'_>], index: usize) -> Option<Range<usize>> {
     let cause = history.get(index)?.causation_id;
     let same = |i: &usize| history[*i].causation_id == cause;
     let start = (0..index).rev().take_while(same).last().unwrap_or(index);
     let end = (index..history.len()).take_while(same).last()? + 1;
-    let batch: Vec<&Event> = history[start..end].iter().map(|e| e.event).collect();
-    if !changes_to_evaluate(&batch).contains(&(index - start)) {
-        return None;
-    }
-    let as_of = CaseState::from_events(history[..end].iter().map(|e| e.event));
-    let mut ctx = RuleContext::for_event(case_id, &as_of, history[index].event, now)?;
+    Some(start..end)
+}
+
+/// Whether rules evaluate the event at `index` of its cause's `batch`.
+pub fn evaluates(batch: &[HistoryEvent<'_>], index: usize) -> bool {
+    let events: Vec<&Event> = batch.iter().map(|e| e.event).collect();
+    changes_to_evaluate(&events).contains(&index)
+}
+
+/// The rule context of the event at `index` of its cause's `batch`, given the case `as_of`
+/// the batch's end (the caller folds it, or has it from a snapshot).
+pub fn context_in_batch(
+    case_id: Uuid,
+    batch: &[HistoryEvent<'_>],
+    index: usize,
+    as_of: &CaseState,
+    now: DateTime<Utc>,
+) -> Option<RuleContext> {
+    let mut ctx = RuleContext::for_event(case_id, as_of, batch.get(index)?.event, now)?;
     if ctx.message_text.is_none() && ctx.change == CaseChange::Created {
-        ctx.message_text = batch.iter().find_map(|e| match e {
+        ctx.message_text = batch.iter().find_map(|e| match e.event {
             Event::CustomerMessageReceived(m) => Some(m.text.clone()),
             _ => None,
         });

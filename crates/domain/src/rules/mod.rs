@@ -33,7 +33,7 @@ pub use context::{
 pub use error::{RuleError, RuleProblem};
 pub use evaluate::{Firing, evaluate};
 pub use field::{Field, MAX_FIELD_KEY_CHARS, Operator};
-pub use history::{HistoryEvent, context_at};
+pub use history::{HistoryEvent, cause_batch, context_at, context_in_batch, evaluates};
 pub use hours::BusinessHours;
 pub use rotation::{Rotation, RotationCandidate};
 pub use spec::{ActionSpec, ConditionSpec, ConditionsSpec, RuleSpec};

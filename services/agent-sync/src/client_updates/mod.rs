@@ -25,18 +25,6 @@ pub use sender::ClientUpdateSender;
 
 use deskie_chatra::ClientUpdate;
 use deskie_proto::events::{CustomerDataChanged, Envelope, Event, OptionalText};
-use uuid::Uuid;
-
-/// The integration and Chatra client id of a case, from its `CaseOpened`.
-pub fn case_key(history: &[Envelope]) -> Option<(Uuid, String)> {
-    history.iter().find_map(|envelope| match &envelope.event {
-        Some(Event::CaseOpened(opened)) => Some((
-            opened.integration_id.parse().ok()?,
-            opened.chatra_client_id.clone(),
-        )),
-        _ => None,
-    })
-}
 
 /// What Chatra must still be told of the agent edits up to `version`, given that everything
 /// up to `sent_up_to` was sent: for each of name, e-mail and phone, the last change after

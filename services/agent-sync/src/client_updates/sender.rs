@@ -7,12 +7,13 @@ use deskie_config::Cipher;
 use deskie_proto::events::Envelope;
 use deskie_store::client_updates::{self, ClaimedUpdate, UpdateSettlement};
 use deskie_store::read_models::integrations;
-use deskie_store::{Store, StoreError};
+use deskie_store::{Asking, Store, StoreError};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use uuid::Uuid;
 
-use super::{case_key, pending_update};
+use super::pending_update;
 use crate::credentials::credentials;
 use crate::{AgentSyncMetrics, Wake};
 
@@ -133,19 +134,30 @@ impl ClientUpdateSender {
     /// (sent, or given up for good).
     async fn try_send(&self, claim: &ClaimedUpdate) -> Result<(), Failure> {
         let case_id = claim.case_id;
+        let case = self
+            .store
+            .case_state(case_id, &Asking::nothing())
+            .await
+            .map_err(|e| self.retry(claim, &e))?;
+        let Some(integration_id) = case
+            .opened
+            .then(|| case.integration_id.parse::<Uuid>().ok())
+            .flatten()
+        else {
+            tracing::warn!("the case has no case_opened; its customer edits are not sent");
+            self.metrics.client_update("skipped");
+            return Ok(());
+        };
+        let client_id = case.chatra_client_id;
+        // Only what came after the last send decides what Chatra is missing.
         let history: Vec<Envelope> = self
             .store
-            .load_stream(case_id)
+            .stream_events_after(case_id, claim.sent_up_to)
             .await
             .map_err(|e| self.retry(claim, &e))?
             .into_iter()
             .map(|stored| stored.envelope)
             .collect();
-        let Some((integration_id, client_id)) = case_key(&history) else {
-            tracing::warn!("the case has no case_opened; its customer edits are not sent");
-            self.metrics.client_update("skipped");
-            return Ok(());
-        };
         let update = pending_update(&history, claim.sent_up_to, claim.due_up_to);
         if update.name.is_none() && update.email.is_none() && update.phone.is_none() {
             // Chatra already has a newer value for every field these edits touched.

@@ -1,12 +1,11 @@
 //! What a fetched card teaches, recorded on the case with the ledger row settled, in one
 //! transaction under the case stream's lock (as every writer of case events does).
 
-use deskie_domain::case::{CaseState, decide_visitor_details};
+use deskie_domain::case::decide_visitor_details;
 use deskie_domain::chatra::ChatraVisitor;
-use deskie_store::read_models::cases;
 use deskie_store::read_models::integrations::Integration;
 use deskie_store::visitor_fetches::{self, ClaimedFetch, FetchSettlement};
-use deskie_store::{EventDraft, Store, StoreError, StreamKey};
+use deskie_store::{Asking, EventDraft, Store, StoreError};
 use uuid::Uuid;
 
 use crate::SERVICE;
@@ -28,36 +27,27 @@ pub(crate) async fn record_visitor(
     visitor: &ChatraVisitor,
     integration: &Integration,
 ) -> Result<Recorded, StoreError> {
-    let mut tx = store
-        .begin_stream(StreamKey::new("case", claim.case_id))
-        .await?;
-    if !visitor_fetches::settle(tx.connection(), claim, &FetchSettlement::Done).await? {
+    let mut case = store.open_case(claim.case_id).await?;
+    if !visitor_fetches::settle(case.connection(), claim, &FetchSettlement::Done).await? {
         return Ok(Recorded::ClaimLost);
     }
-    let history = tx.history().await?;
-    let state = CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
+    let state = case.state(&Asking::nothing()).await?;
     let mappings: Vec<(String, Uuid)> = integration
         .group_mappings
         .iter()
         .map(|m| (m.chatra_group_id.clone(), m.group_id))
         .collect();
-    let events = decide_visitor_details(&state, visitor, &mappings, integration.default_group_id);
-    let appended = events.len();
-    if appended > 0 {
-        let drafts = events
-            .into_iter()
-            .map(|event| EventDraft {
-                event,
-                causation_id: claim.causation_id.clone(),
-                correlation_id: claim.correlation_id.clone(),
-                emitted_by: SERVICE,
-            })
-            .collect();
-        let expected = tx.version();
-        tx.append(expected, drafts).await?;
-        cases::catch_up(tx.connection(), claim.case_id).await?;
-    }
-    tx.commit().await?;
+    let drafts = decide_visitor_details(state, visitor, &mappings, integration.default_group_id)
+        .into_iter()
+        .map(|event| EventDraft {
+            event,
+            causation_id: claim.causation_id.clone(),
+            correlation_id: claim.correlation_id.clone(),
+            emitted_by: SERVICE,
+        })
+        .collect();
+    let appended = case.record(drafts).await?.len();
+    case.commit().await?;
     Ok(Recorded::Done(appended))
 }
 

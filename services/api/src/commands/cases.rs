@@ -1,49 +1,37 @@
-//! Agents' changes to a case: CaseStatusChanged, CaseAssigned, CaseGroupChanged and
-//! CustomerDataChanged.
+//! Agents' changes to a case: CaseStatusChanged, CaseAssigned, CaseGroupChanged,
+//! CustomerDataChanged and ReplyRequested.
 //!
-//! Each change decides under the case stream's lock, against the read model brought up to
-//! the event store first, appends its events, and projects them with `cases::catch_up` in
-//! the same transaction: the answer shows the change (read-your-writes), and a refusal
-//! writes nothing.
+//! Each opens the case ([`Store::open_case`]), checks what needs I/O (access, an assignee, a
+//! group), lets the domain decide against the case's state
+//! ([`decide_agent_change`], [`decide_customer_edit`]), and records: the events are
+//! projected in the same transaction, so the answer shows the change (read-your-writes),
+//! and a refusal writes nothing.
 
-use deskie_proto::events::{
-    CaseAssigned, CaseGroupChanged, CaseStatusChanged, CustomerDataChanged, Event, OptionalText,
-    ReplyRequested,
+pub use deskie_domain::case::CustomerEdit;
+use deskie_domain::case::{
+    AgentCaseChange, CaseState, CaseStatus, decide_agent_change, decide_customer_edit,
 };
+use deskie_proto::events::{Event, ReplyRequested};
 use deskie_store::read_models::cases::{self, CaseView, MessageView};
 use deskie_store::read_models::{agents, groups};
-use deskie_store::{EventDraft, Store, StoreError, StreamKey, StreamTx};
+use deskie_store::{Asking, CaseStream, EventDraft, Store, StoreError};
 use uuid::Uuid;
 
 use super::EMITTED_BY;
 use crate::auth::Principal;
 
-/// The stream type of cases.
-pub const STREAM_TYPE: &str = "case";
-
 /// The statuses a case can have.
-pub const STATUSES: &[&str] = &["open", "pending", "closed"];
+pub const STATUSES: [&str; 3] = CaseStatus::NAMES;
 
 /// A validated `PATCH` of a case; `None` keeps the current value.
 #[derive(Debug, Default)]
 pub struct CaseChange {
-    /// One of [`STATUSES`].
-    pub status: Option<String>,
+    /// The new status.
+    pub status: Option<CaseStatus>,
     /// `Some(None)` unassigns.
     pub assignee_id: Option<Option<Uuid>>,
     /// A group (checked to exist under the lock).
     pub group_id: Option<Uuid>,
-}
-
-/// A validated hand edit of the customer; `None` keeps, `Some(None)` clears.
-#[derive(Debug, Default)]
-pub struct CustomerEdit {
-    /// Name.
-    pub name: Option<Option<String>>,
-    /// Email (syntactically valid).
-    pub email: Option<Option<String>>,
-    /// Phone.
-    pub phone: Option<Option<String>>,
 }
 
 /// A case with its messages, as its detail shows it.
@@ -86,48 +74,28 @@ pub async fn change(
     change: CaseChange,
     cause: &str,
 ) -> Result<CaseWithMessages, CaseCommandError> {
-    let mut tx = store.begin_stream(StreamKey::new(STREAM_TYPE, id)).await?;
-    let case = current(&mut tx, principal, id).await?;
-    let by_agent_id = principal.agent_id().map(|a| a.to_string());
-    let mut events = Vec::new();
-    if let Some(status) = change.status
-        && status != case.status
-    {
-        events.push(Event::CaseStatusChanged(CaseStatusChanged {
-            from: case.status.clone(),
-            to: status,
-            by_agent_id: by_agent_id.clone(),
-            by_rule_id: None,
-        }));
-    }
-    if let Some(assignee) = change.assignee_id
-        && assignee != case.assignee_id
-    {
-        if let Some(agent_id) = assignee {
-            ensure_assignable(&mut tx, agent_id, &case.channel).await?;
-        }
-        events.push(Event::CaseAssigned(CaseAssigned {
-            assignee_id: assignee.map(|a| a.to_string()),
-            by_agent_id: by_agent_id.clone(),
-            by_rule_id: None,
-        }));
+    let mut case = store.open_case(id).await?;
+    let channel = accessible(&mut case, principal).await?.channel.clone();
+    if let Some(Some(agent_id)) = change.assignee_id {
+        ensure_assignable(&mut case, agent_id, &channel).await?;
     }
     if let Some(group_id) = change.group_id
-        && group_id != case.group_id
+        && groups::get(case.connection(), group_id).await?.is_none()
     {
-        if groups::get(tx.connection(), group_id).await?.is_none() {
-            return Err(CaseCommandError::Invalid {
-                field: "group_id",
-                message: "group_id names no existing group".into(),
-            });
-        }
-        events.push(Event::CaseGroupChanged(CaseGroupChanged {
-            group_id: group_id.to_string(),
-            by_agent_id,
-            ..Default::default()
-        }));
+        return Err(CaseCommandError::Invalid {
+            field: "group_id",
+            message: "group_id names no existing group".into(),
+        });
     }
-    record(tx, case, events, cause).await
+    let change = AgentCaseChange {
+        status: change.status,
+        assignee_id: change.assignee_id.map(|a| a.map(|a| a.to_string())),
+        group_id: change.group_id.map(|g| g.to_string()),
+    };
+    let by_agent = principal.agent_id().map(|a| a.to_string());
+    let state = case.state(&Asking::nothing()).await?;
+    let events = decide_agent_change(state, &change, by_agent.as_deref());
+    record(case, events, cause).await
 }
 
 /// Sets or clears the customer's name, email and phone by hand (`source: "agent"`); only
@@ -139,28 +107,11 @@ pub async fn edit_customer(
     edit: CustomerEdit,
     cause: &str,
 ) -> Result<CaseWithMessages, CaseCommandError> {
-    let mut tx = store.begin_stream(StreamKey::new(STREAM_TYPE, id)).await?;
-    let case = current(&mut tx, principal, id).await?;
-    let changed = |new: Option<Option<String>>, old: &Option<String>| {
-        new.filter(|new| new != old)
-            .map(|value| OptionalText { value })
-    };
-    let event = CustomerDataChanged {
-        name: changed(edit.name, &case.customer.name),
-        email: changed(edit.email, &case.customer.email),
-        phone: changed(edit.phone, &case.customer.phone),
-        fields: Vec::new(),
-        fields_changed: false,
-        details: None,
-        source: "agent".into(),
-        agent_id: principal.agent_id().map(|a| a.to_string()),
-    };
-    let events = if event.name.is_some() || event.email.is_some() || event.phone.is_some() {
-        vec![Event::CustomerDataChanged(event)]
-    } else {
-        Vec::new()
-    };
-    record(tx, case, events, cause).await
+    let mut case = store.open_case(id).await?;
+    let state = accessible(&mut case, principal).await?;
+    let agent = principal.agent_id().map(|a| a.to_string());
+    let events = decide_customer_edit(state, &edit, agent.as_deref());
+    record(case, events, cause).await
 }
 
 /// Asks for `text` to reach the visitor through Chatra, as the calling agent (the admin's
@@ -173,8 +124,8 @@ pub async fn request_reply(
     text: String,
     cause: &str,
 ) -> Result<Uuid, CaseCommandError> {
-    let mut tx = store.begin_stream(StreamKey::new(STREAM_TYPE, id)).await?;
-    let case = current(&mut tx, principal, id).await?;
+    let mut case = store.open_case(id).await?;
+    accessible(&mut case, principal).await?;
     let message_id = Uuid::now_v7();
     let event = Event::ReplyRequested(ReplyRequested {
         message_id: message_id.to_string(),
@@ -183,7 +134,7 @@ pub async fn request_reply(
         source: "deskie".into(),
         rule_id: None,
     });
-    record(tx, case, vec![event], cause).await?;
+    record(case, vec![event], cause).await?;
     Ok(message_id)
 }
 
@@ -196,31 +147,29 @@ pub fn ensure_access(principal: &Principal, case: &CaseView) -> Result<(), CaseC
     }
 }
 
-/// The case as the event store has it, under the stream's lock. Only an existing case row
-/// is caught up: an id of another kind of stream is simply not a case.
-async fn current(
-    tx: &mut StreamTx,
+/// The case's state under its lock, once `principal` may act on it. A stream without
+/// `CaseOpened` (another kind of stream, or none) is not a case.
+async fn accessible<'a>(
+    case: &'a mut CaseStream,
     principal: &Principal,
-    id: Uuid,
-) -> Result<CaseView, CaseCommandError> {
-    if cases::get(tx.connection(), id).await?.is_none() {
+) -> Result<&'a CaseState, CaseCommandError> {
+    let state = case.state(&Asking::nothing()).await?;
+    if !state.opened {
         return Err(CaseCommandError::NotFound);
     }
-    cases::catch_up(tx.connection(), id).await?;
-    let case = cases::get(tx.connection(), id)
-        .await?
-        .ok_or(CaseCommandError::NotFound)?;
-    ensure_access(principal, &case)?;
-    Ok(case)
+    if !principal.may_access(&state.channel) {
+        return Err(CaseCommandError::Forbidden);
+    }
+    Ok(state)
 }
 
 /// Refuses an assignee who is unknown, disabled, or without access to `channel`.
 async fn ensure_assignable(
-    tx: &mut StreamTx,
+    case: &mut CaseStream,
     agent_id: Uuid,
     channel: &str,
 ) -> Result<(), CaseCommandError> {
-    let agent = agents::get(tx.connection(), agent_id).await?;
+    let agent = agents::get(case.connection(), agent_id).await?;
     let message = match agent {
         None => "assignee_id names no agent",
         Some(agent) if agent.disabled_at.is_some() => "assignee_id names a disabled agent",
@@ -235,17 +184,12 @@ async fn ensure_assignable(
     })
 }
 
-/// Appends `events` (if any), projects them, and commits; the case as it now is.
+/// Records `events` (if any), and commits; the case as it now is.
 async fn record(
-    mut tx: StreamTx,
-    case: CaseView,
+    mut case: CaseStream,
     events: Vec<Event>,
     cause: &str,
 ) -> Result<CaseWithMessages, CaseCommandError> {
-    if events.is_empty() {
-        let messages = cases::messages(tx.connection(), case.id).await?;
-        return Ok(CaseWithMessages { case, messages });
-    }
     let drafts = events
         .into_iter()
         .map(|event| EventDraft {
@@ -255,13 +199,17 @@ async fn record(
             emitted_by: EMITTED_BY,
         })
         .collect();
-    let expected = tx.version();
-    tx.append(expected, drafts).await?;
-    cases::catch_up(tx.connection(), case.id).await?;
-    let case = cases::get(tx.connection(), case.id)
+    case.record(drafts).await?;
+    let id = case.case_id();
+    // A case opened before this build may not be projected yet.
+    cases::catch_up(case.connection(), id).await?;
+    let view = cases::get(case.connection(), id)
         .await?
         .ok_or(CaseCommandError::NotFound)?;
-    let messages = cases::messages(tx.connection(), case.id).await?;
-    tx.commit().await?;
-    Ok(CaseWithMessages { case, messages })
+    let messages = cases::messages(case.connection(), id).await?;
+    case.commit().await?;
+    Ok(CaseWithMessages {
+        case: view,
+        messages,
+    })
 }

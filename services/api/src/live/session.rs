@@ -11,9 +11,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use deskie_domain::case::CaseState;
 use deskie_proto::Message;
-use deskie_proto::events::Envelope;
+use deskie_proto::events::{Envelope, Event};
 use deskie_store::read_models::agents;
 use deskie_store::{Store, StoreError};
 use tokio::time::Instant;
@@ -155,12 +154,15 @@ impl LiveSession {
         case_id: Uuid,
         version: u64,
     ) -> Result<Option<Uuid>, StoreError> {
-        let history = self.store.load_stream(case_id).await?;
-        let before = history
-            .iter()
-            .take_while(|stored| stored.envelope.version < version)
-            .filter_map(|stored| stored.envelope.event.as_ref());
-        let state = CaseState::from_events(before);
-        Ok(state.assignee_id.and_then(|id| id.parse().ok()))
+        let last = self
+            .store
+            .last_event_before(case_id, "case_assigned", version)
+            .await?;
+        Ok(match last.and_then(|stored| stored.envelope.event) {
+            Some(Event::CaseAssigned(assigned)) => {
+                assigned.assignee_id.and_then(|id| id.parse().ok())
+            }
+            _ => None,
+        })
     }
 }

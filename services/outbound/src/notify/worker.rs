@@ -6,10 +6,9 @@
 use std::time::Duration;
 
 use deskie_config::Cipher;
-use deskie_domain::case::{CaseState, NotificationOutcome, decide_notification};
+use deskie_domain::case::{NotificationOutcome, decide_notification};
 use deskie_store::outbox::{self, ClaimedIntent, Settlement};
-use deskie_store::read_models::cases;
-use deskie_store::{EventDraft, Store, StoreError, StreamKey};
+use deskie_store::{Asking, EventDraft, Store, StoreError};
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
@@ -229,30 +228,23 @@ impl Notifier {
         settlement: &Settlement,
         outcome: &NotificationOutcome,
     ) -> Result<bool, StoreError> {
-        let mut tx = self
-            .store
-            .begin_stream(StreamKey::new("case", intent.case_id))
-            .await?;
-        if !outbox::settle(tx.connection(), claim, settlement).await? {
+        let mut case = self.store.open_case(intent.case_id).await?;
+        if !outbox::settle(case.connection(), claim, settlement).await? {
             return Ok(false);
         }
-        let history = tx.history().await?;
-        let state =
-            CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()));
+        let state = case.state(&Asking::nothing()).await?;
         let attempts = u32::try_from(claim.attempts).unwrap_or(0);
-        if let Some(event) = decide_notification(&state, &intent.notification_id, attempts, outcome)
-        {
-            let draft = EventDraft {
+        let drafts = decide_notification(state, &intent.notification_id, attempts, outcome)
+            .into_iter()
+            .map(|event| EventDraft {
                 event,
                 causation_id: claim.intent_key.clone(),
                 correlation_id: intent.notification_id.clone(),
                 emitted_by: "outbound",
-            };
-            let expected = tx.version();
-            tx.append(expected, vec![draft]).await?;
-            cases::catch_up(tx.connection(), intent.case_id).await?;
-        }
-        tx.commit().await?;
+            })
+            .collect();
+        case.record(drafts).await?;
+        case.commit().await?;
         Ok(true)
     }
 }

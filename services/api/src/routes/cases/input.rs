@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use deskie_domain::case::CaseStatus;
+
 use crate::ApiError;
 use crate::commands::cases::{CaseChange, CustomerEdit, STATUSES};
 use crate::routes::body::Fields;
@@ -11,13 +13,13 @@ use crate::routes::body::Fields;
 pub fn case_change(body: Value) -> Result<CaseChange, ApiError> {
     let fields = Fields::of_body(body)?;
     let status = match fields.text("status")? {
-        Some(status) if !STATUSES.contains(&status.as_str()) => {
-            return Err(ApiError::invalid(
+        Some(status) => Some(CaseStatus::parse(&status).ok_or_else(|| {
+            ApiError::invalid(
                 "status",
                 format!("status must be one of: {}", STATUSES.join(", ")),
-            ));
-        }
-        status => status,
+            )
+        })?),
+        None => None,
     };
     Ok(CaseChange {
         status,
@@ -91,7 +93,7 @@ mod tests {
         assert_eq!(change.assignee_id, Some(None));
         let change = case_change(json!({"status": "closed"})).expect("valid");
         assert_eq!(change.assignee_id, None);
-        assert_eq!(change.status.as_deref(), Some("closed"));
+        assert_eq!(change.status, Some(CaseStatus::Closed));
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub fn parse(query_string: &str) -> Result<CaseQuery, ApiError> {
         }
         match key.as_ref() {
             "channel" => filter.channel = Some(one_of("channel", value, channels::KNOWN)?),
-            "status" => filter.status = Some(one_of("status", value, STATUSES)?),
+            "status" => filter.status = Some(one_of("status", value, &STATUSES)?),
             "group_id" => filter.group_id = Some(uuid("group_id", value)?),
             "assignee_id" => filter.assignee_id = Some(uuid("assignee_id", value)?),
             "limit" => filter.limit = limit(value)?,

@@ -1,0 +1,350 @@
+//! The one way to write a case: [`Store::open_case`] takes the case's lock (and, with
+//! [`Store::open_case_once`], records the inbox entry in the same transaction); the state
+//! comes from the case's snapshot plus the events after it; [`CaseStream::record`] appends
+//! the decided events and projects them into the case read model; [`CaseStream::commit`]
+//! keeps the new snapshot and commits, all in one transaction.
+//!
+//! "Lock first", "inbox in the same transaction" and "project before commit" are kept here,
+//! once: a writer cannot append to a case without them.
+//!
+//! **Bounded state.** The snapshot is the state compacted ([`CaseState::compacted`]): the
+//! Chatra message ids, the delivered replies and the settled notifications, which grow with
+//! the case, are not in it. The ids (and which reply each delivered one settled) live in
+//! `case_chatra_messages`; a decision names the ones it asks about ([`Asking`]) and only
+//! those are read. So opening a case costs the same with 10 messages or 10,000. A case
+//! without a snapshot (written before snapshots existed, or of an older [`SNAPSHOT_FORMAT`])
+//! has its whole history folded once, and its ids stored, by the first writer that opens it.
+
+use deskie_domain::case::{CaseState, chatra_message_of};
+use deskie_proto::events::{Envelope, Event};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::event_store::load;
+use crate::read_models::cases;
+use crate::{EventDraft, Store, StoreError, StoredEvent, StreamKey, StreamTx};
+
+/// The stream type of cases.
+pub const CASE_STREAM: &str = "case";
+
+/// The shape of the stored state. Raise it whenever [`CaseState`] changes in a way an older
+/// snapshot would misread: every case is then folded from its history once more.
+pub const SNAPSHOT_FORMAT: i32 = 1;
+
+/// Which members of the case's growing sets a decision asks about.
+#[derive(Debug, Default, Clone)]
+pub struct Asking<'a> {
+    /// Chatra message ids: whether the case holds them.
+    pub chatra_message_ids: Vec<&'a str>,
+    /// Reply ids: whether (and as what) they were delivered.
+    pub replies: Vec<&'a str>,
+}
+
+impl<'a> Asking<'a> {
+    /// Nothing beyond the compacted state.
+    pub fn nothing() -> Self {
+        Self::default()
+    }
+
+    /// Whether the case holds each of `ids`.
+    pub fn chatra_messages(ids: impl IntoIterator<Item = &'a str>) -> Self {
+        Self {
+            chatra_message_ids: ids.into_iter().collect(),
+            replies: Vec::new(),
+        }
+    }
+
+    /// What became of the reply `reply_id`, and whether the case holds `chatra_message_id`.
+    pub fn reply(reply_id: &'a str, chatra_message_id: Option<&'a str>) -> Self {
+        Self {
+            chatra_message_ids: chatra_message_id.into_iter().collect(),
+            replies: vec![reply_id],
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.chatra_message_ids.is_empty() && self.replies.is_empty()
+    }
+}
+
+/// A case's state as loaded, and what its commit must keep.
+#[derive(Debug)]
+struct Loaded {
+    state: CaseState,
+    /// Whether `state` holds every Chatra message id (a whole history was folded).
+    complete: bool,
+    /// Chatra message ids (with the reply each settled) to store at commit.
+    new_ids: Vec<(String, Option<String>)>,
+    /// Whether the snapshot must be written at commit.
+    changed: bool,
+}
+
+/// One case, locked for writing (see the module documentation).
+#[derive(Debug)]
+pub struct CaseStream {
+    tx: StreamTx,
+    case_id: Uuid,
+    loaded: Option<Loaded>,
+}
+
+impl Store {
+    /// Locks the case `case_id` for writing.
+    pub async fn open_case(&self, case_id: Uuid) -> Result<CaseStream, StoreError> {
+        let tx = self
+            .begin_stream(StreamKey::new(CASE_STREAM, case_id))
+            .await?;
+        Ok(CaseStream {
+            tx,
+            case_id,
+            loaded: None,
+        })
+    }
+
+    /// Locks the case and records that `consumer` handles `message_id`; `None` (nothing
+    /// written) when it already did.
+    pub async fn open_case_once(
+        &self,
+        case_id: Uuid,
+        consumer: &str,
+        message_id: &str,
+    ) -> Result<Option<CaseStream>, StoreError> {
+        let mut case = self.open_case(case_id).await?;
+        if crate::inbox::record_processed(case.connection(), consumer, message_id).await? {
+            Ok(Some(case))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The case's state as committed, without its lock: for a look before an outside call
+    /// (whatever is then recorded is decided again under the lock).
+    pub async fn case_state(
+        &self,
+        case_id: Uuid,
+        asking: &Asking<'_>,
+    ) -> Result<CaseState, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        Ok(load_state(&mut conn, case_id, asking).await?.state)
+    }
+}
+
+impl CaseStream {
+    /// The case.
+    pub fn case_id(&self) -> Uuid {
+        self.case_id
+    }
+
+    /// The case's version: what was stored when the lock was taken plus what was recorded.
+    pub fn version(&self) -> u64 {
+        self.tx.version()
+    }
+
+    /// The transaction's connection, for other rows that must commit with the case (a
+    /// ledger row, a cursor, a read model).
+    pub fn connection(&mut self) -> &mut PgConnection {
+        self.tx.connection()
+    }
+
+    /// Records that `consumer` handled `message_id` in this transaction; `false` when it
+    /// already had.
+    pub async fn first_time(
+        &mut self,
+        consumer: &str,
+        message_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.tx.record_processed(consumer, message_id).await
+    }
+
+    /// The case's state, with the members of its growing sets that `asking` names.
+    pub async fn state(&mut self, asking: &Asking<'_>) -> Result<&CaseState, StoreError> {
+        match &mut self.loaded {
+            Some(loaded) => {
+                if !loaded.complete && !asking.is_empty() {
+                    learn(
+                        self.tx.connection(),
+                        self.case_id,
+                        &mut loaded.state,
+                        asking,
+                    )
+                    .await?;
+                }
+            }
+            None => {
+                let loaded = load_state(self.tx.connection(), self.case_id, asking).await?;
+                self.loaded = Some(loaded);
+            }
+        }
+        self.loaded
+            .as_ref()
+            .map(|loaded| &loaded.state)
+            .ok_or_else(|| unreachable_state(self.case_id))
+    }
+
+    /// The stored events of the case with a version above `after`, oldest first, and at
+    /// most `up_to` (a consumer's gap, a rule's batch).
+    pub async fn events_between(
+        &mut self,
+        after: u64,
+        up_to: Option<u64>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        load(self.tx.connection(), self.case_id, after, up_to).await
+    }
+
+    /// Appends `drafts` after the current version, folds them into the state, and projects
+    /// them into the case read model, in this transaction; the stored envelopes.
+    pub async fn record(&mut self, drafts: Vec<EventDraft>) -> Result<Vec<Envelope>, StoreError> {
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.state(&Asking::nothing()).await?;
+        let expected = self.tx.version();
+        let stored = self.tx.append(expected, drafts).await?;
+        let Some(loaded) = self.loaded.as_mut() else {
+            return Err(unreachable_state(self.case_id));
+        };
+        for envelope in &stored {
+            if let Some(event) = &envelope.event {
+                loaded.fold(event);
+            }
+        }
+        loaded.changed = true;
+        cases::catch_up(self.tx.connection(), self.case_id).await?;
+        Ok(stored)
+    }
+
+    /// Keeps the new snapshot (when the state moved) and commits: the inbox entry, the
+    /// events, the projection and the snapshot become visible together.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        if let Some(loaded) = self.loaded.take()
+            && loaded.changed
+            && loaded.state.version > 0
+        {
+            save(self.tx.connection(), self.case_id, &loaded).await?;
+        }
+        self.tx.commit().await
+    }
+}
+
+impl Loaded {
+    fn fold(&mut self, event: &Event) {
+        self.state.apply(event);
+        if let Some((id, reply)) = chatra_message_of(event) {
+            self.new_ids.push((id.to_owned(), reply.map(str::to_owned)));
+        }
+    }
+}
+
+/// An internal invariant broken (the state is loaded before it is read): reported, not a
+/// panic.
+fn unreachable_state(case_id: Uuid) -> StoreError {
+    StoreError::Corrupt {
+        event_id: Uuid::nil(),
+        reason: format!("case {case_id}: state read before it was loaded"),
+    }
+}
+
+/// The snapshot plus the events after it (or the whole history when there is no usable
+/// snapshot), then the asked-about members.
+async fn load_state(
+    conn: &mut PgConnection,
+    case_id: Uuid,
+    asking: &Asking<'_>,
+) -> Result<Loaded, StoreError> {
+    let snapshot =
+        sqlx::query("SELECT version, format, state FROM case_snapshots WHERE case_id = $1")
+            .bind(case_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let usable = snapshot.and_then(|row| {
+        let format: i32 = row.try_get("format").ok()?;
+        let version: i64 = row.try_get("version").ok()?;
+        let state: sqlx::types::Json<CaseState> = row.try_get("state").ok()?;
+        (format == SNAPSHOT_FORMAT && u64::try_from(version).ok() == Some(state.0.version))
+            .then_some(state.0)
+    });
+    let complete = usable.is_none();
+    let mut loaded = Loaded {
+        state: usable.unwrap_or_default(),
+        complete,
+        new_ids: Vec::new(),
+        changed: false,
+    };
+    let tail = load(conn, case_id, loaded.state.version, None).await?;
+    if !tail.is_empty() {
+        loaded.changed = true;
+    }
+    for stored in &tail {
+        match &stored.envelope.event {
+            Some(event) => loaded.fold(event),
+            // An event this build cannot read still counts as a version.
+            None => loaded.state.version = stored.envelope.version,
+        }
+    }
+    if !complete && !asking.is_empty() {
+        learn(conn, case_id, &mut loaded.state, asking).await?;
+    }
+    Ok(loaded)
+}
+
+/// Adds the asked-about Chatra message ids and delivered replies the case holds.
+async fn learn(
+    conn: &mut PgConnection,
+    case_id: Uuid,
+    state: &mut CaseState,
+    asking: &Asking<'_>,
+) -> Result<(), StoreError> {
+    let rows = sqlx::query(
+        "SELECT chatra_message_id, reply_id FROM case_chatra_messages
+          WHERE case_id = $1 AND (chatra_message_id = ANY($2) OR reply_id = ANY($3))",
+    )
+    .bind(case_id)
+    .bind(&asking.chatra_message_ids)
+    .bind(&asking.replies)
+    .fetch_all(conn)
+    .await?;
+    for row in rows {
+        let id: String = row.try_get("chatra_message_id")?;
+        let reply: Option<String> = row.try_get("reply_id")?;
+        state.learn_chatra_message(&id, reply.as_deref());
+    }
+    Ok(())
+}
+
+/// Writes the compacted state and the new Chatra message ids.
+async fn save(conn: &mut PgConnection, case_id: Uuid, loaded: &Loaded) -> Result<(), StoreError> {
+    let state = loaded.state.compacted();
+    sqlx::query(
+        "INSERT INTO case_snapshots (case_id, version, format, state) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (case_id) DO UPDATE
+            SET version = EXCLUDED.version, format = EXCLUDED.format, state = EXCLUDED.state,
+                updated_at = now()",
+    )
+    .bind(case_id)
+    .bind(i64::try_from(state.version).unwrap_or(i64::MAX))
+    .bind(SNAPSHOT_FORMAT)
+    .bind(sqlx::types::Json(&state))
+    .execute(&mut *conn)
+    .await?;
+    if loaded.new_ids.is_empty() {
+        return Ok(());
+    }
+    // One row per id (a statement may not update a row twice); a reply wins over none.
+    let mut unique: std::collections::BTreeMap<&str, Option<&str>> = Default::default();
+    for (id, reply) in &loaded.new_ids {
+        let kept = unique.entry(id.as_str()).or_default();
+        *kept = kept.or(reply.as_deref());
+    }
+    let (ids, replies): (Vec<&str>, Vec<Option<&str>>) = unique.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO case_chatra_messages (case_id, chatra_message_id, reply_id)
+         SELECT $1, id, reply FROM unnest($2::text[], $3::text[]) AS t(id, reply)
+         ON CONFLICT (case_id, chatra_message_id) DO UPDATE
+            SET reply_id = COALESCE(EXCLUDED.reply_id, case_chatra_messages.reply_id)",
+    )
+    .bind(case_id)
+    .bind(&ids)
+    .bind(&replies)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
