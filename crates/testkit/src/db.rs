@@ -64,6 +64,12 @@ impl TestDb {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The URL of the server's `postgres` database, for what a session cannot do to its own
+    /// database (e.g. refusing new connections to it).
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
+    }
 }
 
 impl Drop for TestDb {

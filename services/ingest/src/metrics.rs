@@ -14,6 +14,65 @@ pub(crate) struct IngestMetrics {
     pub stream_full: IntGauge,
     /// Time from the body being read to JetStream's acknowledgement.
     pub publish_seconds: Histogram,
+    /// Where the integrations' token hashes came from.
+    pub credentials: CredentialMetrics,
+}
+
+/// How the credential lookup answered, and the state of its change listener.
+#[derive(Clone)]
+pub(crate) struct CredentialMetrics {
+    /// Lookups by source: cache, database, last_known (PostgreSQL unreachable, the last
+    /// credentials read stood in), unavailable (unreachable, nothing to stand in).
+    pub lookups: IntCounterVec,
+    /// Evictions by announced changes, by scope: integration, all.
+    pub invalidations: IntCounterVec,
+    /// 1 while the change listener is connected (the cache may serve), else 0.
+    pub listening: IntGauge,
+}
+
+impl CredentialMetrics {
+    fn new() -> Self {
+        let lookups = IntCounterVec::new(
+            Opts::new(
+                "ingest_credential_lookups_total",
+                "Webhook token hash lookups, by where the answer came from",
+            ),
+            &["source"],
+        )
+        .expect("constant metric definition is valid");
+        let invalidations = IntCounterVec::new(
+            Opts::new(
+                "ingest_credential_invalidations_total",
+                "Cached token hashes dropped because an integration change was announced",
+            ),
+            &["scope"],
+        )
+        .expect("constant metric definition is valid");
+        let listening = IntGauge::new(
+            "ingest_credential_cache_listening",
+            "1 while ingest hears integration changes, so its token hash cache may serve",
+        )
+        .expect("constant metric definition is valid");
+        Self {
+            lookups,
+            invalidations,
+            listening,
+        }
+    }
+
+    fn register(&self, registry: &Registry) {
+        let _ = registry.register(Box::new(self.lookups.clone()));
+        let _ = registry.register(Box::new(self.invalidations.clone()));
+        let _ = registry.register(Box::new(self.listening.clone()));
+    }
+
+    pub fn looked_up(&self, source: &str) {
+        self.lookups.with_label_values(&[source]).inc();
+    }
+
+    pub fn invalidated(&self, scope: &str) {
+        self.invalidations.with_label_values(&[scope]).inc();
+    }
 }
 
 impl IngestMetrics {
@@ -43,11 +102,14 @@ impl IngestMetrics {
         let _ = registry.register(Box::new(webhooks.clone()));
         let _ = registry.register(Box::new(stream_full.clone()));
         let _ = registry.register(Box::new(publish_seconds.clone()));
+        let credentials = CredentialMetrics::new();
+        credentials.register(&registry);
         Self {
             registry,
             webhooks,
             stream_full,
             publish_seconds,
+            credentials,
         }
     }
 

@@ -85,11 +85,12 @@ impl Application {
             .local_addr()
             .map(|a| a.port())
             .unwrap_or(config.addr.port());
+        let metrics = IngestMetrics::new();
         let state = Arc::new(State {
-            credentials: CredentialLookup::new(store.clone()),
+            credentials: CredentialLookup::new(store.clone(), metrics.credentials.clone()),
             bus,
             store,
-            metrics: IngestMetrics::new(),
+            metrics,
             max_body_bytes: config.max_body_bytes,
             streams_ready: AtomicBool::new(false),
             full_burst: FullBurst::default(),
@@ -109,10 +110,16 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then finishes in-flight requests (graceful stop).
     ///
     /// Streams are provisioned in the background, retried every second while NATS is away,
-    /// so ingest starts (and answers 503) even before NATS does.
+    /// so ingest starts (and answers 503) even before NATS does. The credential cache's
+    /// change listener runs in the background too; until it listens, every webhook's token
+    /// hash is read from PostgreSQL.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let state = self.state.clone();
         let provisioner = tokio::spawn(provision_until_ready(state.clone(), shutdown.clone()));
+        let listener = tokio::spawn({
+            let (state, shutdown) = (state.clone(), shutdown.clone());
+            async move { state.credentials.follow_changes(shutdown).await }
+        });
         let data = web::Data::from(state);
         let server = HttpServer::new(move || {
             App::new()
@@ -132,6 +139,7 @@ impl Application {
         });
         let result = server.await;
         provisioner.abort();
+        listener.abort();
         result
     }
 }

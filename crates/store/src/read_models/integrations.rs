@@ -172,8 +172,27 @@ pub async fn due_for_key_check(
     .await?)
 }
 
+/// Projects an integration event; one that may change the webhook credentials (connect,
+/// update, disconnect) is announced afterwards ([`super::integration_changes`]), in the same
+/// transaction, so the announcement is delivered exactly when the change commits.
 pub(super) async fn apply(conn: &mut PgConnection, envelope: &Envelope) -> Result<(), StoreError> {
     let id = stream_uuid(envelope)?;
+    let changes_credentials = matches!(
+        envelope.event,
+        Some(
+            Event::IntegrationConnected(_)
+                | Event::IntegrationUpdated(_)
+                | Event::IntegrationDisconnected(_)
+        )
+    );
+    project(conn, id, envelope).await?;
+    if changes_credentials {
+        super::integration_changes::announce(conn, id).await?;
+    }
+    Ok(())
+}
+
+async fn project(conn: &mut PgConnection, id: Uuid, envelope: &Envelope) -> Result<(), StoreError> {
     let at = occurred_at(envelope);
     let version = i64::try_from(envelope.version).unwrap_or(i64::MAX);
     match &envelope.event {

@@ -8,6 +8,7 @@ pub mod agent_links;
 pub mod agents;
 pub mod cases;
 pub mod groups;
+pub mod integration_changes;
 pub mod integrations;
 pub mod rules;
 
