@@ -23,7 +23,7 @@ use deskie_proto::events::{
 };
 use deskie_proto::webhooks::ChatraWebhookReceived;
 use deskie_routing::RouteWebhook;
-use deskie_store::{EventDraft, Store, StreamKey};
+use deskie_store::{Cause, Store, StreamKey};
 use deskie_testkit::TestDb;
 use uuid::Uuid;
 
@@ -47,7 +47,10 @@ async fn main() -> anyhow::Result<()> {
     let mut lengths = vec![10, 1_000, longest];
     lengths.dedup();
     let mut report = Vec::new();
-    let new_cases = route_new_cases(&handler, integration, per_length).await?;
+    // First webhooks of new chats: each opens its case.
+    let new_chats =
+        (0..per_length).map(|i| webhook(integration, &format!("new-{i}"), &format!("new-{i}-m")));
+    let new_cases = route(&handler, "webhook opening a new case".into(), new_chats).await?;
     eprintln!("{}", new_cases.line());
     let baseline = mean_ms(&new_cases);
     report.push(new_cases);
@@ -55,7 +58,10 @@ async fn main() -> anyhow::Result<()> {
     for length in lengths {
         let client = format!("client-{length}");
         let case_id = build_case(&store, integration, &client, length).await?;
-        let figures = route_onto(&handler, integration, &client, length, per_length).await?;
+        let onto =
+            (0..per_length).map(|i| webhook(integration, &client, &format!("{client}-new-{i}")));
+        let name = format!("webhook onto a case of {length} messages");
+        let figures = route(&handler, name, onto).await?;
         eprintln!("{}", figures.line());
         report.push(figures);
         longest_case = Some(case_id);
@@ -171,16 +177,8 @@ async fn build_case(
                 ..Default::default()
             }));
         }
-        let drafts = events
-            .into_iter()
-            .map(|event| EventDraft {
-                event,
-                causation_id: "bench-build".into(),
-                correlation_id: "bench-build".into(),
-                emitted_by: "bench",
-            })
-            .collect();
-        case.record(drafts).await?;
+        case.record(events, &Cause::new_chain("bench-build", "bench"))
+            .await?;
         case.commit().await?;
         written += batch;
         eprintln!("building a case of {length} messages: {written}/{length}");
@@ -192,53 +190,27 @@ async fn build_case(
     Ok(case_id)
 }
 
-/// `count` first webhooks of new chats, one at a time: each opens its case.
-async fn route_new_cases(
+/// Routes `deliveries` one at a time; each one's time in the handler.
+async fn route(
     handler: &RouteWebhook,
-    integration: Uuid,
-    count: usize,
+    name: String,
+    deliveries: impl Iterator<Item = Delivery>,
 ) -> anyhow::Result<Figures> {
     let mut latency = latency_histogram();
+    let mut count = 0;
     let started = Instant::now();
-    for i in 0..count {
-        let delivery = webhook(integration, &format!("new-{i}"), &format!("new-{i}-m"));
+    for delivery in deliveries {
         let at = Instant::now();
         handler
             .handle(&delivery)
             .await
             .map_err(|e| anyhow::anyhow!("routing refused a webhook: {e}"))?;
         record(&mut latency, at.elapsed());
+        count += 1;
     }
     Ok(Figures {
-        name: "webhook opening a new case".into(),
-        count: count as u64,
-        elapsed: started.elapsed(),
-        latency_us: latency,
-    })
-}
-
-/// `count` webhooks, one new message each, onto the case of `client`.
-async fn route_onto(
-    handler: &RouteWebhook,
-    integration: Uuid,
-    client: &str,
-    length: usize,
-    count: usize,
-) -> anyhow::Result<Figures> {
-    let mut latency = latency_histogram();
-    let started = Instant::now();
-    for i in 0..count {
-        let delivery = webhook(integration, client, &format!("{client}-new-{i}"));
-        let at = Instant::now();
-        handler
-            .handle(&delivery)
-            .await
-            .map_err(|e| anyhow::anyhow!("routing refused a webhook: {e}"))?;
-        record(&mut latency, at.elapsed());
-    }
-    Ok(Figures {
-        name: format!("webhook onto a case of {length} messages"),
-        count: count as u64,
+        name,
+        count,
         elapsed: started.elapsed(),
         latency_us: latency,
     })

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::event_store::load;
 use crate::read_models::cases;
-use crate::{EventDraft, Store, StoreError, StoredEvent, StreamKey, StreamTx};
+use crate::{Cause, Store, StoreError, StoredEvent, StreamKey, StreamTx};
 
 /// The stream type of cases.
 pub const CASE_STREAM: &str = "case";
@@ -192,12 +192,18 @@ impl CaseStream {
         load(self.tx.connection(), self.case_id, after, up_to).await
     }
 
-    /// Appends `drafts` after the current version, folds them into the state, and projects
-    /// them into the case read model, in this transaction; the stored envelopes.
-    pub async fn record(&mut self, drafts: Vec<EventDraft>) -> Result<Vec<Envelope>, StoreError> {
-        if drafts.is_empty() {
+    /// Appends the decided `events` of `cause` after the current version, folds them into
+    /// the state, and projects them into the case read model, in this transaction; the
+    /// stored envelopes.
+    pub async fn record(
+        &mut self,
+        events: Vec<Event>,
+        cause: &Cause<'_>,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        if events.is_empty() {
             return Ok(Vec::new());
         }
+        let drafts = cause.drafts(events);
         self.state(&Asking::nothing()).await?;
         let expected = self.tx.version();
         let stored = self.tx.append(expected, drafts).await?;

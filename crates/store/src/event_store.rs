@@ -46,6 +46,42 @@ pub struct EventDraft {
     pub emitted_by: &'static str,
 }
 
+/// What caused the events one write records: the same for all of them.
+#[derive(Debug, Clone, Copy)]
+pub struct Cause<'a> {
+    /// What caused them (a webhook's `Nats-Msg-Id`, a request id, an event id).
+    pub causation_id: &'a str,
+    /// The id shared by everything that follows from one outside request.
+    pub correlation_id: &'a str,
+    /// The deciding service.
+    pub emitted_by: &'static str,
+}
+
+impl<'a> Cause<'a> {
+    /// A cause that starts a chain of its own (a webhook, a request): its id is both the
+    /// causation and the correlation id.
+    pub fn new_chain(id: &'a str, emitted_by: &'static str) -> Self {
+        Self {
+            causation_id: id,
+            correlation_id: id,
+            emitted_by,
+        }
+    }
+
+    /// `events` as drafts of this cause.
+    pub fn drafts(&self, events: impl IntoIterator<Item = Event>) -> Vec<EventDraft> {
+        events
+            .into_iter()
+            .map(|event| EventDraft {
+                event,
+                causation_id: self.causation_id.to_owned(),
+                correlation_id: self.correlation_id.to_owned(),
+                emitted_by: self.emitted_by,
+            })
+            .collect()
+    }
+}
+
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {

@@ -35,5 +35,5 @@ mod store;
 pub mod visitor_fetches;
 
 pub use case_stream::{Asking, CaseStream};
-pub use event_store::{EventDraft, StoredEvent, StreamKey, StreamTx};
+pub use event_store::{Cause, EventDraft, StoredEvent, StreamKey, StreamTx};
 pub use store::{Store, StoreError};

@@ -32,7 +32,7 @@ fn delivered(reply_id: Uuid, chatra_id: &str) -> Event {
 /// Records `events` through the case stream and commits.
 async fn write(store: &Store, case_id: Uuid, events: Vec<Event>) {
     let mut case = store.open_case(case_id).await.expect("open");
-    case.record(drafts(events)).await.expect("record");
+    case.record(events, &TEST).await.expect("record");
     case.commit().await.expect("commit");
 }
 
@@ -59,7 +59,7 @@ async fn a_message_handled_before_opens_nothing_and_writes_nothing() {
         .await
         .expect("open")
         .expect("the first time");
-    case.record(drafts(vec![opened()])).await.expect("record");
+    case.record(vec![opened()], &TEST).await.expect("record");
     case.commit().await.expect("commit");
     let again = store
         .open_case_once(case_id, "routing", "webhook-1")
@@ -201,7 +201,7 @@ async fn a_refused_record_changes_neither_the_case_nor_its_snapshot() {
     write(&store, case_id, vec![opened()]).await;
     let mut case = store.open_case(case_id).await.expect("open");
     let huge = customer_says(Uuid::now_v7(), &"x".repeat(128 * 1024), 1_700_000_000);
-    let refused = case.record(drafts(vec![status("pending"), huge])).await;
+    let refused = case.record(vec![status("pending"), huge], &TEST).await;
     assert!(
         matches!(refused, Err(StoreError::EventTooLarge { .. })),
         "{refused:?}"

@@ -54,14 +54,9 @@ fn keep_the_account_directory(url: &str) {
     ANCHORED.get_or_init(|| {
         let url = url.to_owned();
         crate::block_on_cleanup(async move {
-            let Ok(client) = async_nats::ConnectOptions::new()
-                .connection_timeout(std::time::Duration::from_secs(2))
-                .connect(&url)
-                .await
-            else {
+            let Some(js) = jetstream(&url).await else {
                 return;
             };
-            let js = async_nats::jetstream::new(client);
             let _ = js
                 .get_or_create_stream(async_nats::jetstream::stream::Config {
                     name: ANCHOR_STREAM.into(),
@@ -75,6 +70,17 @@ fn keep_the_account_directory(url: &str) {
     });
 }
 
+/// A JetStream context on `url` for set-up and clean-up; `None` when the server does not
+/// answer within 2 s (the test's own connection then reports it).
+async fn jetstream(url: &str) -> Option<async_nats::jetstream::Context> {
+    let client = async_nats::ConnectOptions::new()
+        .connection_timeout(std::time::Duration::from_secs(2))
+        .connect(url)
+        .await
+        .ok()?;
+    Some(async_nats::jetstream::new(client))
+}
+
 impl Default for TestNats {
     fn default() -> Self {
         Self::new()
@@ -86,14 +92,9 @@ impl Drop for TestNats {
         let url = self.url.clone();
         let prefix = format!("{}_", self.prefix);
         crate::block_on_cleanup(async move {
-            let Ok(client) = async_nats::ConnectOptions::new()
-                .connection_timeout(std::time::Duration::from_secs(2))
-                .connect(&url)
-                .await
-            else {
+            let Some(js) = jetstream(&url).await else {
                 return;
             };
-            let js = async_nats::jetstream::new(client);
             let names: Vec<String> = js.stream_names().try_collect().await.unwrap_or_default();
             for name in names.into_iter().filter(|n| n.starts_with(&prefix)) {
                 let _ = js.delete_stream(&name).await;

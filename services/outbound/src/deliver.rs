@@ -21,7 +21,7 @@ use deskie_domain::case::{CaseState, DeliveryOutcome, decide_delivery};
 use deskie_store::outbox::{self, ClaimedIntent, Settlement};
 use deskie_store::read_models::integrations::Sender;
 use deskie_store::read_models::{agents, integrations};
-use deskie_store::{Asking, CaseStream, EventDraft, Store, StoreError};
+use deskie_store::{Asking, CaseStream, Cause, Store, StoreError};
 use secrecy::SecretString;
 use tracing::Instrument;
 
@@ -380,16 +380,13 @@ pub(crate) async fn record_outcome(
     };
     let asking = Asking::reply(&intent.message_id, chatra_message_id);
     let state = case.state(&asking).await?;
-    let drafts = decide_delivery(state, &intent.message_id, outcome)
-        .into_iter()
-        .map(|event| EventDraft {
-            event,
-            causation_id: intent_key.to_owned(),
-            correlation_id: intent.message_id.clone(),
-            emitted_by: "outbound",
-        })
-        .collect();
-    case.record(drafts).await.map(drop)
+    let events = decide_delivery(state, &intent.message_id, outcome);
+    let cause = Cause {
+        causation_id: intent_key,
+        correlation_id: &intent.message_id,
+        emitted_by: "outbound",
+    };
+    case.record(events, &cause).await.map(drop)
 }
 
 fn fail(why: Unsendable) -> Record {

@@ -7,7 +7,7 @@ use deskie_proto::Message;
 use deskie_proto::events::Event;
 use deskie_proto::webhooks::ChatraWebhookReceived;
 use deskie_store::read_models::{agent_links, integrations};
-use deskie_store::{Asking, EventDraft, Store, StoreError};
+use deskie_store::{Asking, Cause, Store, StoreError};
 use uuid::Uuid;
 
 /// Inbox name of routing.
@@ -140,18 +140,10 @@ impl Handler for RouteWebhook {
                 _ => None,
             })
             .collect();
-        let drafts = events
-            .into_iter()
-            .map(|event| EventDraft {
-                event,
-                causation_id: inbox_key.clone(),
-                correlation_id: inbox_key.clone(),
-                emitted_by: "routing",
-            })
-            .collect();
         // The case read model moves in the same transaction: once the webhook is routed, the
         // API shows it (the projector finds nothing left to do for this case).
-        case.record(drafts).await.map_err(store_error)?;
+        let cause = Cause::new_chain(&inbox_key, "routing");
+        case.record(events, &cause).await.map_err(store_error)?;
         case.commit().await.map_err(store_error)?;
         // Logged after the commit, so a webhook retried after a failed transaction or
         // redelivered says it once.

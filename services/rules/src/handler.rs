@@ -10,7 +10,7 @@ use deskie_domain::rules::{
 use deskie_proto::events::{Envelope, Event};
 use deskie_store::case_consumer::CaseEventConsumer;
 use deskie_store::read_models::agents;
-use deskie_store::{Asking, CaseStream, EventDraft, StoreError, StoredEvent};
+use deskie_store::{Asking, CaseStream, Cause, StoreError, StoredEvent};
 
 use crate::SERVICE;
 use crate::metrics::RulesMetrics;
@@ -100,16 +100,12 @@ impl EvaluateRules {
         };
         let (events, rotated) = decide_rule_effects(&current, &firings, &inputs);
         let fired = firings.len();
-        let drafts = events
-            .into_iter()
-            .map(|event| EventDraft {
-                event,
-                causation_id: envelope.event_id.clone(),
-                correlation_id: envelope.correlation_id.clone(),
-                emitted_by: SERVICE,
-            })
-            .collect();
-        case.record(drafts).await?;
+        let cause = Cause {
+            causation_id: &envelope.event_id,
+            correlation_id: &envelope.correlation_id,
+            emitted_by: SERVICE,
+        };
+        case.record(events, &cause).await?;
         if let (Some(group), Some(agent)) = (group, rotated) {
             rotation::advance(case.connection(), group, agent).await?;
         }

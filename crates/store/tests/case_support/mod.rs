@@ -78,16 +78,15 @@ impl Case {
     }
 }
 
+/// The cause tests record under.
+pub const TEST: deskie_store::Cause<'static> = deskie_store::Cause {
+    causation_id: "test",
+    correlation_id: "test",
+    emitted_by: "test",
+};
+
 pub fn drafts(events: Vec<Event>) -> Vec<EventDraft> {
-    events
-        .into_iter()
-        .map(|event| EventDraft {
-            event,
-            causation_id: "test".into(),
-            correlation_id: "test".into(),
-            emitted_by: "test",
-        })
-        .collect()
+    TEST.drafts(events)
 }
 
 pub fn opened() -> Event {

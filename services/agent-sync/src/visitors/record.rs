@@ -5,7 +5,7 @@ use deskie_domain::case::decide_visitor_details;
 use deskie_domain::chatra::ChatraVisitor;
 use deskie_store::read_models::integrations::Integration;
 use deskie_store::visitor_fetches::{self, ClaimedFetch, FetchSettlement};
-use deskie_store::{Asking, EventDraft, Store, StoreError};
+use deskie_store::{Asking, Cause, Store, StoreError};
 use uuid::Uuid;
 
 use crate::SERVICE;
@@ -37,16 +37,13 @@ pub(crate) async fn record_visitor(
         .iter()
         .map(|m| (m.chatra_group_id.clone(), m.group_id))
         .collect();
-    let drafts = decide_visitor_details(state, visitor, &mappings, integration.default_group_id)
-        .into_iter()
-        .map(|event| EventDraft {
-            event,
-            causation_id: claim.causation_id.clone(),
-            correlation_id: claim.correlation_id.clone(),
-            emitted_by: SERVICE,
-        })
-        .collect();
-    let appended = case.record(drafts).await?.len();
+    let events = decide_visitor_details(state, visitor, &mappings, integration.default_group_id);
+    let cause = Cause {
+        causation_id: &claim.causation_id,
+        correlation_id: &claim.correlation_id,
+        emitted_by: SERVICE,
+    };
+    let appended = case.record(events, &cause).await?.len();
     case.commit().await?;
     Ok(Recorded::Done(appended))
 }

@@ -14,7 +14,7 @@ use deskie_domain::case::{
 use deskie_proto::events::{Event, ReplyRequested};
 use deskie_store::read_models::cases::{self, CaseView, MessageView};
 use deskie_store::read_models::{agents, groups};
-use deskie_store::{Asking, CaseStream, EventDraft, Store, StoreError};
+use deskie_store::{Asking, CaseStream, Cause, Store, StoreError};
 use uuid::Uuid;
 
 use super::EMITTED_BY;
@@ -190,16 +190,8 @@ async fn record(
     events: Vec<Event>,
     cause: &str,
 ) -> Result<CaseWithMessages, CaseCommandError> {
-    let drafts = events
-        .into_iter()
-        .map(|event| EventDraft {
-            event,
-            causation_id: cause.to_owned(),
-            correlation_id: cause.to_owned(),
-            emitted_by: EMITTED_BY,
-        })
-        .collect();
-    case.record(drafts).await?;
+    case.record(events, &Cause::new_chain(cause, EMITTED_BY))
+        .await?;
     let id = case.case_id();
     // A case opened before this build may not be projected yet.
     cases::catch_up(case.connection(), id).await?;

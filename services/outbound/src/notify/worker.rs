@@ -8,7 +8,7 @@ use std::time::Duration;
 use deskie_config::Cipher;
 use deskie_domain::case::{NotificationOutcome, decide_notification};
 use deskie_store::outbox::{self, ClaimedIntent, Settlement};
-use deskie_store::{Asking, EventDraft, Store, StoreError};
+use deskie_store::{Asking, Cause, Store, StoreError};
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
@@ -234,16 +234,15 @@ impl Notifier {
         }
         let state = case.state(&Asking::nothing()).await?;
         let attempts = u32::try_from(claim.attempts).unwrap_or(0);
-        let drafts = decide_notification(state, &intent.notification_id, attempts, outcome)
+        let events: Vec<_> = decide_notification(state, &intent.notification_id, attempts, outcome)
             .into_iter()
-            .map(|event| EventDraft {
-                event,
-                causation_id: claim.intent_key.clone(),
-                correlation_id: intent.notification_id.clone(),
-                emitted_by: "outbound",
-            })
             .collect();
-        case.record(drafts).await?;
+        let cause = Cause {
+            causation_id: &claim.intent_key,
+            correlation_id: &intent.notification_id,
+            emitted_by: "outbound",
+        };
+        case.record(events, &cause).await?;
         case.commit().await?;
         Ok(true)
     }
