@@ -94,6 +94,12 @@ impl VisitorFetcher {
     /// call, bounded by the client's timeout, below the lease).
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
+            // Checked before every claim, not only when idle: with a backlog of due
+            // fetches every batch is full, and `bench-cases` (15,000 new chats, Chatra
+            // unreachable) kept a stopping suite busy for over ten minutes.
+            if shutdown.is_cancelled() {
+                return;
+            }
             let claimed = match visitor_fetches::claim_due(
                 self.store.pool(),
                 self.config.batch,
@@ -110,8 +116,12 @@ impl VisitorFetcher {
             let full = i64::try_from(claimed.len()).unwrap_or(i64::MAX) >= self.config.batch;
             // The batch's fetches run side by side, so the last one starts well within its
             // lease however slowly Chatra answers (each call is bounded by its timeout).
-            futures::future::join_all(claimed.iter().map(|claim| self.fetch(claim))).await;
-            if full {
+            let outcomes =
+                futures::future::join_all(claimed.iter().map(|claim| self.fetch(claim))).await;
+            // A full batch that the rate limit put back whole would only be claimed again at
+            // once: wait as after a short one.
+            let paced = outcomes.iter().all(|outcome| *outcome == RATE_LIMITED);
+            if full && !paced {
                 continue;
             }
             tokio::select! {
@@ -123,7 +133,7 @@ impl VisitorFetcher {
     }
 
     /// One claimed fetch, from the call to the settled row.
-    async fn fetch(&self, claim: &ClaimedFetch) {
+    async fn fetch(&self, claim: &ClaimedFetch) -> &'static str {
         let span = tracing::info_span!("visitor_fetch", case_id = %claim.case_id,
             round = %claim.round, attempt = claim.attempts);
         let outcome = async {
@@ -135,6 +145,7 @@ impl VisitorFetcher {
         .instrument(span)
         .await;
         self.metrics.visitor_fetch(outcome);
+        outcome
     }
 
     /// Calls Chatra and records the card; the label of what happened, or why it failed.
@@ -211,9 +222,12 @@ impl VisitorFetcher {
         if let Err(error) = released.await {
             tracing::error!(%error, "cannot put a rate-limited fetch back; the lease will run out");
         }
-        "rate_limited"
+        RATE_LIMITED
     }
 }
+
+/// The outcome of a fetch the rate limit put back.
+const RATE_LIMITED: &str = "rate_limited";
 
 fn give_up(error: &str) -> Failure {
     Failure {
