@@ -343,14 +343,19 @@ pub(crate) async fn load(
 
 /// A row of `seq, event_id, payload` as a stored event.
 fn stored(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, StoreError> {
-    let event_id: Uuid = row.try_get("event_id")?;
-    let payload: &[u8] = row.try_get("payload")?;
-    let envelope = Envelope::decode(payload).map_err(|e| StoreError::Corrupt {
-        event_id,
-        reason: e.to_string(),
-    })?;
     Ok(StoredEvent {
         seq: row.try_get("seq")?,
-        envelope,
+        envelope: envelope_of(row)?,
+    })
+}
+
+/// The envelope in a row's `event_id` and `payload` columns of `events`; a payload that does
+/// not decode is [`StoreError::Corrupt`], naming the event.
+pub fn envelope_of(row: &sqlx::postgres::PgRow) -> Result<Envelope, StoreError> {
+    let event_id: Uuid = row.try_get("event_id")?;
+    let payload: &[u8] = row.try_get("payload")?;
+    Envelope::decode(payload).map_err(|e| StoreError::Corrupt {
+        event_id,
+        reason: e.to_string(),
     })
 }

@@ -17,8 +17,8 @@
 
 use std::time::{Duration, Instant};
 
-use deskie_proto::Message;
 use deskie_proto::events::Envelope;
+use deskie_store::event_store::envelope_of;
 use deskie_store::read_models::{apply_config_event, cases};
 use deskie_store::{Store, StoreError};
 use sqlx::{PgConnection, Row};
@@ -242,12 +242,7 @@ async fn next_batch(
     .await?;
     rows.iter()
         .map(|row| {
-            let event_id: Uuid = row.try_get("event_id")?;
-            let payload: &[u8] = row.try_get("payload")?;
-            let envelope = Envelope::decode(payload).map_err(|e| StoreError::Corrupt {
-                event_id,
-                reason: e.to_string(),
-            })?;
+            let envelope = envelope_of(row)?;
             Ok((
                 row.try_get("stream_id")?,
                 row.try_get("version")?,

@@ -6,16 +6,16 @@
 //! one finds the version moved and applies nothing.
 
 use chrono::{DateTime, Utc};
-use deskie_proto::Message;
 use deskie_proto::events::{
     AgentMessageMirrored, Attachment, CaseOpened, CustomerDataChanged, CustomerMessageReceived,
     Envelope, Event, ReplyRequested, SystemMessageReceived,
 };
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::views::{DetailsView, FieldView};
 use crate::StoreError;
+use crate::event_store::envelope_of;
 use crate::read_models::{occurred_at, stream_uuid, timestamp};
 
 /// Rounds [`catch_up`] tries when it loses the race to create a brand-new case row.
@@ -153,16 +153,7 @@ async fn events_after(
     .bind(i64::try_from(after).unwrap_or(i64::MAX))
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let event_id: Uuid = row.try_get("event_id")?;
-            let payload: &[u8] = row.try_get("payload")?;
-            Envelope::decode(payload).map_err(|e| StoreError::Corrupt {
-                event_id,
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+    rows.iter().map(envelope_of).collect()
 }
 
 /// Moves the case from `version - 1` to `version`; `false` when it is not there.
