@@ -244,3 +244,52 @@ async fn the_visitors_group_moves_only_a_case_whose_webhook_had_none() {
         ["case_opened", "customer_data_changed"]
     );
 }
+
+#[tokio::test]
+async fn a_stopped_fetcher_claims_nothing_however_many_fetches_are_due() {
+    // No fetcher runs in this harness: the one below is the only one.
+    let h = harness_with(Duration::from_secs(60), None).await;
+    let config = VisitorFetchConfig {
+        batch: 5,
+        ..quick()
+    };
+    let mut cases = Vec::new();
+    for _ in 0..config.batch * 3 {
+        let case_id = Uuid::now_v7();
+        let fetch = visitor_fetches::NewFetch {
+            case_id,
+            round: "case_opened".into(),
+            causation_id: "test".into(),
+            correlation_id: "test".into(),
+        };
+        assert!(
+            visitor_fetches::enqueue(h.store.pool(), &fetch)
+                .await
+                .expect("enqueue")
+        );
+        cases.push(case_id);
+    }
+    let chatra = deskie_chatra::ChatraClient::new(h.chatra.base_url(), h.config.http_client());
+    let (fetcher, _wake) = deskie_agent_sync::VisitorFetcher::new(
+        h.store.clone(),
+        chatra,
+        h.cipher.clone(),
+        config,
+        h.metrics.clone(),
+    );
+    let stopped = tokio_util::sync::CancellationToken::new();
+    stopped.cancel();
+    // With every batch full, the loop used to claim batch after batch before it looked at
+    // the token.
+    fetcher.run(stopped).await;
+    for case in cases {
+        let rows = fetches(&h, case).await;
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r.status.as_str(), r.attempts))
+                .collect::<Vec<_>>(),
+            [("pending", 0)],
+            "{rows:?}"
+        );
+    }
+}
