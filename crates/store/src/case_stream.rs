@@ -109,11 +109,7 @@ impl Store {
         message_id: &str,
     ) -> Result<Option<CaseStream>, StoreError> {
         let mut case = self.open_case(case_id).await?;
-        if crate::inbox::record_processed(case.connection(), consumer, message_id).await? {
-            Ok(Some(case))
-        } else {
-            Ok(None)
-        }
+        Ok(case.first_time(consumer, message_id).await?.then_some(case))
     }
 
     /// The case's state as committed, without its lock: for a look before an outside call
@@ -157,29 +153,30 @@ impl CaseStream {
 
     /// The case's state, with the members of its growing sets that `asking` names.
     pub async fn state(&mut self, asking: &Asking<'_>) -> Result<&CaseState, StoreError> {
-        match &mut self.loaded {
+        Ok(&self.loaded(asking).await?.state)
+    }
+
+    /// The state as loaded, loading it (with `asking`) the first time; later calls add what
+    /// `asking` names.
+    async fn loaded(&mut self, asking: &Asking<'_>) -> Result<&mut Loaded, StoreError> {
+        let Self {
+            tx,
+            case_id,
+            loaded,
+        } = self;
+        match loaded {
             Some(loaded) => {
                 if !loaded.complete && !asking.is_empty() {
-                    learn(
-                        self.tx.connection(),
-                        self.case_id,
-                        &mut loaded.state,
-                        asking,
-                    )
-                    .await?;
+                    learn(tx.connection(), *case_id, &mut loaded.state, asking).await?;
                 }
+                Ok(loaded)
             }
             None => {
-                let version = self.tx.version();
-                let loaded =
-                    load_state(self.tx.connection(), self.case_id, Some(version), asking).await?;
-                self.loaded = Some(loaded);
+                let version = tx.version();
+                let state = load_state(tx.connection(), *case_id, Some(version), asking).await?;
+                Ok(loaded.insert(state))
             }
         }
-        self.loaded
-            .as_ref()
-            .map(|loaded| &loaded.state)
-            .ok_or_else(|| unreachable_state(self.case_id))
     }
 
     /// The stored events of the case with a version above `after`, oldest first, and at
@@ -203,13 +200,11 @@ impl CaseStream {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let drafts = cause.drafts(events);
-        self.state(&Asking::nothing()).await?;
+        // Loaded before the append, so the snapshot's tail is read at the locked version.
+        self.loaded(&Asking::nothing()).await?;
         let expected = self.tx.version();
-        let stored = self.tx.append(expected, drafts).await?;
-        let Some(loaded) = self.loaded.as_mut() else {
-            return Err(unreachable_state(self.case_id));
-        };
+        let stored = self.tx.append(expected, cause.drafts(events)).await?;
+        let loaded = self.loaded(&Asking::nothing()).await?;
         for envelope in &stored {
             if let Some(event) = &envelope.event {
                 loaded.fold(event);
@@ -239,15 +234,6 @@ impl Loaded {
         if let Some((id, reply)) = chatra_message_of(event) {
             self.new_ids.push((id.to_owned(), reply.map(str::to_owned)));
         }
-    }
-}
-
-/// An internal invariant broken (the state is loaded before it is read): reported, not a
-/// panic.
-fn unreachable_state(case_id: Uuid) -> StoreError {
-    StoreError::Corrupt {
-        event_id: Uuid::nil(),
-        reason: format!("case {case_id}: state read before it was loaded"),
     }
 }
 

@@ -81,13 +81,8 @@ impl crate::StreamTx {
         emitted_by: &'static str,
     ) -> Result<Vec<Envelope>, StoreError> {
         let expected = self.version();
-        let draft = crate::EventDraft {
-            event,
-            causation_id: cause.to_owned(),
-            correlation_id: cause.to_owned(),
-            emitted_by,
-        };
-        let stored = self.append(expected, vec![draft]).await?;
+        let drafts = crate::Cause::new_chain(cause, emitted_by).drafts([event]);
+        let stored = self.append(expected, drafts).await?;
         for envelope in &stored {
             apply_config_event(self.connection(), envelope).await?;
         }
