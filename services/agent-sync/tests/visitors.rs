@@ -293,3 +293,76 @@ async fn a_stopped_fetcher_claims_nothing_however_many_fetches_are_due() {
         );
     }
 }
+
+#[tokio::test]
+async fn fetches_the_rate_limit_holds_back_go_back_one_interval_apart() {
+    // No fetcher runs in this harness: the one below is the only one.
+    let h = harness_with(Duration::from_secs(60), None).await;
+    h.chatra.set_visitor(CLIENT_ID, card(1_764_000_000_000));
+    let one = NonZeroU32::MIN;
+    let config = VisitorFetchConfig {
+        per_second: one,
+        burst: one,
+        poll: Duration::from_secs(60),
+        batch: 6,
+        ..quick()
+    };
+    let mut opened = Vec::new();
+    for _ in 0..config.batch {
+        let case_id = h.open_case().await;
+        let fetch = visitor_fetches::NewFetch {
+            case_id,
+            round: "case_opened".into(),
+            causation_id: "test".into(),
+            correlation_id: "test".into(),
+        };
+        assert!(
+            visitor_fetches::enqueue(h.store.pool(), &fetch)
+                .await
+                .expect("enqueue")
+        );
+        opened.push(case_id);
+    }
+    let chatra = deskie_chatra::ChatraClient::new(h.chatra.base_url(), h.config.http_client());
+    let (fetcher, _wake) = deskie_agent_sync::VisitorFetcher::new(
+        h.store.clone(),
+        chatra,
+        h.cipher.clone(),
+        config,
+        h.metrics.clone(),
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(fetcher.run(stop.clone()));
+    // One batch: the one token fetches one card, the rate limit puts the other five back.
+    let rows = eventually("one fetch done and five put back", || async {
+        let mut rows = Vec::new();
+        for case in &opened {
+            rows.extend(fetches(&h, *case).await);
+        }
+        // The batch claims all six at once, so a row pending once one is done was put back.
+        let done = rows.iter().filter(|r| r.status == "done").count();
+        let back = rows
+            .iter()
+            .filter(|r| r.status == "pending" && r.attempts == 0)
+            .count();
+        (done == 1 && back == 5).then_some(rows)
+    })
+    .await;
+    stop.cancel();
+    running.await.expect("fetcher");
+    let mut due: Vec<_> = rows
+        .iter()
+        .filter(|r| r.status == "pending")
+        .map(|r| r.next_attempt_at)
+        .collect();
+    due.sort();
+    // Without slots all five came due within the limiter's next second together, to be
+    // claimed and put back again and again.
+    for pair in due.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= chrono::Duration::milliseconds(900),
+            "put back {gap} apart: {due:?}"
+        );
+    }
+}

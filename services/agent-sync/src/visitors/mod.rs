@@ -8,8 +8,8 @@
 //!    one per case and round) in the case's transaction, with the consumer's cursor, and
 //!    is acknowledged at once: nothing waits on Chatra.
 //! 2. The fetch loop ([`VisitorFetcher::run`]) claims due rows with a lease, holds each
-//!    integration to its rate limit (a row over the limit is put back, not counted as an
-//!    attempt), calls Chatra, and records what the card adds (`CustomerDataChanged` with
+//!    integration to its rate limit (a row over the limit is put back at the
+//!    integration's next free slot ([`slots`]), not counted as an attempt), calls Chatra, and records what the card adds (`CustomerDataChanged` with
 //!    source `chatra_visitor`, maybe `CaseGroupChanged`) with the row settled, in one
 //!    transaction under the case's lock ([`record`]).
 //! 3. A failure never reaches the case: it is kept in the row (`attempts`, `last_error`),
@@ -20,6 +20,7 @@
 
 mod policy;
 mod record;
+mod slots;
 
 pub use policy::VisitorFetchConfig;
 
@@ -41,6 +42,7 @@ use crate::credentials::{credentials, usable};
 use crate::{AgentSyncMetrics, Wake};
 use policy::AfterFailure;
 use record::{Recorded, record_visitor, settle_only};
+use slots::Slots;
 
 /// The fetch loop; see the module documentation.
 pub struct VisitorFetcher {
@@ -49,6 +51,7 @@ pub struct VisitorFetcher {
     cipher: Cipher,
     config: VisitorFetchConfig,
     limiter: DefaultKeyedRateLimiter<Uuid>,
+    slots: Slots,
     metrics: AgentSyncMetrics,
     wake: Wake,
 }
@@ -78,12 +81,14 @@ impl VisitorFetcher {
     ) -> (Self, Wake) {
         let wake = Wake::default();
         let quota = Quota::per_second(config.per_second).allow_burst(config.burst);
+        let slots = Slots::new(config.per_second);
         let fetcher = Self {
             store,
             chatra,
             cipher,
             config,
             limiter: RateLimiter::keyed(quota),
+            slots,
             metrics,
             wake: wake.clone(),
         };
@@ -165,7 +170,10 @@ impl VisitorFetcher {
             .map_err(|e| give_up(&format!("the secret key does not decrypt: {e}")))?;
         if let Err(not_until) = self.limiter.check_key(&case.integration_id) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Ok(self.release(claim, wait).await);
+            let slot = self
+                .slots
+                .take(case.integration_id, std::time::Instant::now(), wait);
+            return Ok(self.release(claim, slot).await);
         }
         let card = self
             .chatra
@@ -213,7 +221,8 @@ impl VisitorFetcher {
         label
     }
 
-    /// Puts the row back untried: the integration's rate limit asks to wait `wait`.
+    /// Puts the row back untried, due after `wait`: the integration's rate limit held it
+    /// back, and `wait` is its next free slot.
     async fn release(&self, claim: &ClaimedFetch, wait: Duration) -> &'static str {
         let released = async {
             let mut conn = self.store.pool().acquire().await?;
