@@ -272,6 +272,7 @@ async fn poll_visible(
     loop {
         let recent: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> =
             sqlx::query_as("SELECT id, created_at FROM cases WHERE created_at > $1")
+                .persistent(false)
                 .bind(newest - LOOK_BACK)
                 .fetch_all(store.pool())
                 .await

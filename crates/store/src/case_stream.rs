@@ -211,7 +211,7 @@ impl CaseStream {
             }
         }
         loaded.changed = true;
-        cases::catch_up(self.tx.connection(), self.case_id).await?;
+        cases::catch_up_with(self.tx.connection(), self.case_id, &stored).await?;
         Ok(stored)
     }
 
@@ -333,24 +333,9 @@ async fn learn(
     Ok(())
 }
 
-/// Writes the compacted state and the new Chatra message ids.
+/// Writes the compacted state and the new Chatra message ids, in one statement.
 async fn save(conn: &mut PgConnection, case_id: Uuid, loaded: &Loaded) -> Result<(), StoreError> {
     let state = loaded.state.compacted();
-    sqlx::query(
-        "INSERT INTO case_snapshots (case_id, version, format, state) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (case_id) DO UPDATE
-            SET version = EXCLUDED.version, format = EXCLUDED.format, state = EXCLUDED.state,
-                updated_at = now()",
-    )
-    .bind(case_id)
-    .bind(i64::try_from(state.version).unwrap_or(i64::MAX))
-    .bind(SNAPSHOT_FORMAT)
-    .bind(sqlx::types::Json(&state))
-    .execute(&mut *conn)
-    .await?;
-    if loaded.new_ids.is_empty() {
-        return Ok(());
-    }
     // One row per id (a statement may not update a row twice); a reply wins over none.
     let mut unique: std::collections::BTreeMap<&str, Option<&str>> = Default::default();
     for (id, reply) in &loaded.new_ids {
@@ -359,12 +344,20 @@ async fn save(conn: &mut PgConnection, case_id: Uuid, loaded: &Loaded) -> Result
     }
     let (ids, replies): (Vec<&str>, Vec<Option<&str>>) = unique.into_iter().unzip();
     sqlx::query(
-        "INSERT INTO case_chatra_messages (case_id, chatra_message_id, reply_id)
-         SELECT $1, id, reply FROM unnest($2::text[], $3::text[]) AS t(id, reply)
+        "WITH snapshot AS (
+             INSERT INTO case_snapshots (case_id, version, format, state) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (case_id) DO UPDATE
+                SET version = EXCLUDED.version, format = EXCLUDED.format, state = EXCLUDED.state,
+                    updated_at = now())
+         INSERT INTO case_chatra_messages (case_id, chatra_message_id, reply_id)
+         SELECT $1, id, reply FROM unnest($5::text[], $6::text[]) AS t(id, reply)
          ON CONFLICT (case_id, chatra_message_id) DO UPDATE
             SET reply_id = COALESCE(EXCLUDED.reply_id, case_chatra_messages.reply_id)",
     )
     .bind(case_id)
+    .bind(i64::try_from(state.version).unwrap_or(i64::MAX))
+    .bind(SNAPSHOT_FORMAT)
+    .bind(sqlx::types::Json(&state))
     .bind(&ids)
     .bind(&replies)
     .execute(conn)

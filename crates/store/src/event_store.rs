@@ -237,7 +237,15 @@ impl StreamTx {
             }
             encoded.push(event);
         }
-        let mut stored = Vec::with_capacity(encoded.len());
+        // One statement for all of them: a write's events cost one round trip, however many.
+        // `ORDER BY` makes the global `seq` follow the versions.
+        let count = encoded.len();
+        let mut event_ids = Vec::with_capacity(count);
+        let mut versions = Vec::with_capacity(count);
+        let mut event_types = Vec::with_capacity(count);
+        let mut payloads = Vec::with_capacity(count);
+        let mut recorded = Vec::with_capacity(count);
+        let mut stored = Vec::with_capacity(count);
         for Encoded {
             event_id,
             envelope,
@@ -246,37 +254,42 @@ impl StreamTx {
             payload,
         } in encoded
         {
-            let version = envelope.version;
-            let inserted = sqlx::query(
-                "INSERT INTO events (event_id, stream_type, stream_id, version, event_type, payload, trace_context, recorded_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(event_id)
-            .bind(self.key.stream_type)
-            .bind(self.key.stream_id)
-            .bind(i64::try_from(version).unwrap_or(i64::MAX))
-            .bind(event_type)
-            .bind(payload)
-            .bind(&trace_context)
-            .bind(recorded_at)
-            .execute(&mut *self.tx)
-            .await;
-            match inserted {
-                Ok(_) => {}
-                Err(sqlx::Error::Database(e))
-                    if e.constraint() == Some("events_stream_version") =>
-                {
-                    return Err(StoreError::VersionConflict {
-                        stream_id: self.key.stream_id,
-                        expected: self.version,
-                        actual: version,
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            }
-            self.version = version;
+            event_ids.push(event_id);
+            versions.push(i64::try_from(envelope.version).unwrap_or(i64::MAX));
+            event_types.push(event_type);
+            payloads.push(payload);
+            recorded.push(recorded_at);
             stored.push(envelope);
         }
+        let inserted = sqlx::query(
+            "INSERT INTO events (event_id, stream_type, stream_id, version, event_type, payload, trace_context, recorded_at)
+             SELECT e.event_id, $1, $2, e.version, e.event_type, e.payload, $3, e.recorded_at
+               FROM unnest($4::uuid[], $5::bigint[], $6::text[], $7::bytea[], $8::timestamptz[])
+                    WITH ORDINALITY AS e(event_id, version, event_type, payload, recorded_at, n)
+              ORDER BY e.n",
+        )
+        .bind(self.key.stream_type)
+        .bind(self.key.stream_id)
+        .bind(&trace_context)
+        .bind(&event_ids)
+        .bind(&versions)
+        .bind(&event_types)
+        .bind(&payloads)
+        .bind(&recorded)
+        .execute(&mut *self.tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.constraint() == Some("events_stream_version") => {
+                return Err(StoreError::VersionConflict {
+                    stream_id: self.key.stream_id,
+                    expected: self.version,
+                    actual: self.version + 1,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.version = version;
         Ok(stored)
     }
 

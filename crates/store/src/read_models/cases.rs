@@ -13,7 +13,7 @@ mod views;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-pub use projection::{apply_case_event, attachments, catch_up};
+pub use projection::{apply_case_event, attachments, catch_up, catch_up_with};
 pub use views::{CaseFilter, CaseView, CustomerView, DetailsView, FieldView, MessageView};
 
 use crate::StoreError;

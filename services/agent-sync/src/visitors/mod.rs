@@ -32,7 +32,7 @@ use deskie_domain::chatra::parse_visitor;
 use deskie_store::Store;
 use deskie_store::read_models::{cases, integrations};
 use deskie_store::visitor_fetches::{self, ClaimedFetch, FetchSettlement};
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -169,7 +169,7 @@ impl VisitorFetcher {
         let creds = credentials(&self.cipher, &integration)
             .map_err(|e| give_up(&format!("the secret key does not decrypt: {e}")))?;
         if let Err(not_until) = self.limiter.check_key(&case.integration_id) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(self.limiter.clock().now());
             let slot = self
                 .slots
                 .take(case.integration_id, std::time::Instant::now(), wait);

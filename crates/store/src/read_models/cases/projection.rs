@@ -30,6 +30,17 @@ const ROUNDS: usize = 3;
 /// only the row lock, so the projector, which takes no advisory lock, never deadlocks with
 /// them). Events are read on the caller's connection, so its own uncommitted appends count.
 pub async fn catch_up(conn: &mut PgConnection, case_id: Uuid) -> Result<u64, StoreError> {
+    catch_up_with(conn, case_id, &[]).await
+}
+
+/// [`catch_up`] for a writer that has just stored `recorded` (the case's newest events, in
+/// version order): when they are exactly what the row lacks, they are applied as they are,
+/// without reading them back from the event store.
+pub async fn catch_up_with(
+    conn: &mut PgConnection,
+    case_id: Uuid,
+    recorded: &[Envelope],
+) -> Result<u64, StoreError> {
     let mut applied = 0;
     let mut stuck: Option<Envelope> = None;
     // A row that does not exist yet cannot be locked: two transactions may both try to
@@ -38,7 +49,11 @@ pub async fn catch_up(conn: &mut PgConnection, case_id: Uuid) -> Result<u64, Sto
     for _ in 0..ROUNDS {
         let stored = lock_version(conn, case_id).await?;
         stuck = None;
-        for envelope in events_after(conn, case_id, stored).await? {
+        let missing = match recorded.first() {
+            Some(first) if first.version == stored + 1 => recorded.to_vec(),
+            _ => events_after(conn, case_id, stored).await?,
+        };
+        for envelope in missing {
             if apply_case_event(conn, &envelope).await? {
                 applied += 1;
             } else {
