@@ -7,12 +7,16 @@
 //! - [`FaultProxy`]: a loopback TCP proxy that refuses, blackholes, delays or resets
 //!   traffic to a real server, for network-fault tests without root.
 //! - [`ChatraStandIn`]: a local Chatra REST API that records requests and fails on demand.
+//! - [`case_events`]: builders of case events; [`record_case`] and [`append_case`] write
+//!   them to a case, projected or not.
 //! - [`SlackStandIn`], [`TelegramStandIn`]: a local Slack incoming webhook and Telegram Bot
 //!   API (`sendMessage`), recording requests and failing on demand in the same way.
 //!
 //! `DESKIE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) and
 //! `DESKIE_TEST_NATS_URL` (default `nats://127.0.0.1:4222`) point elsewhere when needed.
 
+pub mod case_events;
+mod case_writes;
 mod chatra_standin;
 mod db;
 mod eventually;
@@ -28,6 +32,7 @@ mod streams;
 mod suite_env;
 mod telegram_standin;
 
+pub use case_writes::{TEST_CAUSE, append_case, record_case, record_case_as};
 pub use chatra_standin::ChatraStandIn;
 pub use db::TestDb;
 pub use eventually::{LIVENESS_BOUND, eventually, wait_until};
