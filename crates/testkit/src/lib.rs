@@ -8,7 +8,7 @@
 //!   traffic to a real server, for network-fault tests without root.
 //! - [`ChatraStandIn`]: a local Chatra REST API that records requests and fails on demand.
 //! - [`case_events`]: builders of case events; [`record_case`] and [`append_case`] write
-//!   them to a case, projected or not.
+//!   them to a case, projected or not; [`connect_integration`] connects a Chatra integration.
 //! - [`SlackStandIn`], [`TelegramStandIn`]: a local Slack incoming webhook and Telegram Bot
 //!   API (`sendMessage`), recording requests and failing on demand in the same way.
 //!
@@ -22,6 +22,7 @@ mod db;
 mod eventually;
 mod fault_proxy;
 mod fixtures;
+mod integrations;
 mod nats;
 mod process;
 mod server;
@@ -38,6 +39,7 @@ pub use db::TestDb;
 pub use eventually::{LIVENESS_BOUND, eventually, wait_until};
 pub use fault_proxy::{FaultProxy, ProxyMode};
 pub use fixtures::{chatra_fixture, chatra_fixture_dir};
+pub use integrations::{connect_integration, integration_settings};
 pub use nats::TestNats;
 pub use process::{
     ServiceProcess, TEST_ENCRYPTION_KEY, assert_bad_variables_are_named, assert_serves_ops,
