@@ -13,7 +13,6 @@ use deskie_proto::Message;
 use deskie_proto::events::{Envelope, Event};
 use deskie_store::CaseStream;
 use deskie_store::case_consumer::{CaseEventConsumer, CaseEventHandler};
-use uuid::Uuid;
 
 /// Wants status changes; records the versions it acted on, and a row per act in the same
 /// transaction (to show the act commits with the cursor).
