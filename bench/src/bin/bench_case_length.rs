@@ -18,13 +18,11 @@ use deskie_bench::{Figures, latency_histogram};
 use deskie_bus::consumer::{Delivery, Handler};
 use deskie_domain::case::{CaseState, case_id_for};
 use deskie_proto::Message;
-use deskie_proto::events::{
-    CaseOpened, CustomerMessageReceived, Event, IntegrationConnected, IntegrationSettings,
-};
 use deskie_proto::webhooks::ChatraWebhookReceived;
 use deskie_routing::RouteWebhook;
-use deskie_store::{Cause, Store, StreamKey};
-use deskie_testkit::TestDb;
+use deskie_store::{Cause, Store};
+use deskie_testkit::case_events::{customer_says, opened};
+use deskie_testkit::{TestDb, connect_integration, integration_settings};
 use uuid::Uuid;
 
 /// Messages recorded per transaction while a long case is built.
@@ -38,7 +36,8 @@ async fn main() -> anyhow::Result<()> {
     let db = TestDb::create().await;
     let store = Store::connect(db.url()).await?;
     store.migrate().await?;
-    let integration = connect_integration(&store).await?;
+    let integration = Uuid::now_v7();
+    connect_integration(&store, integration, integration_settings(Uuid::now_v7())).await;
     let handler = RouteWebhook::new(store.clone(), "deskie".into());
 
     let commits = raw_commits(&store, per_length * 3).await?;
@@ -94,31 +93,6 @@ fn mean_ms(figures: &Figures) -> f64 {
     figures.latency_us.mean() / 1000.0
 }
 
-async fn connect_integration(store: &Store) -> anyhow::Result<Uuid> {
-    let integration = Uuid::now_v7();
-    let settings = IntegrationSettings {
-        public_key: "pub".into(),
-        secret_key_encrypted: vec![1],
-        default_group_id: Uuid::now_v7().to_string(),
-        panel: "informational".into(),
-        group_mappings: vec![],
-        webhook_token_encrypted: vec![2],
-        webhook_token_sha256: vec![3],
-        ..Default::default()
-    };
-    store
-        .record_config_event(
-            StreamKey::new("integration", integration),
-            Event::IntegrationConnected(IntegrationConnected {
-                settings: Some(settings),
-            }),
-            "bench",
-            "bench",
-        )
-        .await?;
-    Ok(integration)
-}
-
 /// One-row transactions, one after the other: the floor under any handler's commit.
 async fn raw_commits(store: &Store, count: usize) -> anyhow::Result<Figures> {
     sqlx::query("CREATE TABLE IF NOT EXISTS bench_commits (id bigint)")
@@ -158,24 +132,19 @@ async fn build_case(
         let mut case = store.open_case(case_id).await?;
         let mut events = Vec::with_capacity(BUILD_BATCH + 1);
         if written == 0 {
-            events.push(Event::CaseOpened(CaseOpened {
-                integration_id: integration.to_string(),
-                channel: "live_chat".into(),
-                chatra_client_id: client.into(),
-                chatra_chat_id: "chat".into(),
-                group_id: Uuid::now_v7().to_string(),
-                panel: "informational".into(),
-                ..Default::default()
-            }));
+            let opened = opened()
+                .integration(integration)
+                .chat("chat")
+                .client(client)
+                .in_group(Uuid::now_v7())
+                .panel("informational");
+            events.push(opened.into());
         }
         let batch = BUILD_BATCH.min(length - written);
         for i in written..written + batch {
-            events.push(Event::CustomerMessageReceived(CustomerMessageReceived {
-                message_id: Uuid::now_v7().to_string(),
-                chatra_message_id: format!("{client}-old-{i}"),
-                text: format!("message {i} of a long conversation"),
-                ..Default::default()
-            }));
+            let message = customer_says(&format!("message {i} of a long conversation"))
+                .chatra_id(&format!("{client}-old-{i}"));
+            events.push(message.into());
         }
         case.record(events, &Cause::new_chain("bench-build", "bench"))
             .await?;

@@ -4,51 +4,18 @@ use chrono::{TimeZone, Utc};
 use deskie_domain::case::{CaseState, CaseStatus};
 use deskie_domain::rules::*;
 use deskie_proto::events::*;
+use deskie_testkit::case_events::{self, assigned, customer_says, reply, status};
 use serde_json::json;
 use uuid::Uuid;
 
 const RULE: &str = "0190a3c4-0000-7000-8000-000000000001";
 const GROUP: Uuid = Uuid::from_u128(0x6);
 
+/// The agent cases are assigned to.
+const AGENT: Uuid = Uuid::from_u128(0xA6);
+
 fn opened() -> Event {
-    Event::CaseOpened(CaseOpened {
-        channel: "live_chat".into(),
-        group_id: GROUP.to_string(),
-        ..Default::default()
-    })
-}
-
-fn customer_message(text: &str) -> Event {
-    Event::CustomerMessageReceived(CustomerMessageReceived {
-        text: text.into(),
-        ..Default::default()
-    })
-}
-
-fn reply(source: &str, rule_id: Option<&str>) -> Event {
-    Event::ReplyRequested(ReplyRequested {
-        text: "On it".into(),
-        source: source.into(),
-        rule_id: rule_id.map(str::to_owned),
-        ..Default::default()
-    })
-}
-
-fn assigned(by_rule: Option<&str>) -> Event {
-    Event::CaseAssigned(CaseAssigned {
-        assignee_id: Some(Uuid::from_u128(0xA6).to_string()),
-        by_agent_id: None,
-        by_rule_id: by_rule.map(str::to_owned),
-    })
-}
-
-fn status_changed(by_rule: Option<&str>) -> Event {
-    Event::CaseStatusChanged(CaseStatusChanged {
-        from: "open".into(),
-        to: "pending".into(),
-        by_agent_id: None,
-        by_rule_id: by_rule.map(str::to_owned),
-    })
+    case_events::opened().in_group(GROUP).into()
 }
 
 #[test]
@@ -57,18 +24,21 @@ fn each_case_event_maps_to_its_trigger() {
     use UpdateKind::*;
     let cases = [
         (opened(), Some(Created)),
-        (customer_message("hi"), Some(Updated(CustomerMessage))),
+        (customer_says("hi").into(), Some(Updated(CustomerMessage))),
         (
             Event::CaseResumed(CaseResumed::default()),
             Some(Updated(CustomerResumed)),
         ),
-        (reply("deskie", None), Some(Updated(AgentReply))),
+        (reply("On it").into(), Some(Updated(AgentReply))),
         (
             Event::AgentMessageMirrored(AgentMessageMirrored::default()),
             Some(Updated(AgentReply)),
         ),
-        (status_changed(None), Some(Updated(StatusChanged))),
-        (assigned(None), Some(Updated(Assigned))),
+        (
+            status("pending").from("open").into(),
+            Some(Updated(StatusChanged)),
+        ),
+        (assigned(AGENT).into(), Some(Updated(Assigned))),
         (
             Event::CustomerDataChanged(CustomerDataChanged::default()),
             None,
@@ -98,11 +68,11 @@ fn each_case_event_maps_to_its_trigger() {
 #[test]
 fn events_caused_by_rules_trigger_nothing() {
     let caused_by_rules = [
-        assigned(Some(RULE)),
-        status_changed(Some(RULE)),
-        reply("rule", Some(RULE)),
-        reply("rule", None),
-        reply("deskie", Some(RULE)),
+        assigned(AGENT).by_rule(RULE).into(),
+        status("pending").from("open").by_rule(RULE).into(),
+        reply("On it").from("rule").by_rule(RULE).into(),
+        reply("On it").from("rule").into(),
+        reply("On it").by_rule(RULE).into(),
         Event::RuleFired(RuleFired::default()),
         Event::NotificationRequested(NotificationRequested::default()),
     ];
@@ -127,14 +97,14 @@ fn a_rule_reacting_to_every_update_does_not_react_to_its_own_actions() {
         .expect("a time");
     let state = CaseState::from_events(&[opened()]);
 
-    let first = RuleContext::for_event(Uuid::nil(), &state, &customer_message("hi"), now)
+    let first = RuleContext::for_event(Uuid::nil(), &state, &customer_says("hi").into(), now)
         .expect("a customer message triggers rules");
     assert_eq!(evaluate(&rules, &first).len(), 1);
     // What a rules service would append for those actions, marked as caused by the rule.
     let consequences = [
-        assigned(Some(RULE)),
-        status_changed(Some(RULE)),
-        reply("rule", Some(RULE)),
+        assigned(AGENT).by_rule(RULE).into(),
+        status("pending").from("open").by_rule(RULE).into(),
+        reply("On it").from("rule").by_rule(RULE).into(),
     ];
     for event in consequences {
         assert!(RuleContext::for_event(Uuid::nil(), &state, &event, now).is_none());
@@ -143,7 +113,6 @@ fn a_rule_reacting_to_every_update_does_not_react_to_its_own_actions() {
 
 #[test]
 fn the_context_for_an_event_comes_from_the_case_state_after_it() {
-    let agent = Uuid::from_u128(0xA6);
     let history = [
         opened(),
         Event::CustomerDataChanged(CustomerDataChanged {
@@ -158,8 +127,8 @@ fn the_context_for_an_event_comes_from_the_case_state_after_it() {
             source: "chatra".into(),
             ..Default::default()
         }),
-        assigned(None),
-        status_changed(None),
+        assigned(AGENT).into(),
+        status("pending").from("open").into(),
     ];
     let state = CaseState::from_events(&history);
     let mirrored = Event::AgentMessageMirrored(AgentMessageMirrored {
@@ -178,7 +147,7 @@ fn the_context_for_an_event_comes_from_the_case_state_after_it() {
     assert_eq!(ctx.case.id, case_id);
     assert_eq!(ctx.case.channel, "live_chat");
     assert_eq!(ctx.case.group_id, Some(GROUP));
-    assert_eq!(ctx.case.assignee_id, Some(agent));
+    assert_eq!(ctx.case.assignee_id, Some(AGENT));
     assert_eq!(ctx.case.status, CaseStatus::Pending);
     assert_eq!(ctx.customer.name.as_deref(), Some("Ana"));
     assert_eq!(

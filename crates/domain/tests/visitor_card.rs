@@ -4,6 +4,7 @@
 use deskie_domain::case::*;
 use deskie_domain::chatra::{ChatraVisitor, VisitorParseError, parse_visitor};
 use deskie_proto::events::*;
+use deskie_testkit::case_events;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -37,15 +38,12 @@ fn visitor(card: &Value) -> ChatraVisitor {
 }
 
 fn opened(chatra_group_id: Option<&str>) -> Event {
-    Event::CaseOpened(CaseOpened {
-        integration_id: Uuid::from_u128(0xA).to_string(),
-        channel: "live_chat".into(),
-        chatra_client_id: CLIENT.into(),
-        chatra_chat_id: "chat-1".into(),
-        chatra_group_id: chatra_group_id.map(str::to_owned),
-        group_id: DEFAULT_GROUP.to_string(),
-        panel: "separate".into(),
-    })
+    case_events::opened()
+        .integration(Uuid::from_u128(0xA))
+        .client(CLIENT)
+        .chatra_group(chatra_group_id)
+        .in_group(DEFAULT_GROUP)
+        .into()
 }
 
 /// given(events).when(card) → the decided events.

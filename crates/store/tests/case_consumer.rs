@@ -10,10 +10,9 @@ use case_support::*;
 use deskie_bus::Topology;
 use deskie_bus::consumer::{Delivery, Handler, HandlerError};
 use deskie_proto::Message;
-use deskie_proto::events::{CaseStatusChanged, Envelope, Event};
+use deskie_proto::events::{Envelope, Event};
 use deskie_store::CaseStream;
 use deskie_store::case_consumer::{CaseEventConsumer, CaseEventHandler};
-use uuid::Uuid;
 
 /// Wants status changes; records the versions it acted on, and a row per act in the same
 /// transaction (to show the act commits with the cursor).
@@ -50,14 +49,6 @@ impl CaseEventConsumer for Recorder {
     }
 }
 
-fn status(to: &str) -> Event {
-    Event::CaseStatusChanged(CaseStatusChanged {
-        from: String::new(),
-        to: to.into(),
-        ..Default::default()
-    })
-}
-
 fn delivery_of(envelope: &Envelope) -> Delivery {
     Delivery {
         subject: "t.events.case.00.x.case_status_changed".into(),
@@ -90,10 +81,10 @@ async fn a_missed_event_is_acted_on_before_the_next_one_and_never_twice() {
     let stored = case
         .append(vec![
             opened(),
-            status("pending"),
-            customer_says(Uuid::now_v7(), "hi", 1_700_000_000),
-            status("closed"),
-            status("open"),
+            status("pending").into(),
+            customer_says("hi").at(1_700_000_000).into(),
+            status("closed").into(),
+            status("open").into(),
         ])
         .await;
     let (handler, recorder) = handler(&store);
@@ -123,14 +114,20 @@ async fn a_stream_older_than_the_cursors_starts_at_the_first_event_seen() {
     let (_db, store) = common::store().await;
     let case = Case::new(&store);
     let stored = case
-        .append(vec![opened(), status("pending"), status("closed")])
+        .append(vec![
+            opened(),
+            status("pending").into(),
+            status("closed").into(),
+        ])
         .await;
     // As if the migration ran now: what came before was acted on without a cursor.
     sqlx::query("UPDATE consumer_cursor_origin SET seq = (SELECT max(seq) FROM events)")
         .execute(store.pool())
         .await
         .expect("origin");
-    let later = case.append(vec![status("open"), status("closed")]).await;
+    let later = case
+        .append(vec![status("open").into(), status("closed").into()])
+        .await;
     let (handler, recorder) = handler(&store);
 
     handler.handle(&delivery_of(&later[0])).await.expect("v4");
@@ -148,7 +145,11 @@ async fn a_consumer_that_took_to_cursors_later_starts_at_its_own_origin() {
     let (_db, store) = common::store().await;
     let case = Case::new(&store);
     let stored = case
-        .append(vec![opened(), status("pending"), status("closed")])
+        .append(vec![
+            opened(),
+            status("pending").into(),
+            status("closed").into(),
+        ])
         .await;
     // Cursors came before this case; the recorder took to them only now.
     sqlx::query(
@@ -158,7 +159,7 @@ async fn a_consumer_that_took_to_cursors_later_starts_at_its_own_origin() {
     .execute(store.pool())
     .await
     .expect("origin");
-    let later = case.append(vec![status("open")]).await;
+    let later = case.append(vec![status("open").into()]).await;
     let (handler, recorder) = handler(&store);
 
     handler.handle(&delivery_of(&later[0])).await.expect("v4");
@@ -174,7 +175,7 @@ async fn a_consumer_that_took_to_cursors_later_starts_at_its_own_origin() {
 async fn a_failed_act_leaves_the_cursor_where_it_was() {
     let (_db, store) = common::store().await;
     let case = Case::new(&store);
-    let stored = case.append(vec![opened(), status("pending")]).await;
+    let stored = case.append(vec![opened(), status("pending").into()]).await;
     let (handler, recorder) = handler(&store);
     // Someone else holds the row the act writes: the act fails, nothing commits.
     sqlx::query("INSERT INTO inbox (consumer, message_id) VALUES ('recorder', $1)")
@@ -213,7 +214,7 @@ async fn bad_input_is_poison_and_changes_nothing() {
         stream_type: "case".into(),
         stream_id: "not-a-uuid".into(),
         version: 1,
-        event: Some(status("open")),
+        event: Some(status("open").into()),
         ..Default::default()
     };
     for delivery in [not_an_envelope, delivery_of(&bad_id)] {

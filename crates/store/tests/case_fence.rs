@@ -5,18 +5,10 @@ mod case_support;
 mod common;
 
 use case_support::*;
-use deskie_proto::events::{CaseStatusChanged, ChatEnded, Event};
+use deskie_proto::events::{ChatEnded, Event};
 use deskie_store::read_models::cases;
 use deskie_store::{StoreError, StreamKey};
 use uuid::Uuid;
-
-fn status(to: &str) -> Event {
-    Event::CaseStatusChanged(CaseStatusChanged {
-        from: String::new(),
-        to: to.into(),
-        ..Default::default()
-    })
-}
 
 async fn snapshot(case: &Case) -> (cases::CaseView, Vec<cases::MessageView>) {
     (case.view().await, case.messages().await)
@@ -28,9 +20,11 @@ async fn catching_up_twice_is_the_same_as_once() {
     let case = Case::new(&store);
     case.append(vec![
         opened(),
-        customer_says(Uuid::now_v7(), "one", 1_700_000_000),
-        reply(Uuid::now_v7(), Some(Uuid::now_v7()), "deskie"),
-        status("pending"),
+        customer_says("one").at(1_700_000_000).into(),
+        reply("reply from deskie")
+            .by_agent(Some(Uuid::now_v7()))
+            .into(),
+        status("pending").into(),
     ])
     .await;
     assert_eq!(case.catch_up().await, 4);
@@ -48,9 +42,9 @@ async fn a_redelivered_old_version_changes_nothing() {
     let stored = case
         .record(vec![
             opened(),
-            customer_says(Uuid::now_v7(), "hello", 1_700_000_000),
-            status("closed"),
-            status("open"),
+            customer_says("hello").at(1_700_000_000).into(),
+            status("closed").into(),
+            status("open").into(),
         ])
         .await;
     let before = snapshot(&case).await;
@@ -73,8 +67,8 @@ async fn an_event_after_a_gap_waits_and_catch_up_fills_the_gap() {
     let first = case.append(vec![opened()]).await;
     let rest = case
         .append(vec![
-            customer_says(Uuid::now_v7(), "a", 1_700_000_000),
-            status("pending"),
+            customer_says("a").at(1_700_000_000).into(),
+            status("pending").into(),
             Event::ChatEnded(ChatEnded {}),
         ])
         .await;
@@ -110,7 +104,7 @@ async fn a_writer_sees_its_own_uncommitted_events_projected_and_a_rollback_leave
         .begin_stream(StreamKey::new("case", case.id))
         .await
         .expect("begin");
-    tx.append(0, drafts(vec![opened(), status("pending")]))
+    tx.append(0, drafts(vec![opened(), status("pending").into()]))
         .await
         .expect("append");
     assert_eq!(
@@ -147,7 +141,7 @@ async fn concurrent_catch_ups_of_a_new_case_apply_each_event_once() {
     for _ in 0..5 {
         let case = Case::new(&store);
         let messages: Vec<Event> = (0..10)
-            .map(|n| customer_says(Uuid::now_v7(), &format!("m{n}"), 1_700_000_000 + n))
+            .map(|n| customer_says(&format!("m{n}")).at(1_700_000_000 + n).into())
             .collect();
         case.append([vec![opened()], messages].concat()).await;
         let tasks: Vec<_> = (0..4)
@@ -179,7 +173,7 @@ async fn concurrent_catch_ups_of_a_new_case_apply_each_event_once() {
 async fn a_case_stream_that_does_not_start_with_case_opened_is_reported_corrupt() {
     let (_db, store) = common::store().await;
     let case = Case::new(&store);
-    case.append(vec![status("closed")]).await;
+    case.append(vec![status("closed").into()]).await;
     let mut tx = store.pool().begin().await.expect("begin");
     let refused = cases::catch_up(&mut tx, case.id).await;
     assert!(

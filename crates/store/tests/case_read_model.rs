@@ -31,8 +31,8 @@ async fn an_opened_case_is_open_with_an_empty_customer() {
     assert_eq!(view.version, 1);
     assert_eq!(view.status, "open");
     assert_eq!(view.channel, "live_chat");
-    assert_eq!(view.integration_id.to_string(), INTEGRATION);
-    assert_eq!(view.group_id.to_string(), GROUP);
+    assert_eq!(view.integration_id, INTEGRATION);
+    assert_eq!(view.group_id, GROUP);
     assert_eq!(view.panel, "informational");
     assert_eq!(view.chatra_client_id, "client-1");
     assert_eq!(view.chatra_chat_id, "chat-1");
@@ -63,7 +63,10 @@ async fn customer_and_mirrored_agent_messages_are_received_from_chatra() {
     let (customer, agent_msg, agent) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     case.record(vec![
         opened(),
-        customer_says(customer, "Hello 👋", 1_700_000_000),
+        customer_says("Hello 👋")
+            .id(customer)
+            .at(1_700_000_000)
+            .into(),
         agent_mirrored(agent_msg, Some(agent)),
     ])
     .await;
@@ -110,12 +113,9 @@ async fn a_message_without_its_own_time_takes_the_event_time() {
     let (_db, store) = common::store().await;
     let case = Case::new(&store);
     let id = Uuid::now_v7();
-    let Event::CustomerMessageReceived(mut message) = customer_says(id, "hi", 0) else {
-        unreachable!()
-    };
-    message.created_at = None;
+    // The builder's message has no time of its own.
     let stored = case
-        .record(vec![opened(), Event::CustomerMessageReceived(message)])
+        .record(vec![opened(), customer_says("hi").id(id).into()])
         .await;
     let occurred = stored[1].occurred_at.as_ref().expect("occurred_at").seconds;
     assert_eq!(case.messages().await[0].created_at.timestamp(), occurred);
@@ -129,10 +129,19 @@ async fn replies_are_pending_until_delivered_failed_or_unknown() {
     let [sent, failed, unknown, by_rule] = [(); 4].map(|()| Uuid::now_v7());
     case.record(vec![
         opened(),
-        reply(sent, Some(agent), "deskie"),
-        reply(failed, Some(agent), "deskie"),
-        reply(unknown, Some(agent), "deskie"),
-        reply(by_rule, None, "rule"),
+        reply("reply from deskie")
+            .id(sent)
+            .by_agent(Some(agent))
+            .into(),
+        reply("reply from deskie")
+            .id(failed)
+            .by_agent(Some(agent))
+            .into(),
+        reply("reply from deskie")
+            .id(unknown)
+            .by_agent(Some(agent))
+            .into(),
+        reply("reply from rule").id(by_rule).from("rule").into(),
     ])
     .await;
     let messages = case.messages().await;
@@ -366,11 +375,11 @@ async fn messages_are_ordered_by_time_then_by_the_event_that_added_them() {
     let [late, same_a, same_b, early] = [(); 4].map(|()| Uuid::now_v7());
     case.record(vec![
         opened(),
-        customer_says(late, "late", 1_700_000_300),
-        customer_says(same_a, "same-a", 1_700_000_200),
-        customer_says(same_b, "same-b", 1_700_000_200),
+        customer_says("late").id(late).at(1_700_000_300).into(),
+        customer_says("same-a").id(same_a).at(1_700_000_200).into(),
+        customer_says("same-b").id(same_b).at(1_700_000_200).into(),
         // A transcript filling a gap: appended last, written first.
-        customer_says(early, "early", 1_700_000_100),
+        customer_says("early").id(early).at(1_700_000_100).into(),
     ])
     .await;
     let order: Vec<Uuid> = case.messages().await.iter().map(|m| m.id).collect();
@@ -385,12 +394,8 @@ async fn cases_list_newest_first_with_filters_and_a_cursor() {
     let mut ids = Vec::new();
     for n in 0..5 {
         let case = Case::new(&store);
-        let group = if n % 2 == 0 {
-            GROUP.to_owned()
-        } else {
-            other_group.to_string()
-        };
-        let mut events = vec![opened_in(&group)];
+        let group = if n % 2 == 0 { GROUP } else { other_group };
+        let mut events = vec![opened_in(group)];
         if n == 3 {
             events.push(Event::CaseAssigned(CaseAssigned {
                 assignee_id: Some(agent.to_string()),

@@ -6,35 +6,12 @@ mod common;
 
 use case_support::*;
 use deskie_domain::case::CaseState;
-use deskie_proto::events::{CaseStatusChanged, Event, ReplyDelivered, UnmatchedEchoReceived};
+use deskie_proto::events::{Event, UnmatchedEchoReceived};
 use deskie_store::case_stream::SNAPSHOT_FORMAT;
 use deskie_store::read_models::cases;
 use deskie_store::{Asking, Store, StoreError};
+use deskie_testkit::record_case;
 use uuid::Uuid;
-
-fn status(to: &str) -> Event {
-    Event::CaseStatusChanged(CaseStatusChanged {
-        from: String::new(),
-        to: to.into(),
-        ..Default::default()
-    })
-}
-
-fn delivered(reply_id: Uuid, chatra_id: &str) -> Event {
-    Event::ReplyDelivered(ReplyDelivered {
-        message_id: reply_id.to_string(),
-        chatra_message_id: chatra_id.into(),
-        settled_by: "chatra_response".into(),
-        ..Default::default()
-    })
-}
-
-/// Records `events` through the case stream and commits.
-async fn write(store: &Store, case_id: Uuid, events: Vec<Event>) {
-    let mut case = store.open_case(case_id).await.expect("open");
-    case.record(events, &TEST).await.expect("record");
-    case.commit().await.expect("commit");
-}
 
 /// The case folded from its whole history, as writers did before snapshots.
 async fn folded(store: &Store, case_id: Uuid) -> CaseState {
@@ -82,19 +59,27 @@ async fn recorded_events_are_projected_and_the_snapshot_follows_the_case() {
     let (_db, store) = common::store().await;
     let case_id = Uuid::now_v7();
     let reply_id = Uuid::now_v7();
-    write(
+    record_case(
         &store,
         case_id,
-        vec![opened(), customer_says(Uuid::now_v7(), "hi", 1_700_000_000)],
+        vec![opened(), customer_says("hi").at(1_700_000_000).into()],
     )
     .await;
-    write(
+    record_case(
         &store,
         case_id,
-        vec![reply(reply_id, None, "deskie"), status("pending")],
+        vec![
+            reply("reply from deskie").id(reply_id).into(),
+            status("pending").into(),
+        ],
     )
     .await;
-    write(&store, case_id, vec![delivered(reply_id, "chatra-r1")]).await;
+    record_case(
+        &store,
+        case_id,
+        vec![delivered(reply_id).chatra_id("chatra-r1").into()],
+    )
+    .await;
 
     let view = cases::get(store.pool(), case_id)
         .await
@@ -141,7 +126,7 @@ async fn a_case_written_before_snapshots_is_folded_once_and_keeps_its_ids() {
     // Appended and projected the old way: no snapshot, no ids.
     case.record(vec![
         opened(),
-        customer_says(Uuid::now_v7(), "old", 1_700_000_000),
+        customer_says("old").at(1_700_000_000).into(),
         Event::UnmatchedEchoReceived(UnmatchedEchoReceived {
             chatra_message_id: "chatra-echo".into(),
             ..Default::default()
@@ -169,9 +154,9 @@ async fn a_case_written_before_snapshots_is_folded_once_and_keeps_its_ids() {
 async fn events_after_the_snapshot_and_a_snapshot_of_another_format_are_folded() {
     let (_db, store) = common::store().await;
     let case = Case::new(&store);
-    write(&store, case.id, vec![opened()]).await;
+    record_case(&store, case.id, vec![opened()]).await;
     // A writer that bypassed the case stream leaves the snapshot behind the case.
-    case.record(vec![status("closed")]).await;
+    case.record(vec![status("closed").into()]).await;
     let state = store
         .case_state(case.id, &Asking::nothing())
         .await
@@ -198,10 +183,14 @@ async fn a_refused_record_changes_neither_the_case_nor_its_snapshot() {
     let (_db, store) = common::store().await;
     let store = store.with_max_message_bytes(64 * 1024);
     let case_id = Uuid::now_v7();
-    write(&store, case_id, vec![opened()]).await;
+    record_case(&store, case_id, vec![opened()]).await;
     let mut case = store.open_case(case_id).await.expect("open");
-    let huge = customer_says(Uuid::now_v7(), &"x".repeat(128 * 1024), 1_700_000_000);
-    let refused = case.record(vec![status("pending"), huge], &TEST).await;
+    let huge = customer_says(&"x".repeat(128 * 1024))
+        .at(1_700_000_000)
+        .into();
+    let refused = case
+        .record(vec![status("pending").into(), huge], &TEST)
+        .await;
     assert!(
         matches!(refused, Err(StoreError::EventTooLarge { .. })),
         "{refused:?}"

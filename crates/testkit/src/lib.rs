@@ -7,17 +7,22 @@
 //! - [`FaultProxy`]: a loopback TCP proxy that refuses, blackholes, delays or resets
 //!   traffic to a real server, for network-fault tests without root.
 //! - [`ChatraStandIn`]: a local Chatra REST API that records requests and fails on demand.
+//! - [`case_events`]: builders of case events; [`record_case`] and [`append_case`] write
+//!   them to a case, projected or not; [`connect_integration`] connects a Chatra integration.
 //! - [`SlackStandIn`], [`TelegramStandIn`]: a local Slack incoming webhook and Telegram Bot
 //!   API (`sendMessage`), recording requests and failing on demand in the same way.
 //!
 //! `DESKIE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) and
 //! `DESKIE_TEST_NATS_URL` (default `nats://127.0.0.1:4222`) point elsewhere when needed.
 
+pub mod case_events;
+mod case_writes;
 mod chatra_standin;
 mod db;
 mod eventually;
 mod fault_proxy;
 mod fixtures;
+mod integrations;
 mod nats;
 mod process;
 mod server;
@@ -28,11 +33,13 @@ mod streams;
 mod suite_env;
 mod telegram_standin;
 
+pub use case_writes::{TEST_CAUSE, append_case, record_case, record_case_as};
 pub use chatra_standin::ChatraStandIn;
 pub use db::TestDb;
 pub use eventually::{LIVENESS_BOUND, eventually, wait_until};
 pub use fault_proxy::{FaultProxy, ProxyMode};
 pub use fixtures::{chatra_fixture, chatra_fixture_dir};
+pub use integrations::{connect_integration, integration_settings};
 pub use nats::TestNats;
 pub use process::{
     ServiceProcess, TEST_ENCRYPTION_KEY, assert_bad_variables_are_named, assert_serves_ops,

@@ -10,14 +10,12 @@ use deskie_agent_sync::{CaseEvents, ClientUpdateSender};
 use deskie_bus::consumer::{Delivery, Handler, HandlerError};
 use deskie_chatra::ChatraClient;
 use deskie_proto::Message;
-use deskie_proto::events::{
-    AgentDisabled, AgentMessageMirrored, CustomerDataChanged, Envelope, Event, OptionalText,
-    ReplyDelivered,
-};
+use deskie_proto::events::{AgentDisabled, CustomerDataChanged, Envelope, Event, OptionalText};
 use deskie_store::case_consumer::CaseEventHandler;
 use deskie_store::client_updates::{self, ClientUpdate};
 use deskie_store::read_models::agent_links;
 use deskie_testkit::Fault;
+use deskie_testkit::case_events::{self, agent_says};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -40,25 +38,19 @@ fn agent_edit(name: Option<Option<&str>>, phone: Option<Option<&str>>) -> Event 
     })
 }
 
+/// A reply of `agent`, delivered as the Chatra agent `chatra_agent`.
 fn delivered(agent: Uuid, chatra_agent: &str) -> Event {
-    Event::ReplyDelivered(ReplyDelivered {
-        message_id: Uuid::now_v7().to_string(),
-        chatra_message_id: format!("m-{}", Uuid::now_v7()),
-        chatra_agent_id: Some(chatra_agent.into()),
-        agent_id: Some(agent.to_string()),
-        settled_by: "chatra_response".into(),
-    })
+    case_events::delivered(Uuid::now_v7())
+        .by(agent, chatra_agent)
+        .into()
 }
 
+/// A message the Chatra agent `chatra_agent` (with `email`) wrote in Chatra.
 fn mirrored(chatra_agent: &str, email: Option<&str>) -> Event {
-    Event::AgentMessageMirrored(AgentMessageMirrored {
-        message_id: Uuid::now_v7().to_string(),
-        chatra_message_id: format!("m-{}", Uuid::now_v7()),
-        chatra_agent_id: chatra_agent.into(),
-        agent_email: email.map(str::to_owned),
-        text: "typed in Chatra".into(),
-        ..Default::default()
-    })
+    agent_says(&format!("typed in Chatra by {chatra_agent}"))
+        .chatra_agent(chatra_agent)
+        .email(email)
+        .into()
 }
 
 fn links_recorded(types: &[String]) -> usize {

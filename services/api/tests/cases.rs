@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use common::{
-    TestApp, assigned, chatra_agent_says, chatra_customer_data, customer_says, opened, spawn_app,
+    TestApp, agent_says, assigned, chatra_customer_data, customer_says, file, opened, spawn_app,
     status,
 };
 
@@ -73,10 +73,17 @@ async fn a_case_has_exactly_the_contract_shape_with_unknowns_null() {
     app.record_case(
         id,
         vec![
-            opened(group, "chat-1"),
+            opened().in_group(group).chat("chat-1").into(),
             chatra_customer_data(),
-            customer_says("Hallo 👋, wo ist mein Paket?", 1_732_608_010),
-            chatra_agent_says("Ich schaue nach.", 1_732_608_020),
+            customer_says("Hallo 👋, wo ist mein Paket?")
+                .at(1_732_608_010)
+                .into(),
+            agent_says("Ich schaue nach.")
+                .chatra_agent("Zx8Cv2Bn4Mq6Lk1Jh")
+                .named("Julia")
+                .at(1_732_608_020)
+                .attaching(file("label.pdf"))
+                .into(),
         ],
     )
     .await;
@@ -102,7 +109,7 @@ async fn a_case_has_exactly_the_contract_shape_with_unknowns_null() {
     );
     assert_eq!(case["id"], id.to_string());
     assert_eq!(case["channel"], "live_chat");
-    assert_eq!(case["integration_id"], common::INTEGRATION);
+    assert_eq!(case["integration_id"], common::INTEGRATION.to_string());
     assert_eq!(case["status"], "open");
     assert_eq!(case["group_id"], group.to_string());
     assert_eq!(case["assignee_id"], Value::Null);
@@ -189,9 +196,10 @@ async fn lists_are_newest_first_filtered_and_paginated() {
         let group = if n % 2 == 0 { support } else { sales };
         opened_ids.push(app.open_case(group, &format!("chat-{n}")).await);
     }
-    app.record_case(opened_ids[1], vec![status("open", "pending")])
+    app.record_case(opened_ids[1], vec![status("pending").from("open").into()])
         .await;
-    app.record_case(opened_ids[3], vec![assigned(ann)]).await;
+    app.record_case(opened_ids[3], vec![assigned(ann).into()])
+        .await;
     let newest_first: Vec<String> = opened_ids.iter().rev().map(Uuid::to_string).collect();
 
     let all = json_of(app.get("/api/v1/cases").await).await;
@@ -330,8 +338,8 @@ async fn the_event_history_is_oldest_first_with_each_events_fields() {
     app.record_case(
         id,
         vec![
-            opened(group, "chat-1"),
-            customer_says("Hi", 1_732_608_010),
+            opened().in_group(group).chat("chat-1").into(),
+            customer_says("Hi").at(1_732_608_010).into(),
             chatra_customer_data(),
         ],
     )
@@ -394,7 +402,7 @@ async fn the_event_history_is_oldest_first_with_each_events_fields() {
     assert_eq!(
         history[0]["data"],
         json!({
-            "integration_id": common::INTEGRATION,
+            "integration_id": common::INTEGRATION.to_string(),
             "channel": "live_chat",
             "chatra_client_id": "client-chat-1",
             "chatra_chat_id": "chat-1",
@@ -537,8 +545,14 @@ async fn customer_edits_record_only_what_changes() {
     let app = spawn_app().await;
     let group = app.create_group("Support").await;
     let id = Uuid::now_v7();
-    app.record_case(id, vec![opened(group, "chat-1"), chatra_customer_data()])
-        .await;
+    app.record_case(
+        id,
+        vec![
+            opened().in_group(group).chat("chat-1").into(),
+            chatra_customer_data(),
+        ],
+    )
+    .await;
     let (token, me) = agent(&app, "ann@example.com", &["live_chat"]).await;
     let path = format!("/api/v1/cases/{id}/customer");
 
@@ -616,7 +630,7 @@ async fn the_history_shows_notification_outcomes_without_the_destination() {
     app.record_case(
         id,
         vec![
-            opened(group, "chat-1"),
+            opened().in_group(group).chat("chat-1").into(),
             request("n-1", "slack"),
             request("n-2", "telegram"),
             Event::NotificationDelivered(NotificationDelivered {

@@ -27,8 +27,14 @@ impl TestApp {
     async fn chat(&self, group: Uuid, text: &str) -> Uuid {
         let id = Uuid::now_v7();
         let chat = id.to_string();
-        self.record_case(id, vec![opened(group, &chat), customer_says(text, 1)])
-            .await;
+        self.record_case(
+            id,
+            vec![
+                opened().in_group(group).chat(&chat).into(),
+                customer_says(text).at(1).into(),
+            ],
+        )
+        .await;
         id
     }
 
@@ -60,7 +66,7 @@ async fn a_dry_run_lists_exactly_the_matching_cases_and_changes_nothing() {
     let _parcel = app.chat(group, "Where is my parcel?").await;
     let last = app.chat(group, "refund please").await;
     // An update is no case_created change, whatever it says.
-    app.record_case(first, vec![status("open", "pending")])
+    app.record_case(first, vec![status("pending").from("open").into()])
         .await;
     let rule_id = app.refund_alert().await;
     let rule_id = rule_id.as_str();

@@ -67,7 +67,11 @@ async fn a_stream_receives_case_events_as_they_are_relayed() {
     let case = app.open_case(group, "chat-1").await;
     app.record_case(
         case,
-        vec![customer_says("Where is my parcel?", 1_700_000_000)],
+        vec![
+            customer_says("Where is my parcel?")
+                .at(1_700_000_000)
+                .into(),
+        ],
     )
     .await;
 
@@ -90,8 +94,11 @@ async fn last_event_id_resumes_right_after_it_without_gaps_or_duplicates() {
     let mut live = stream(&app, &token, None).await;
     let case = app.open_case(group, "chat-1").await;
     for n in 0..4 {
-        app.record_case(case, vec![customer_says(&format!("message {n}"), n)])
-            .await;
+        app.record_case(
+            case,
+            vec![customer_says(&format!("message {n}")).at(n).into()],
+        )
+        .await;
     }
     let mut seen = Vec::new();
     for _ in 0..3 {
@@ -102,8 +109,11 @@ async fn last_event_id_resumes_right_after_it_without_gaps_or_duplicates() {
 
     // While disconnected, more happens.
     for n in 4..6 {
-        app.record_case(case, vec![customer_says(&format!("message {n}"), n)])
-            .await;
+        app.record_case(
+            case,
+            vec![customer_says(&format!("message {n}")).at(n).into()],
+        )
+        .await;
     }
     let mut resumed = stream(&app, &token, Some(&last.to_string())).await;
     let mut versions = Vec::new();
@@ -151,8 +161,9 @@ async fn a_sound_reaches_only_the_assignee_or_everyone_on_an_unassigned_case() {
     let mut bob_live = stream(&app, &bob_token, None).await;
 
     let case = app.open_case(group, "chat-1").await;
-    app.record_case(case, vec![assigned(ann), sound()]).await;
-    app.record_case(case, vec![customer_says("hello?", 1)])
+    app.record_case(case, vec![assigned(ann).into(), sound()])
+        .await;
+    app.record_case(case, vec![customer_says("hello?").at(1).into()])
         .await;
     let unassigned = app.open_case(group, "chat-2").await;
     app.record_case(unassigned, vec![sound()]).await;

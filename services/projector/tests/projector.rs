@@ -7,13 +7,12 @@ use async_nats::HeaderMap;
 use deskie_bus::{Bus, Topology};
 use deskie_projector::{Application, ProjectorConfig, ProjectorMetrics};
 use deskie_proto::Message;
-use deskie_proto::events::{
-    CaseOpened, CaseStatusChanged, CustomerMessageReceived, Envelope, Event,
-};
+use deskie_proto::events::{Envelope, Event};
+use deskie_store::Store;
 use deskie_store::read_models::cases;
 use deskie_store::relay::{Relay, RelayConfig};
-use deskie_store::{EventDraft, Store, StreamKey};
-use deskie_testkit::{TestDb, TestNats};
+use deskie_testkit::case_events::{customer_says, opened, status};
+use deskie_testkit::{TestDb, TestNats, append_case};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -82,24 +81,7 @@ impl Harness {
 
     /// Appends `events` to case `id` without projecting them (the projector must).
     async fn append(&self, id: Uuid, events: Vec<Event>) -> Vec<Envelope> {
-        let mut tx = self
-            .store
-            .begin_stream(StreamKey::new("case", id))
-            .await
-            .expect("begin");
-        let version = tx.version();
-        let drafts = events
-            .into_iter()
-            .map(|event| EventDraft {
-                event,
-                causation_id: "test".into(),
-                correlation_id: "test".into(),
-                emitted_by: "test",
-            })
-            .collect();
-        let stored = tx.append(version, drafts).await.expect("append");
-        tx.commit().await.expect("commit");
-        stored
+        append_case(&self.store, id, events).await
     }
 
     /// Waits until case `id` is projected at `version`.
@@ -163,46 +145,32 @@ impl Harness {
     }
 }
 
-fn opened() -> Event {
-    Event::CaseOpened(CaseOpened {
-        integration_id: Uuid::now_v7().to_string(),
-        channel: "live_chat".into(),
-        chatra_client_id: "client".into(),
-        chatra_chat_id: "chat".into(),
-        chatra_group_id: None,
-        group_id: Uuid::now_v7().to_string(),
-        panel: "separate".into(),
-    })
-}
-
-fn says(text: &str) -> Event {
-    Event::CustomerMessageReceived(CustomerMessageReceived {
-        message_id: Uuid::now_v7().to_string(),
-        chatra_message_id: format!("chatra-{text}"),
-        text: text.into(),
-        created_at: None,
-        attachments: Vec::new(),
-    })
-}
-
-fn status(to: &str) -> Event {
-    Event::CaseStatusChanged(CaseStatusChanged {
-        from: "open".into(),
-        to: to.into(),
-        ..Default::default()
-    })
-}
-
 #[tokio::test]
 async fn case_events_in_the_event_store_reach_the_read_model_through_the_relay() {
     let harness = Harness::start(true).await;
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-    harness.append(a, vec![opened(), says("hello")]).await;
-    harness.append(b, vec![opened()]).await;
     harness
-        .append(a, vec![says("are you there?"), status("pending")])
+        .append(a, vec![opened().into(), customer_says("hello").into()])
         .await;
-    harness.append(b, vec![says("hi"), status("closed")]).await;
+    harness.append(b, vec![opened().into()]).await;
+    harness
+        .append(
+            a,
+            vec![
+                customer_says("are you there?").into(),
+                status("pending").from("open").into(),
+            ],
+        )
+        .await;
+    harness
+        .append(
+            b,
+            vec![
+                customer_says("hi").into(),
+                status("closed").from("open").into(),
+            ],
+        )
+        .await;
 
     let case_a = harness.projected(a, 4).await;
     assert_eq!(case_a.status, "pending");
@@ -230,7 +198,14 @@ async fn a_redelivered_event_changes_nothing() {
     let harness = Harness::start(true).await;
     let id = Uuid::now_v7();
     let stored = harness
-        .append(id, vec![opened(), says("one"), status("closed")])
+        .append(
+            id,
+            vec![
+                opened().into(),
+                customer_says("one").into(),
+                status("closed").from("open").into(),
+            ],
+        )
         .await;
     harness.projected(id, 3).await;
     harness.wait_handled(3).await;
@@ -270,7 +245,12 @@ async fn an_event_after_a_gap_brings_the_missing_versions_from_the_event_store()
     let stored = harness
         .append(
             id,
-            vec![opened(), says("first"), says("second"), status("pending")],
+            vec![
+                opened().into(),
+                customer_says("first").into(),
+                customer_says("second").into(),
+                status("pending").from("open").into(),
+            ],
         )
         .await;
     let last = stored.last().expect("events");
@@ -293,7 +273,7 @@ async fn an_event_after_a_gap_brings_the_missing_versions_from_the_event_store()
 async fn an_undecodable_event_is_dead_lettered_and_the_next_one_is_projected() {
     let harness = Harness::start(false).await;
     let id = Uuid::now_v7();
-    let stored = harness.append(id, vec![opened()]).await;
+    let stored = harness.append(id, vec![opened().into()]).await;
     harness
         .publish_raw(&stored[0], b"\xff\xff not protobuf".to_vec())
         .await;
@@ -329,7 +309,7 @@ async fn health_readiness_and_metrics_are_served() {
         assert_eq!(response.status(), 200, "{path}");
     }
     let id = Uuid::now_v7();
-    let stored = harness.append(id, vec![opened()]).await;
+    let stored = harness.append(id, vec![opened().into()]).await;
     harness
         .publish_raw(&stored[0], stored[0].encode_to_vec())
         .await;

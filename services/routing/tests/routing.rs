@@ -6,12 +6,12 @@ use bytes::Bytes;
 use deskie_bus::Bus;
 use deskie_domain::case::case_id_for;
 use deskie_proto::Message;
-use deskie_proto::events::{Event, IntegrationConnected, IntegrationSettings};
+use deskie_proto::events::Event;
 use deskie_proto::webhooks::ChatraWebhookReceived;
 use deskie_routing::RoutingConfig;
 use deskie_store::startup::Backing;
 use deskie_store::{Store, StreamKey};
-use deskie_testkit::{TestDb, TestNats};
+use deskie_testkit::{TestDb, TestNats, connect_integration, integration_settings};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -44,27 +44,7 @@ async fn harness(instances: usize) -> Harness {
     bus.provision().await.expect("provision");
     let integration = Uuid::new_v4();
     let default_group = Uuid::new_v4();
-    let settings = IntegrationSettings {
-        public_key: "pub".into(),
-        secret_key_encrypted: vec![1],
-        default_group_id: default_group.to_string(),
-        panel: "informational".into(),
-        group_mappings: vec![],
-        webhook_token_encrypted: vec![2],
-        webhook_token_sha256: vec![3],
-        ..Default::default()
-    };
-    store
-        .record_config_event(
-            StreamKey::new("integration", integration),
-            Event::IntegrationConnected(IntegrationConnected {
-                settings: Some(settings),
-            }),
-            "test",
-            "test",
-        )
-        .await
-        .expect("integration");
+    connect_integration(&store, integration, integration_settings(default_group)).await;
     let shutdown = CancellationToken::new();
     for _ in 0..instances {
         let config = RoutingConfig {

@@ -5,13 +5,12 @@ use deskie_bus::Topology;
 use deskie_bus::consumer::{Delivery, Handler};
 use deskie_config::Cipher;
 use deskie_proto::Message;
-use deskie_proto::events::{
-    CaseOpened, CustomerMessageReceived, Envelope, Event, ReplyRequested, RuleCreated,
-};
+use deskie_proto::events::{Envelope, Event, ReplyRequested, RuleCreated};
 use deskie_rules::{EvaluateRules, RulesMetrics};
 use deskie_store::case_consumer::CaseEventHandler;
-use deskie_store::{EventDraft, Store, StreamKey};
-use deskie_testkit::TestDb;
+use deskie_store::{Store, StreamKey};
+use deskie_testkit::case_events::{customer_says, opened};
+use deskie_testkit::{TestDb, append_case};
 use uuid::Uuid;
 
 async fn store_with_greeting_rule() -> (TestDb, Store) {
@@ -35,20 +34,9 @@ async fn store_with_greeting_rule() -> (TestDb, Store) {
     (db, store)
 }
 
+/// Appends `event` as routing would, but nothing evaluates or projects it yet.
 async fn append(store: &Store, case_id: Uuid, event: Event) -> Envelope {
-    let mut tx = store
-        .begin_stream(StreamKey::new("case", case_id))
-        .await
-        .expect("begin");
-    let draft = EventDraft {
-        event,
-        causation_id: format!("webhook-{}", Uuid::now_v7()),
-        correlation_id: "test".into(),
-        emitted_by: "routing",
-    };
-    let expected = tx.version();
-    let mut stored = tx.append(expected, vec![draft]).await.expect("append");
-    tx.commit().await.expect("commit");
+    let mut stored = append_case(store, case_id, vec![event]).await;
     stored.remove(0)
 }
 
@@ -79,31 +67,8 @@ async fn greetings(store: &Store, case_id: Uuid) -> Vec<ReplyRequested> {
 async fn a_case_created_trigger_never_delivered_still_greets_once() {
     let (_db, store) = store_with_greeting_rule().await;
     let case_id = Uuid::now_v7();
-    let opened = append(
-        &store,
-        case_id,
-        Event::CaseOpened(CaseOpened {
-            integration_id: Uuid::now_v7().to_string(),
-            channel: "live_chat".into(),
-            chatra_client_id: "client-1".into(),
-            chatra_chat_id: "chat-1".into(),
-            group_id: Uuid::now_v7().to_string(),
-            panel: "separate".into(),
-            ..Default::default()
-        }),
-    )
-    .await;
-    let message = append(
-        &store,
-        case_id,
-        Event::CustomerMessageReceived(CustomerMessageReceived {
-            message_id: Uuid::now_v7().to_string(),
-            chatra_message_id: "m-1".into(),
-            text: "hello?".into(),
-            ..Default::default()
-        }),
-    )
-    .await;
+    let opened = append(&store, case_id, opened().into()).await;
+    let message = append(&store, case_id, customer_says("hello?").into()).await;
     let handler = CaseEventHandler::new(
         store.clone(),
         Topology::new("t"),

@@ -9,15 +9,14 @@ use std::time::{Duration, Instant};
 
 use deskie_config::Cipher;
 use deskie_proto::events::{
-    AgentCreated, AgentGroups, AgentStatusChanged, AgentUpdated, CaseOpened, Event, GroupCreated,
-    RuleCreated,
+    AgentCreated, AgentGroups, AgentStatusChanged, AgentUpdated, Event, GroupCreated, RuleCreated,
 };
 use deskie_rules::RulesMetrics;
-use deskie_store::read_models::cases;
 use deskie_store::relay::{Relay, RelayConfig};
 use deskie_store::startup::Backing;
-use deskie_store::{EventDraft, Store, StreamKey};
-use deskie_testkit::{TestDb, TestNats};
+use deskie_store::{Cause, Store, StreamKey};
+use deskie_testkit::case_events::opened;
+use deskie_testkit::{TestDb, TestNats, record_case_as};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -117,32 +116,10 @@ impl Harness {
     /// A new Live Chat case in `group`, as routing opens one; its id.
     async fn open_case(&self, group: Uuid) -> Uuid {
         let case_id = Uuid::now_v7();
-        let opened = Event::CaseOpened(CaseOpened {
-            integration_id: Uuid::now_v7().to_string(),
-            channel: "live_chat".into(),
-            chatra_client_id: format!("client-{case_id}"),
-            chatra_chat_id: format!("chat-{case_id}"),
-            group_id: group.to_string(),
-            panel: "separate".into(),
-            ..Default::default()
-        });
-        let mut tx = self
-            .store
-            .begin_stream(StreamKey::new("case", case_id))
-            .await
-            .expect("begin");
-        let draft = EventDraft {
-            event: opened,
-            causation_id: format!("webhook-{case_id}"),
-            correlation_id: format!("webhook-{case_id}"),
-            emitted_by: "routing",
-        };
-        let expected = tx.version();
-        tx.append(expected, vec![draft]).await.expect("append");
-        cases::catch_up(tx.connection(), case_id)
-            .await
-            .expect("project");
-        tx.commit().await.expect("commit");
+        let opened = opened().in_group(group).chat(&format!("chat-{case_id}"));
+        let webhook = format!("webhook-{case_id}");
+        let routing = Cause::new_chain(&webhook, "routing");
+        record_case_as(&self.store, case_id, &routing, vec![opened.into()]).await;
         case_id
     }
 

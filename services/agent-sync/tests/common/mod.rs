@@ -7,13 +7,12 @@ use deskie_agent_sync::{AgentSyncConfig, AgentSyncMetrics, VisitorFetchConfig};
 use deskie_bus::Bus;
 use deskie_config::Cipher;
 use deskie_proto::events::{
-    AgentCreated, AgentStatusChanged, CaseOpened, ChatEnded, Envelope, Event, GroupMapping,
-    IntegrationConnected, IntegrationSettings,
+    AgentCreated, AgentStatusChanged, ChatEnded, Envelope, Event, GroupMapping, IntegrationSettings,
 };
-use deskie_store::read_models::cases;
 use deskie_store::relay::{Relay, RelayConfig};
 use deskie_store::startup::Backing;
-use deskie_store::{EventDraft, Store, StreamKey};
+use deskie_store::{Store, StreamKey};
+use deskie_testkit::case_events::opened;
 use deskie_testkit::{ChatraStandIn, RecordedRequest, TestDb, TestNats};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -100,17 +99,7 @@ async fn build(
         webhook_token_sha256: vec![2],
         ..Default::default()
     };
-    store
-        .record_config_event(
-            StreamKey::new("integration", integration),
-            Event::IntegrationConnected(IntegrationConnected {
-                settings: Some(settings),
-            }),
-            "test",
-            "test",
-        )
-        .await
-        .expect("integration");
+    deskie_testkit::connect_integration(&store, integration, settings).await;
     let config = AgentSyncConfig {
         chatra_api_url: chatra.base_url().to_owned(),
         agent_online_path: deskie_chatra::DEFAULT_AGENT_ONLINE_PATH.to_owned(),
@@ -201,19 +190,12 @@ impl Harness {
     /// `chatra_group_id` (unmapped) would; its id.
     pub async fn open_case_in(&self, chatra_group_id: Option<&str>) -> Uuid {
         let case_id = Uuid::now_v7();
-        self.case_events(
-            case_id,
-            vec![Event::CaseOpened(CaseOpened {
-                integration_id: self.integration.to_string(),
-                channel: "live_chat".into(),
-                chatra_client_id: CLIENT_ID.into(),
-                chatra_chat_id: "chat-1".into(),
-                chatra_group_id: chatra_group_id.map(str::to_owned),
-                group_id: self.default_group.to_string(),
-                panel: "separate".into(),
-            })],
-        )
-        .await;
+        let opened = opened()
+            .integration(self.integration)
+            .client(CLIENT_ID)
+            .chatra_group(chatra_group_id)
+            .in_group(self.default_group);
+        self.case_events(case_id, vec![opened.into()]).await;
         case_id
     }
 
@@ -225,27 +207,7 @@ impl Harness {
     /// Appends case events and projects them, as a writer of case events does; the stored
     /// envelopes.
     pub async fn case_events(&self, case_id: Uuid, events: Vec<Event>) -> Vec<Envelope> {
-        let mut tx = self
-            .store
-            .begin_stream(StreamKey::new("case", case_id))
-            .await
-            .expect("begin");
-        let drafts = events
-            .into_iter()
-            .map(|event| EventDraft {
-                event,
-                causation_id: "test".into(),
-                correlation_id: "test".into(),
-                emitted_by: "test",
-            })
-            .collect();
-        let expected = tx.version();
-        let stored = tx.append(expected, drafts).await.expect("append");
-        cases::catch_up(tx.connection(), case_id)
-            .await
-            .expect("project");
-        tx.commit().await.expect("commit");
-        stored
+        deskie_testkit::record_case(&self.store, case_id, events).await
     }
 
     /// A barrier: appends a `ChatEnded` (wanted by agent-sync, and a no-op without visitor

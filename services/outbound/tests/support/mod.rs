@@ -1,5 +1,5 @@
 //! outbound against real PostgreSQL and NATS, with the relay and Slack and Telegram
-//! stand-ins; case events appended through the store, as the rules service appends them.
+//! stand-ins; case events recorded through the case stream, as the rules service records them.
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
@@ -8,10 +8,11 @@ use std::time::Duration;
 use deskie_chatra::{ChatraClient, default_http_client};
 use deskie_config::Cipher;
 use deskie_outbound::{Application, OutboundConfig, RetryPolicy};
-use deskie_proto::events::{CaseOpened, Envelope, Event, NotificationRequested};
+use deskie_proto::events::{Envelope, Event, NotificationRequested};
 use deskie_store::relay::{Relay, RelayConfig};
 use deskie_store::startup::Backing;
-use deskie_store::{EventDraft, Store, StreamKey};
+use deskie_store::{Cause, Store};
+use deskie_testkit::case_events::opened;
 use deskie_testkit::{SlackStandIn, TelegramStandIn, TestDb, TestNats};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -95,36 +96,15 @@ pub async fn harness_with(tune: impl FnOnce(&mut OutboundConfig)) -> Harness {
 }
 
 impl Harness {
-    /// A new case whose rule asks for `notifications` (as the rules service appends them:
-    /// destination encrypted); its id.
+    /// A new case whose rule asks for `notifications`, recorded as the rules service records
+    /// them (through the case stream, destination encrypted); its id.
     pub async fn case_with(&self, notifications: Vec<NotificationRequested>) -> Uuid {
         let case_id = Uuid::now_v7();
-        let opened = Event::CaseOpened(CaseOpened {
-            integration_id: Uuid::now_v7().to_string(),
-            channel: "live_chat".into(),
-            chatra_client_id: "client-1".into(),
-            chatra_chat_id: "chat-1".into(),
-            chatra_group_id: None,
-            group_id: Uuid::now_v7().to_string(),
-            panel: "separate".into(),
-        });
-        let events = std::iter::once(opened)
-            .chain(notifications.into_iter().map(Event::NotificationRequested));
-        let mut tx = self
-            .store
-            .begin_stream(StreamKey::new("case", case_id))
-            .await
-            .expect("begin");
-        let drafts = events
-            .map(|event| EventDraft {
-                event,
-                causation_id: "test".into(),
-                correlation_id: "test".into(),
-                emitted_by: "rules",
-            })
+        let events = std::iter::once(opened().into())
+            .chain(notifications.into_iter().map(Event::NotificationRequested))
             .collect();
-        tx.append(0, drafts).await.expect("append");
-        tx.commit().await.expect("commit");
+        let rules = Cause::new_chain("test", "rules");
+        deskie_testkit::record_case_as(&self.store, case_id, &rules, events).await;
         case_id
     }
 
