@@ -64,9 +64,6 @@ pub const AGENT_CONSUMER: &str = "agent_sync_agents";
 /// Durable consumer of case events: `{prefix}_agent_sync_cases`.
 pub const CASE_CONSUMER: &str = "agent_sync_cases";
 
-/// Case events handled at once; one case's events still go one after the other (its lane).
-pub const CASE_CONCURRENCY: usize = 8;
-
 /// The consumer settings of the agent events.
 pub fn agent_consumer_spec(bus: &Bus) -> ConsumerSpec {
     let topology = bus.topology();
@@ -79,9 +76,7 @@ pub fn agent_consumer_spec(bus: &Bus) -> ConsumerSpec {
 
 /// The consumer settings of the case events.
 pub fn case_consumer_spec(bus: &Bus) -> ConsumerSpec {
-    let mut spec = ConsumerSpec::case_events(bus.topology(), CASE_CONSUMER);
-    spec.concurrency = CASE_CONCURRENCY;
-    spec
+    deskie_store::case_consumer::consumer_spec(bus.topology(), CASE_CONSUMER)
 }
 
 /// Runs agent-sync until `shutdown` is cancelled, counting into `metrics` (for a caller that

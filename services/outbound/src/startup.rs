@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use deskie_bus::Bus;
-use deskie_bus::consumer::{self, ConsumerSpec};
+use deskie_bus::consumer;
 use deskie_chatra::{ChatraClient, default_http_client};
 use deskie_config::Cipher;
 use deskie_store::Store;
@@ -101,7 +101,7 @@ impl Application {
         if let Err(error) = self.bus.provision().await {
             tracing::warn!(%error, "streams not provisioned yet; the consumer will retry");
         }
-        let spec = ConsumerSpec::case_events(self.bus.topology(), SERVICE);
+        let spec = deskie_store::case_consumer::consumer_spec(self.bus.topology(), SERVICE);
         let wakes = Wakes::default();
         let store = &self.deliverer.store;
         let intake = CaseEventHandler::new(

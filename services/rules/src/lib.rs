@@ -22,7 +22,7 @@ use deskie_bus::Bus;
 use deskie_bus::consumer::{self, ConsumerSpec};
 use deskie_config::Cipher;
 use deskie_store::Store;
-use deskie_store::case_consumer::CaseEventHandler;
+use deskie_store::case_consumer::{self, CaseEventHandler};
 use deskie_store::startup::consumer_endpoints;
 use deskie_telemetry::ops;
 use tokio_util::sync::CancellationToken;
@@ -30,14 +30,9 @@ use tokio_util::sync::CancellationToken;
 /// Consumer, inbox and `emitted_by` name.
 pub const SERVICE: &str = "rules";
 
-/// Case events evaluated at once; one case's events still go one after the other (its lane).
-pub const CONCURRENCY: usize = 8;
-
 /// The consumer settings of rules.
 pub fn consumer_spec(bus: &Bus) -> ConsumerSpec {
-    let mut spec = ConsumerSpec::case_events(bus.topology(), SERVICE);
-    spec.concurrency = CONCURRENCY;
-    spec
+    case_consumer::consumer_spec(bus.topology(), SERVICE)
 }
 
 /// Where the `deskie-rules` binary serves `/healthz`, `/readyz` and `/metrics`.
