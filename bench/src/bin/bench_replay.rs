@@ -14,13 +14,11 @@
 
 use std::time::Instant;
 
-use deskie_proto::events::{
-    AgentMessageMirrored, CaseAssigned, CaseOpened, CaseStatusChanged, CustomerMessageReceived,
-    Event,
-};
+use deskie_proto::events::Event;
 use deskie_store::event_store::envelope_of;
 use deskie_store::{Cause, Store, StreamKey};
 use deskie_testkit::TestDb;
+use deskie_testkit::case_events::{agent_says, assigned, customer_says, opened, status};
 use futures::TryStreamExt;
 use uuid::Uuid;
 
@@ -104,37 +102,24 @@ async fn main() -> anyhow::Result<()> {
 /// A case of `count` events: opened, then a conversation with one assignment and one status
 /// change.
 fn case_events(integration: Uuid, group: Uuid, n: u64, count: u64) -> Vec<Event> {
-    let mut events = vec![Event::CaseOpened(CaseOpened {
-        integration_id: integration.to_string(),
-        channel: "live_chat".into(),
-        chatra_client_id: format!("client-{n}"),
-        chatra_chat_id: format!("chat-{n}"),
-        group_id: group.to_string(),
-        panel: "separate".into(),
-        ..Default::default()
-    })];
+    let mut events: Vec<Event> = vec![
+        opened()
+            .integration(integration)
+            .in_group(group)
+            .client(&format!("client-{n}"))
+            .chat(&format!("chat-{n}"))
+            .into(),
+    ];
     for i in 1..count {
-        let event = match i {
-            2 => Event::CaseAssigned(CaseAssigned {
-                assignee_id: Some(Uuid::now_v7().to_string()),
-                ..Default::default()
-            }),
-            3 => Event::CaseStatusChanged(CaseStatusChanged {
-                from: "new".into(),
-                to: "open".into(),
-            }),
-            i if i % 2 == 0 => Event::AgentMessageMirrored(AgentMessageMirrored {
-                message_id: Uuid::now_v7().to_string(),
-                chatra_message_id: format!("{n}-agent-{i}"),
-                text: format!("Reply {i}: we are looking into it."),
-                ..Default::default()
-            }),
-            i => Event::CustomerMessageReceived(CustomerMessageReceived {
-                message_id: Uuid::now_v7().to_string(),
-                chatra_message_id: format!("{n}-client-{i}"),
-                text: format!("Message {i}: my order has not arrived yet."),
-                ..Default::default()
-            }),
+        let event: Event = match i {
+            2 => assigned(Uuid::now_v7()).into(),
+            3 => status("open").from("new").into(),
+            i if i % 2 == 0 => agent_says(&format!("Reply {i}: we are looking into it."))
+                .chatra_id(&format!("{n}-agent-{i}"))
+                .into(),
+            i => customer_says(&format!("Message {i}: my order has not arrived yet."))
+                .chatra_id(&format!("{n}-client-{i}"))
+                .into(),
         };
         events.push(event);
     }
