@@ -24,7 +24,7 @@ use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy};
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -320,31 +320,32 @@ async fn pull_round<H: Handler>(
         }
     };
     let lanes = Lanes::default();
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(spec.concurrency.max(1)));
     let work = taken
         .take_until(shutdown.cancelled())
-        // Sequential: a message whose lane is busy waits here, in delivery order, while
-        // the messages already in hand keep being polled below.
-        .and_then(|(message, ticket)| {
-            let lane = handler.lane(&message);
-            let lanes = lanes.clone();
+        // Each message queues behind the one before it in its lane, then waits for one of
+        // `concurrency` permits. Only its own lane waits: a message of a busy lane no longer
+        // holds back the messages behind it (case events come in runs of one case, so it
+        // used to serialise a whole consumer behind one case at a time).
+        .map_ok(|(message, ticket)| {
+            let turn = lanes.join(handler.lane(&message));
+            let (held, permits) = (held.clone(), permits.clone());
             async move {
-                let guard = match lane {
-                    Some(lane) => Some(lanes.enter(lane).await),
-                    None => None,
-                };
-                Ok((message, ticket, guard))
+                let turn = turn.wait().await;
+                // Never closed, so a permit always comes.
+                let permit = permits.acquire_owned().await.ok();
+                process(bus, spec, handler, message, shutdown).await;
+                held.release(ticket);
+                drop(permit);
+                drop(turn);
             }
         })
         // On shutdown no new message is taken, but the ones in hand are finished: a
-        // message's transaction and its ack belong together.
-        .try_for_each_concurrent(spec.concurrency.max(1), |(message, ticket, guard)| {
-            let held = held.clone();
-            async move {
-                process(bus, spec, handler, message, shutdown).await;
-                held.release(ticket);
-                drop(guard);
-                Ok(())
-            }
+        // message's transaction and its ack belong together. How many are in hand is
+        // bounded by `max_ack_pending` (JetStream delivers no more unacknowledged).
+        .try_for_each_concurrent(None, |handled| async move {
+            handled.await;
+            Ok(())
         });
     let outcome = tokio::select! {
         outcome = work => outcome,
@@ -496,45 +497,71 @@ async fn settle(
     }
 }
 
-/// One async mutex per busy lane; a lane's entry goes away with its last user.
+/// The last message of each busy lane; a lane's entry goes away with its last message.
 #[derive(Clone, Default)]
 struct Lanes {
-    busy: std::sync::Arc<
-        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    last: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, (u64, futures::future::Shared<Done>)>>,
     >,
+    joined: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// Held while a message of a lane is handled.
-struct LaneGuard {
-    lanes: Lanes,
-    lane: String,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+/// Resolves when a message's handling ended (its sender dropped).
+type Done = futures::channel::oneshot::Receiver<()>;
+
+/// A message's place in its lane: what it waits for, and what it releases when dropped.
+struct Turn {
+    after: Option<futures::future::Shared<Done>>,
+    lane: Option<(Lanes, String, u64)>,
+    _done: futures::channel::oneshot::Sender<()>,
 }
 
 impl Lanes {
-    async fn enter(&self, lane: String) -> LaneGuard {
-        let mutex = match self.busy.lock() {
-            Ok(mut busy) => busy.entry(lane.clone()).or_default().clone(),
-            Err(_) => std::sync::Arc::new(tokio::sync::Mutex::new(())),
+    /// Queues a message at the end of `lane` (`None`: no lane, no wait). Called in
+    /// delivery order, so each lane keeps it.
+    fn join(&self, lane: Option<String>) -> Turn {
+        let (done, finished) = futures::channel::oneshot::channel();
+        let Some(lane) = lane else {
+            return Turn {
+                after: None,
+                lane: None,
+                _done: done,
+            };
         };
-        let guard = mutex.lock_owned().await;
-        LaneGuard {
-            lanes: self.clone(),
-            lane,
-            guard: Some(guard),
+        let ticket = self
+            .joined
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let after = last
+            .insert(lane.clone(), (ticket, finished.shared()))
+            .map(|(_, previous)| previous);
+        Turn {
+            after,
+            lane: Some((self.clone(), lane, ticket)),
+            _done: done,
         }
     }
 }
 
-impl Drop for LaneGuard {
+impl Turn {
+    /// Waits until the message before it in its lane was handled.
+    async fn wait(mut self) -> Self {
+        if let Some(previous) = self.after.take() {
+            // `Canceled` is the only outcome: the sender is dropped, never used.
+            let _ = previous.await;
+        }
+        self
+    }
+}
+
+impl Drop for Turn {
     fn drop(&mut self) {
-        drop(self.guard.take());
-        if let Ok(mut busy) = self.lanes.busy.lock()
-            && busy
-                .get(&self.lane)
-                .is_some_and(|m| std::sync::Arc::strong_count(m) == 1)
-        {
-            busy.remove(&self.lane);
+        // The lane's entry goes when its last message is done.
+        if let Some((lanes, lane, ticket)) = self.lane.take() {
+            let mut last = lanes.last.lock().unwrap_or_else(|e| e.into_inner());
+            if last.get(&lane).is_some_and(|(newest, _)| *newest == ticket) {
+                last.remove(&lane);
+            }
         }
     }
 }

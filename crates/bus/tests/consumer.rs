@@ -299,6 +299,42 @@ async fn messages_of_one_lane_keep_their_order_while_lanes_run_in_parallel() {
 }
 
 #[tokio::test]
+async fn a_run_of_one_lane_does_not_hold_back_the_lanes_behind_it() {
+    let (_nats, bus, mut spec) = setup().await;
+    spec.concurrency = 8;
+    // As case events come: a run of one case, then the next case's run.
+    for lane in ["a", "b", "c"] {
+        for n in 0..4 {
+            publish(&bus, &format!("{lane}{n}")).await;
+        }
+    }
+    let handler = LaneRecorder::default();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(consumer::run(
+        bus.clone(),
+        spec,
+        handler.clone(),
+        shutdown.clone(),
+    ));
+    let order = handler.order.clone();
+    wait_for(|| order.lock().map(|o| o.len() == 12).unwrap_or(false)).await;
+    shutdown.cancel();
+    let order = handler.order.lock().expect("lock").clone();
+    for lane in ["a", "b", "c"] {
+        let seen: Vec<&String> = order.iter().filter(|m| m.starts_with(lane)).collect();
+        let expected: Vec<String> = (0..4).map(|n| format!("{lane}{n}")).collect();
+        assert_eq!(
+            seen,
+            expected.iter().collect::<Vec<_>>(),
+            "lane {lane} out of order"
+        );
+    }
+    // "a1" waiting for "a0" used to keep "b0" and "c0" from being taken at all.
+    let peak = handler.peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(peak, 3, "the three lanes did not run side by side");
+}
+
+#[tokio::test]
 async fn an_outage_longer_than_the_budget_is_waited_out_without_spending_deliveries() {
     let (_nats, bus, mut spec) = setup().await;
     // Without in-progress acks every held message would be delivered again each second,
