@@ -500,11 +500,12 @@ async fn settle(
 /// The last message of each busy lane; a lane's entry goes away with its last message.
 #[derive(Clone, Default)]
 struct Lanes {
-    last: std::sync::Arc<
-        std::sync::Mutex<std::collections::HashMap<String, (u64, futures::future::Shared<Done>)>>,
-    >,
+    last: std::sync::Arc<std::sync::Mutex<LastOfLane>>,
     joined: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// Per busy lane: the ticket of its last message and that message's end.
+type LastOfLane = std::collections::HashMap<String, (u64, futures::future::Shared<Done>)>;
 
 /// Resolves when a message's handling ended (its sender dropped).
 type Done = futures::channel::oneshot::Receiver<()>;
