@@ -1,5 +1,7 @@
-//! Gateway benchmark: webhooks per second and p50/p99 latency at saturation, next to the
-//! raw JetStream publish-with-ack rate of the same machine, measured in the same run.
+//! Gateway benchmark: webhooks per second and p50/p99 latency at saturation, next to two raw
+//! limits of the same machine measured in the same run: JetStream publish-with-ack, and a
+//! bare actix-web handler that publishes the body and answers 200 after the PubAck (no
+//! token check, no parsing), driven by the same HTTP load as the gateway.
 //!
 //! `cargo run --release -p deskie-bench --bin bench-gateway -- [webhooks] [concurrency]`
 //!
@@ -57,6 +59,15 @@ async fn main() -> anyhow::Result<()> {
 
     let raw = raw_jetstream(&bus, total, concurrency).await?;
     println!("{}", raw.line());
+    let bare_url = bare_handler(bus.clone())?;
+    let bare = http_load(
+        "raw: bare actix handler (HTTP → PubAck → 200)",
+        &bare_url,
+        total,
+        concurrency,
+    )
+    .await?;
+    println!("{}", bare.line());
 
     let integration = connect_integration(&store).await?;
     let shutdown = CancellationToken::new();
@@ -75,10 +86,17 @@ async fn main() -> anyhow::Result<()> {
     );
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let gateway = gateway(&url, total, concurrency).await?;
+    let gateway = http_load(
+        "ingest gateway (HTTP → PubAck → 200)",
+        &url,
+        total,
+        concurrency,
+    )
+    .await?;
     println!("{}", gateway.line());
     println!(
-        "gateway throughput = {:.0}% of raw JetStream publish-with-ack",
+        "gateway throughput = {:.0}% of the bare actix handler, {:.0}% of raw JetStream publish-with-ack",
+        100.0 * gateway.rate() / bare.rate(),
         100.0 * gateway.rate() / raw.rate()
     );
     shutdown.cancel();
@@ -118,8 +136,44 @@ async fn raw_jetstream(bus: &Bus, total: u64, concurrency: usize) -> anyhow::Res
     collect("raw JetStream publish-with-ack", workers, started).await
 }
 
-/// Webhooks through ingest over HTTP keep-alive connections.
-async fn gateway(url: &str, total: u64, concurrency: usize) -> anyhow::Result<Figures> {
+/// The floor under any webhook gateway: an actix-web handler that publishes the body to
+/// JetStream and answers 200 after the PubAck; its URL.
+fn bare_handler(bus: Bus) -> anyhow::Result<String> {
+    let subject = bus.topology().webhook_subject("bare", "chatFragment");
+    let next = Arc::new(AtomicU64::new(0));
+    let server = actix_web::HttpServer::new(move || {
+        let (bus, subject, next) = (bus.clone(), subject.clone(), next.clone());
+        actix_web::App::new().default_service(actix_web::web::to(move |body: Bytes| {
+            let (bus, subject, next) = (bus.clone(), subject.clone(), next.clone());
+            async move {
+                let id = format!("bare-{}", next.fetch_add(1, Ordering::Relaxed));
+                match bus
+                    .publish_durable(subject, &id, HeaderMap::new(), body)
+                    .await
+                {
+                    Ok(_) => actix_web::HttpResponse::Ok().finish(),
+                    Err(_) => actix_web::HttpResponse::ServiceUnavailable().finish(),
+                }
+            }
+        }))
+    })
+    .bind(("127.0.0.1", 0))?;
+    let port = server
+        .addrs()
+        .first()
+        .map(|a| a.port())
+        .ok_or_else(|| anyhow::anyhow!("the bare handler has no address"))?;
+    tokio::spawn(server.run());
+    Ok(format!("http://127.0.0.1:{port}/"))
+}
+
+/// Webhooks over HTTP keep-alive connections, `concurrency` clients each awaiting its answer.
+async fn http_load(
+    name: &str,
+    url: &str,
+    total: u64,
+    concurrency: usize,
+) -> anyhow::Result<Figures> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
@@ -127,8 +181,13 @@ async fn gateway(url: &str, total: u64, concurrency: usize) -> anyhow::Result<Fi
     let failures = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let workers = (0..concurrency).map(|_| {
-        let (http, url, next, failures) =
-            (http.clone(), url.to_owned(), next.clone(), failures.clone());
+        let (http, url, next, failures, name) = (
+            http.clone(),
+            url.to_owned(),
+            next.clone(),
+            failures.clone(),
+            name.to_owned(),
+        );
         tokio::spawn(async move {
             let mut histogram = latency_histogram();
             loop {
@@ -152,12 +211,12 @@ async fn gateway(url: &str, total: u64, concurrency: usize) -> anyhow::Result<Fi
                     }
                 }
                 if n > 0 && n % 5000 == 0 {
-                    eprintln!("  gateway: {n}/{total}");
+                    eprintln!("  {name}: {n}/{total}");
                 }
             }
         })
     });
-    let figures = collect("ingest gateway (HTTP → PubAck → 200)", workers, started).await?;
+    let figures = collect(name, workers, started).await?;
     let failed = failures.load(Ordering::Relaxed);
     if failed > 0 {
         println!("  ({failed} requests did not get a 200)");
