@@ -263,14 +263,14 @@ impl Handler for LaneRecorder {
     }
 }
 
-#[tokio::test]
-async fn messages_of_one_lane_keep_their_order_while_lanes_run_in_parallel() {
+/// Publishes `messages` ("a3": message 3 of lane "a") and runs a [`LaneRecorder`] over them,
+/// 8 at a time, until every one is handled; the order they were handled in and how many
+/// ran at once at most.
+async fn run_lanes(messages: &[String]) -> (Vec<String>, usize) {
     let (_nats, bus, mut spec) = setup().await;
     spec.concurrency = 8;
-    for n in 0..6 {
-        for lane in ["a", "b", "c"] {
-            publish(&bus, &format!("{lane}{n}")).await;
-        }
+    for message in messages {
+        publish(&bus, message).await;
     }
     let handler = LaneRecorder::default();
     let shutdown = CancellationToken::new();
@@ -281,56 +281,57 @@ async fn messages_of_one_lane_keep_their_order_while_lanes_run_in_parallel() {
         shutdown.clone(),
     ));
     let order = handler.order.clone();
-    wait_for(|| order.lock().map(|o| o.len() == 18).unwrap_or(false)).await;
+    wait_for(|| {
+        order
+            .lock()
+            .map(|o| o.len() == messages.len())
+            .unwrap_or(false)
+    })
+    .await;
     shutdown.cancel();
     let order = handler.order.lock().expect("lock").clone();
-    for lane in ["a", "b", "c"] {
+    (
+        order,
+        handler.peak.load(std::sync::atomic::Ordering::SeqCst),
+    )
+}
+
+/// Each of `lanes` handled its messages 0..`count` in that order.
+fn assert_lanes_in_order(order: &[String], lanes: &[&str], count: usize) {
+    for lane in lanes {
         let seen: Vec<&String> = order.iter().filter(|m| m.starts_with(lane)).collect();
-        let expected: Vec<String> = (0..6).map(|n| format!("{lane}{n}")).collect();
+        let expected: Vec<String> = (0..count).map(|n| format!("{lane}{n}")).collect();
         assert_eq!(
             seen,
             expected.iter().collect::<Vec<_>>(),
             "lane {lane} out of order"
         );
     }
-    let peak = handler.peak.load(std::sync::atomic::Ordering::SeqCst);
+}
+
+#[tokio::test]
+async fn messages_of_one_lane_keep_their_order_while_lanes_run_in_parallel() {
+    let lanes = ["a", "b", "c"];
+    let interleaved: Vec<String> = (0..6)
+        .flat_map(|n| lanes.map(|lane| format!("{lane}{n}")))
+        .collect();
+    let (order, peak) = run_lanes(&interleaved).await;
+    assert_lanes_in_order(&order, &lanes, 6);
     assert!(peak >= 2, "lanes never ran in parallel (peak {peak})");
     assert!(peak <= 3, "a lane ran two messages at once (peak {peak})");
 }
 
 #[tokio::test]
 async fn a_run_of_one_lane_does_not_hold_back_the_lanes_behind_it() {
-    let (_nats, bus, mut spec) = setup().await;
-    spec.concurrency = 8;
     // As case events come: a run of one case, then the next case's run.
-    for lane in ["a", "b", "c"] {
-        for n in 0..4 {
-            publish(&bus, &format!("{lane}{n}")).await;
-        }
-    }
-    let handler = LaneRecorder::default();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(consumer::run(
-        bus.clone(),
-        spec,
-        handler.clone(),
-        shutdown.clone(),
-    ));
-    let order = handler.order.clone();
-    wait_for(|| order.lock().map(|o| o.len() == 12).unwrap_or(false)).await;
-    shutdown.cancel();
-    let order = handler.order.lock().expect("lock").clone();
-    for lane in ["a", "b", "c"] {
-        let seen: Vec<&String> = order.iter().filter(|m| m.starts_with(lane)).collect();
-        let expected: Vec<String> = (0..4).map(|n| format!("{lane}{n}")).collect();
-        assert_eq!(
-            seen,
-            expected.iter().collect::<Vec<_>>(),
-            "lane {lane} out of order"
-        );
-    }
+    let lanes = ["a", "b", "c"];
+    let runs: Vec<String> = lanes
+        .iter()
+        .flat_map(|lane| (0..4).map(move |n| format!("{lane}{n}")))
+        .collect();
+    let (order, peak) = run_lanes(&runs).await;
+    assert_lanes_in_order(&order, &lanes, 4);
     // "a1" waiting for "a0" used to keep "b0" and "c0" from being taken at all.
-    let peak = handler.peak.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(peak, 3, "the three lanes did not run side by side");
 }
 

@@ -245,6 +245,35 @@ async fn the_visitors_group_moves_only_a_case_whose_webhook_had_none() {
     );
 }
 
+/// Queues the opening round's fetch of `case_id`, due now.
+async fn enqueue_fetch(h: &Harness, case_id: Uuid) {
+    let fetch = visitor_fetches::NewFetch {
+        case_id,
+        round: "case_opened".into(),
+        causation_id: "test".into(),
+        correlation_id: "test".into(),
+    };
+    assert!(
+        visitor_fetches::enqueue(h.store.pool(), &fetch)
+            .await
+            .expect("enqueue")
+    );
+}
+
+/// A fetcher of its own over the harness's store and Chatra stand-in (for a harness that
+/// runs none).
+fn fetcher(h: &Harness, config: VisitorFetchConfig) -> deskie_agent_sync::VisitorFetcher {
+    let chatra = deskie_chatra::ChatraClient::new(h.chatra.base_url(), h.config.http_client());
+    let (fetcher, _wake) = deskie_agent_sync::VisitorFetcher::new(
+        h.store.clone(),
+        chatra,
+        h.cipher.clone(),
+        config,
+        h.metrics.clone(),
+    );
+    fetcher
+}
+
 #[tokio::test]
 async fn a_stopped_fetcher_claims_nothing_however_many_fetches_are_due() {
     // No fetcher runs in this harness: the one below is the only one.
@@ -256,27 +285,10 @@ async fn a_stopped_fetcher_claims_nothing_however_many_fetches_are_due() {
     let mut cases = Vec::new();
     for _ in 0..config.batch * 3 {
         let case_id = Uuid::now_v7();
-        let fetch = visitor_fetches::NewFetch {
-            case_id,
-            round: "case_opened".into(),
-            causation_id: "test".into(),
-            correlation_id: "test".into(),
-        };
-        assert!(
-            visitor_fetches::enqueue(h.store.pool(), &fetch)
-                .await
-                .expect("enqueue")
-        );
+        enqueue_fetch(&h, case_id).await;
         cases.push(case_id);
     }
-    let chatra = deskie_chatra::ChatraClient::new(h.chatra.base_url(), h.config.http_client());
-    let (fetcher, _wake) = deskie_agent_sync::VisitorFetcher::new(
-        h.store.clone(),
-        chatra,
-        h.cipher.clone(),
-        config,
-        h.metrics.clone(),
-    );
+    let fetcher = fetcher(&h, config);
     let stopped = tokio_util::sync::CancellationToken::new();
     stopped.cancel();
     // With every batch full, the loop used to claim batch after batch before it looked at
@@ -310,27 +322,10 @@ async fn fetches_the_rate_limit_holds_back_go_back_one_interval_apart() {
     let mut opened = Vec::new();
     for _ in 0..config.batch {
         let case_id = h.open_case().await;
-        let fetch = visitor_fetches::NewFetch {
-            case_id,
-            round: "case_opened".into(),
-            causation_id: "test".into(),
-            correlation_id: "test".into(),
-        };
-        assert!(
-            visitor_fetches::enqueue(h.store.pool(), &fetch)
-                .await
-                .expect("enqueue")
-        );
+        enqueue_fetch(&h, case_id).await;
         opened.push(case_id);
     }
-    let chatra = deskie_chatra::ChatraClient::new(h.chatra.base_url(), h.config.http_client());
-    let (fetcher, _wake) = deskie_agent_sync::VisitorFetcher::new(
-        h.store.clone(),
-        chatra,
-        h.cipher.clone(),
-        config,
-        h.metrics.clone(),
-    );
+    let fetcher = fetcher(&h, config);
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(fetcher.run(stop.clone()));
     // One batch: the one token fetches one card, the rate limit puts the other five back.
