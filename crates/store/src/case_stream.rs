@@ -20,6 +20,7 @@ use deskie_proto::events::{Envelope, Event};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use crate::event_store::STREAM_LOCK;
 use crate::event_store::load;
 use crate::read_models::cases;
 use crate::{Cause, Store, StoreError, StoredEvent, StreamKey, StreamTx};
@@ -84,32 +85,75 @@ struct Loaded {
 pub struct CaseStream {
     tx: StreamTx,
     case_id: Uuid,
+    /// The usable snapshot read when the case was opened, until the state is loaded.
+    snapshot: Option<CaseState>,
     loaded: Option<Loaded>,
 }
 
 impl Store {
     /// Locks the case `case_id` for writing.
     pub async fn open_case(&self, case_id: Uuid) -> Result<CaseStream, StoreError> {
-        let tx = self
-            .begin_stream(StreamKey::new(CASE_STREAM, case_id))
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(STREAM_LOCK)
+            .bind(case_id.to_string())
+            .execute(&mut *tx)
             .await?;
-        Ok(CaseStream {
-            tx,
-            case_id,
-            loaded: None,
-        })
+        self.opened(tx, case_id).await
     }
 
     /// Locks the case and records that `consumer` handles `message_id`; `None` (nothing
     /// written) when it already did.
+    ///
+    /// One statement takes the lock and writes the inbox entry. The lock comes first, and
+    /// the row's write is what assigns the transaction id, so per stream the ids still
+    /// follow the lock (`event_store.rs`).
     pub async fn open_case_once(
         &self,
         case_id: Uuid,
         consumer: &str,
         message_id: &str,
     ) -> Result<Option<CaseStream>, StoreError> {
-        let mut case = self.open_case(case_id).await?;
-        Ok(case.first_time(consumer, message_id).await?.then_some(case))
+        let mut tx = self.pool().begin().await?;
+        let inserted = sqlx::query(
+            "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0)))
+             INSERT INTO inbox (consumer, message_id) SELECT $2, $3 FROM locked
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(case_id.to_string())
+        .bind(consumer)
+        .bind(message_id)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() != 1 {
+            return Ok(None);
+        }
+        self.opened(tx, case_id).await.map(Some)
+    }
+
+    /// The case whose lock `tx` holds: its version and its snapshot, read in one statement
+    /// after the lock's. Not in the same one: a statement's view of the data is fixed when
+    /// it starts, before a lock taken within it.
+    async fn opened(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        case_id: Uuid,
+    ) -> Result<CaseStream, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1) AS stored,
+                    s.version, s.format, s.state
+               FROM (SELECT 1) AS one LEFT JOIN case_snapshots s ON s.case_id = $1",
+        )
+        .bind(case_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let stored: i64 = row.try_get("stored")?;
+        let snapshot = usable_snapshot(&row, u64::try_from(stored).ok());
+        Ok(CaseStream {
+            tx: self.stream_tx(tx, StreamKey::new(CASE_STREAM, case_id), stored),
+            case_id,
+            snapshot,
+            loaded: None,
+        })
     }
 
     /// The case's state as committed, without its lock: for a look before an outside call
@@ -162,6 +206,7 @@ impl CaseStream {
         let Self {
             tx,
             case_id,
+            snapshot,
             loaded,
         } = self;
         match loaded {
@@ -173,7 +218,14 @@ impl CaseStream {
             }
             None => {
                 let version = tx.version();
-                let state = load_state(tx.connection(), *case_id, Some(version), asking).await?;
+                let state = complete_state(
+                    tx.connection(),
+                    *case_id,
+                    snapshot.take(),
+                    Some(version),
+                    asking,
+                )
+                .await?;
                 Ok(loaded.insert(state))
             }
         }
@@ -246,20 +298,37 @@ async fn load_state(
     stored_version: Option<u64>,
     asking: &Asking<'_>,
 ) -> Result<Loaded, StoreError> {
-    let snapshot =
-        sqlx::query("SELECT version, format, state FROM case_snapshots WHERE case_id = $1")
-            .bind(case_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let usable = snapshot.and_then(|row| {
-        let format: i32 = row.try_get("format").ok()?;
-        let version: i64 = row.try_get("version").ok()?;
-        let state: sqlx::types::Json<CaseState> = row.try_get("state").ok()?;
-        let version = u64::try_from(version).ok()?;
-        // A snapshot ahead of the events (a restored `events` table) is not trusted.
-        let consistent = version == state.0.version && stored_version.is_none_or(|v| version <= v);
-        (format == SNAPSHOT_FORMAT && consistent).then_some(state.0)
-    });
+    let row = sqlx::query("SELECT version, format, state FROM case_snapshots WHERE case_id = $1")
+        .bind(case_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let snapshot = row.and_then(|row| usable_snapshot(&row, stored_version));
+    complete_state(conn, case_id, snapshot, stored_version, asking).await
+}
+
+/// The state in a snapshot row (`version`, `format`, `state`, all null when there is none),
+/// if this build can use it: of [`SNAPSHOT_FORMAT`], and not ahead of the events (a
+/// restored `events` table).
+fn usable_snapshot(row: &sqlx::postgres::PgRow, stored_version: Option<u64>) -> Option<CaseState> {
+    let format: i32 = row.try_get::<Option<i32>, _>("format").ok()??;
+    let version: i64 = row.try_get::<Option<i64>, _>("version").ok()??;
+    let state: sqlx::types::Json<CaseState> = row
+        .try_get::<Option<sqlx::types::Json<CaseState>>, _>("state")
+        .ok()??;
+    let version = u64::try_from(version).ok()?;
+    let consistent = version == state.0.version && stored_version.is_none_or(|v| version <= v);
+    (format == SNAPSHOT_FORMAT && consistent).then_some(state.0)
+}
+
+/// `snapshot` (or, without one, the whole history) plus the events after it, then the
+/// asked-about members.
+async fn complete_state(
+    conn: &mut PgConnection,
+    case_id: Uuid,
+    usable: Option<CaseState>,
+    stored_version: Option<u64>,
+    asking: &Asking<'_>,
+) -> Result<Loaded, StoreError> {
     let complete = usable.is_none();
     let mut loaded = Loaded {
         state: usable.unwrap_or_default(),

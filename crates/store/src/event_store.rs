@@ -14,6 +14,9 @@ use uuid::Uuid;
 
 use crate::{Store, StoreError};
 
+/// Takes a stream's lock (bound: the stream id as text) until the transaction ends.
+pub(crate) const STREAM_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+
 /// Identifies one stream: a case, an integration, a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamKey {
@@ -114,7 +117,7 @@ impl Store {
     /// then reads the stream's current version.
     pub async fn begin_stream(&self, key: StreamKey) -> Result<StreamTx, StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        sqlx::query(STREAM_LOCK)
             .bind(key.stream_id.to_string())
             .execute(&mut *tx)
             .await?;
@@ -123,12 +126,24 @@ impl Store {
                 .bind(key.stream_id)
                 .fetch_one(&mut *tx)
                 .await?;
-        Ok(StreamTx {
+        Ok(self.stream_tx(tx, key, version))
+    }
+
+    /// A [`StreamTx`] over `tx`, which already holds `key`'s lock ([`STREAM_LOCK`]) and read
+    /// the stream's `version` after taking it: for a writer that reads the version together
+    /// with what else it needs (the case writer, `case_stream.rs`).
+    pub(crate) fn stream_tx(
+        &self,
+        tx: Transaction<'static, Postgres>,
+        key: StreamKey,
+        version: i64,
+    ) -> StreamTx {
+        StreamTx {
             tx,
             key,
             version: u64::try_from(version).unwrap_or(0),
             max_event_bytes: self.max_event_bytes(),
-        })
+        }
     }
 
     /// Every event of a stream, oldest first.
