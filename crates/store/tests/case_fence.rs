@@ -181,3 +181,30 @@ async fn a_case_stream_that_does_not_start_with_case_opened_is_reported_corrupt(
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_writer_behind_events_nobody_projected_projects_them_before_its_own() {
+    let (_db, store) = common::store().await;
+    let case = Case::new(&store);
+    // Versions 1 and 2 stored, not projected (a writer that bypassed the case stream).
+    case.append(vec![
+        opened(),
+        customer_says("one").at(1_700_000_000).into(),
+    ])
+    .await;
+    let mut stream = store.open_case(case.id).await.expect("open");
+    stream
+        .record(
+            vec![customer_says("two").at(1_700_000_060).into()],
+            &deskie_store::Cause::new_chain("test", "test"),
+        )
+        .await
+        .expect("record");
+    stream.commit().await.expect("commit");
+    let (view, messages) = snapshot(&case).await;
+    assert_eq!(view.version, 3);
+    assert_eq!(
+        messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["one", "two"]
+    );
+}
