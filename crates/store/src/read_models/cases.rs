@@ -71,6 +71,27 @@ pub async fn get(
     Ok(row.map(CaseView::from))
 }
 
+/// One case with its messages, both as of one moment; `None` when there is no such case.
+///
+/// Read in one repeatable-read transaction: as two reads, a write committed between them
+/// showed a row at version 11 (closed) with the message of version 14, written together with
+/// the status change that reopened the case (seen in `cases_from_chats`).
+pub async fn get_with_messages(
+    pool: &sqlx::PgPool,
+    id: Uuid,
+) -> Result<Option<(CaseView, Vec<MessageView>)>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let Some(case) = get(&mut *tx, id).await? else {
+        return Ok(None);
+    };
+    let messages = messages(&mut *tx, id).await?;
+    tx.commit().await?;
+    Ok(Some((case, messages)))
+}
+
 /// Every message of a case, in conversation order (`created_at`, then the version of the
 /// event that added it).
 pub async fn messages(

@@ -65,8 +65,11 @@ pub async fn get(
     principal: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let case = visible_case(&state, &principal, &id).await?;
-    let messages = cases::messages(state.store.pool(), case.id).await?;
+    let id: Uuid = path_id(&id)?;
+    let (case, messages) = cases::get_with_messages(state.store.pool(), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    ensure_access(&principal, &case)?;
     Ok(HttpResponse::Ok().json(CaseJson::detail(case, messages)))
 }
 
