@@ -17,9 +17,9 @@ use bytes::Bytes;
 use deskie_bench::{Figures, latency_histogram};
 use deskie_bus::{Bus, Topology};
 use deskie_ingest::{Application, IngestConfig};
-use deskie_proto::events::{Event, IntegrationConnected, IntegrationSettings};
-use deskie_store::{Store, StreamKey};
-use deskie_testkit::{TestDb, TestNats};
+use deskie_proto::events::IntegrationSettings;
+use deskie_store::Store;
+use deskie_testkit::{TestDb, TestNats, connect_integration, integration_settings};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -69,7 +69,13 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     println!("{}", bare.line());
 
-    let integration = connect_integration(&store).await?;
+    // An integration whose webhook token is TOKEN.
+    let integration = Uuid::new_v4();
+    let settings = IntegrationSettings {
+        webhook_token_sha256: Sha256::digest(TOKEN.as_bytes()).to_vec(),
+        ..integration_settings(Uuid::new_v4())
+    };
+    connect_integration(&store, integration, settings).await;
     let shutdown = CancellationToken::new();
     let app = Application::build(
         IngestConfig {
@@ -240,29 +246,4 @@ async fn collect(
         elapsed: started.elapsed(),
         latency_us: latency,
     })
-}
-
-async fn connect_integration(store: &Store) -> anyhow::Result<Uuid> {
-    let id = Uuid::new_v4();
-    let settings = IntegrationSettings {
-        public_key: "bench".into(),
-        secret_key_encrypted: vec![0],
-        default_group_id: Uuid::new_v4().to_string(),
-        panel: "separate".into(),
-        group_mappings: vec![],
-        webhook_token_encrypted: vec![0],
-        webhook_token_sha256: Sha256::digest(TOKEN.as_bytes()).to_vec(),
-        ..Default::default()
-    };
-    store
-        .record_config_event(
-            StreamKey::new("integration", id),
-            Event::IntegrationConnected(IntegrationConnected {
-                settings: Some(settings),
-            }),
-            "bench",
-            "bench",
-        )
-        .await?;
-    Ok(id)
 }

@@ -8,17 +8,17 @@
 //!
 //! It fills a throw-away database with cases of `per_case` events each (a `CaseOpened`, then
 //! customer and agent messages with an assignment and a status change among them), appended
-//! without projecting, one statement per case. Then, as the raw limit, it reads every event
+//! without projecting (testkit's `append_case`), one statement per case. Then, as the raw limit, it reads every event
 //! in replay's order and decodes it (what a rebuild cannot go below), and finally runs
 //! `deskie replay`'s [`deskie::replay::rebuild`], printing progress to stderr.
 
 use std::time::Instant;
 
 use deskie_proto::events::Event;
+use deskie_store::Store;
 use deskie_store::event_store::envelope_of;
-use deskie_store::{Cause, Store, StreamKey};
-use deskie_testkit::TestDb;
 use deskie_testkit::case_events::{agent_says, assigned, customer_says, opened, status};
+use deskie_testkit::{TestDb, append_case};
 use futures::TryStreamExt;
 use uuid::Uuid;
 
@@ -37,12 +37,12 @@ async fn main() -> anyhow::Result<()> {
     let integration = Uuid::now_v7();
     let group = Uuid::now_v7();
     for n in 0..cases {
-        let case_id = Uuid::now_v7();
-        let mut tx = store.begin_stream(StreamKey::new("case", case_id)).await?;
-        let events = case_events(integration, group, n, per_case);
-        tx.append(0, Cause::new_chain("bench", "bench").drafts(events))
-            .await?;
-        tx.commit().await?;
+        append_case(
+            &store,
+            Uuid::now_v7(),
+            case_events(integration, group, n, per_case),
+        )
+        .await;
         if (n + 1) % 1_000 == 0 || n + 1 == cases {
             eprintln!(
                 "filling: {}/{} cases ({} events)",
@@ -86,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         rate(read, raw.as_secs_f64())
     );
     println!(
-        "deskie replay (rebuild)                     {} events in {:>6.2} s = {:>9.0} events/s ({:.0} % of raw)",
+        "deskie replay (rebuild)                     {} events in {:>6.2} s = {:>9.0} events/s ({:.1} % of raw)",
         rebuilt.events,
         rebuilt.elapsed.as_secs_f64(),
         rate(rebuilt.events, rebuilt.elapsed.as_secs_f64()),

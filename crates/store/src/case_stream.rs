@@ -20,8 +20,7 @@ use deskie_proto::events::{Envelope, Event};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::event_store::STREAM_LOCK;
-use crate::event_store::load;
+use crate::event_store::{STREAM_LOCK, load};
 use crate::read_models::cases;
 use crate::{Cause, Store, StoreError, StoredEvent, StreamKey, StreamTx};
 
@@ -31,6 +30,17 @@ pub const CASE_STREAM: &str = "case";
 /// The shape of the stored state. Raise it whenever [`CaseState`] changes in a way an older
 /// snapshot would misread: every case is then folded from its history once more.
 pub const SNAPSHOT_FORMAT: i32 = 1;
+
+/// Takes the case's lock ([`STREAM_LOCK`]) and then writes the inbox entry, in one
+/// statement. The lock comes first and the row's write is what assigns the transaction id,
+/// so per stream the ids still follow the lock (`event_store.rs`).
+static LOCK_WITH_INBOX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH locked AS ({STREAM_LOCK})
+         INSERT INTO inbox (consumer, message_id) SELECT $2, $3 FROM locked
+         ON CONFLICT DO NOTHING"
+    )
+});
 
 /// Which members of the case's growing sets a decision asks about.
 #[derive(Debug, Default, Clone)]
@@ -101,12 +111,8 @@ impl Store {
         self.opened(tx, case_id).await
     }
 
-    /// Locks the case and records that `consumer` handles `message_id`; `None` (nothing
-    /// written) when it already did.
-    ///
-    /// One statement takes the lock and writes the inbox entry. The lock comes first, and
-    /// the row's write is what assigns the transaction id, so per stream the ids still
-    /// follow the lock (`event_store.rs`).
+    /// Locks the case and records that `consumer` handles `message_id`, in one statement
+    /// ([`LOCK_WITH_INBOX`]); `None` (nothing written) when it already did.
     pub async fn open_case_once(
         &self,
         case_id: Uuid,
@@ -114,40 +120,27 @@ impl Store {
         message_id: &str,
     ) -> Result<Option<CaseStream>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let inserted = sqlx::query(
-            "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0)))
-             INSERT INTO inbox (consumer, message_id) SELECT $2, $3 FROM locked
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(case_id.to_string())
-        .bind(consumer)
-        .bind(message_id)
-        .execute(&mut *tx)
-        .await?;
+        let inserted = sqlx::query(LOCK_WITH_INBOX.as_str())
+            .bind(case_id.to_string())
+            .bind(consumer)
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
         if inserted.rows_affected() != 1 {
             return Ok(None);
         }
         self.opened(tx, case_id).await.map(Some)
     }
 
-    /// The case whose lock `tx` holds: its version and its snapshot, read in one statement
-    /// after the lock's. Not in the same one: a statement's view of the data is fixed when
-    /// it starts, before a lock taken within it.
+    /// The case whose lock `tx` holds: its version and its snapshot ([`read_head`]), read in
+    /// a statement after the lock's. Not in the same one: a statement's view of the data is
+    /// fixed when it starts, before a lock taken within it.
     async fn opened(
         &self,
         mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
         case_id: Uuid,
     ) -> Result<CaseStream, StoreError> {
-        let row = sqlx::query(
-            "SELECT (SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1) AS stored,
-                    s.version, s.format, s.state
-               FROM (SELECT 1) AS one LEFT JOIN case_snapshots s ON s.case_id = $1",
-        )
-        .bind(case_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let stored: i64 = row.try_get("stored")?;
-        let snapshot = usable_snapshot(&row, u64::try_from(stored).ok());
+        let (stored, snapshot) = read_head(&mut tx, case_id).await?;
         Ok(CaseStream {
             tx: self.stream_tx(tx, StreamKey::new(CASE_STREAM, case_id), stored),
             case_id,
@@ -164,7 +157,11 @@ impl Store {
         asking: &Asking<'_>,
     ) -> Result<CaseState, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        Ok(load_state(&mut conn, case_id, None, asking).await?.state)
+        let (stored, snapshot) = read_head(&mut conn, case_id).await?;
+        let stored = u64::try_from(stored).ok();
+        Ok(complete_state(&mut conn, case_id, snapshot, stored, asking)
+            .await?
+            .state)
     }
 }
 
@@ -289,21 +286,22 @@ impl Loaded {
     }
 }
 
-/// The snapshot plus the events after it (or the whole history when there is no usable
-/// snapshot), then the asked-about members. `stored_version`, when the caller holds the
-/// case's lock and knows it, spares the read of an empty tail.
-async fn load_state(
+/// The case's stored version and its usable snapshot, in one statement (so one view of
+/// the data, with or without the case's lock).
+async fn read_head(
     conn: &mut PgConnection,
     case_id: Uuid,
-    stored_version: Option<u64>,
-    asking: &Asking<'_>,
-) -> Result<Loaded, StoreError> {
-    let row = sqlx::query("SELECT version, format, state FROM case_snapshots WHERE case_id = $1")
-        .bind(case_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let snapshot = row.and_then(|row| usable_snapshot(&row, stored_version));
-    complete_state(conn, case_id, snapshot, stored_version, asking).await
+) -> Result<(i64, Option<CaseState>), StoreError> {
+    let row = sqlx::query(
+        "SELECT (SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1) AS stored,
+                s.version, s.format, s.state
+           FROM (SELECT 1) AS one LEFT JOIN case_snapshots s ON s.case_id = $1",
+    )
+    .bind(case_id)
+    .fetch_one(conn)
+    .await?;
+    let stored: i64 = row.try_get("stored")?;
+    Ok((stored, usable_snapshot(&row, u64::try_from(stored).ok())))
 }
 
 /// The state in a snapshot row (`version`, `format`, `state`, all null when there is none),
@@ -321,7 +319,7 @@ fn usable_snapshot(row: &sqlx::postgres::PgRow, stored_version: Option<u64>) -> 
 }
 
 /// `snapshot` (or, without one, the whole history) plus the events after it, then the
-/// asked-about members.
+/// asked-about members. `stored_version`, when known, spares the read of an empty tail.
 async fn complete_state(
     conn: &mut PgConnection,
     case_id: Uuid,

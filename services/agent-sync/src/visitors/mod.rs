@@ -9,9 +9,10 @@
 //!    is acknowledged at once: nothing waits on Chatra.
 //! 2. The fetch loop ([`VisitorFetcher::run`]) claims due rows with a lease, holds each
 //!    integration to its rate limit (a row over the limit is put back at the
-//!    integration's next free slot ([`slots`]), not counted as an attempt), calls Chatra, and records what the card adds (`CustomerDataChanged` with
-//!    source `chatra_visitor`, maybe `CaseGroupChanged`) with the row settled, in one
-//!    transaction under the case's lock ([`record`]).
+//!    integration's next free slot ([`slots`]), not counted as an attempt), calls Chatra,
+//!    and records what the card adds (`CustomerDataChanged` with source `chatra_visitor`,
+//!    maybe `CaseGroupChanged`) with the row settled, in one transaction under the case's
+//!    lock ([`record`]).
 //! 3. A failure never reaches the case: it is kept in the row (`attempts`, `last_error`),
 //!    counted and logged, and the row is due again after a doubling wait ([`policy`]),
 //!    until it is given up (`failed`).

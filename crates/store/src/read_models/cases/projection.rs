@@ -51,10 +51,11 @@ pub async fn catch_up_with(
         }
         applied += 1;
     }
-    if applied == recorded.len() as u64 && applied > 0 {
-        return Ok(applied);
+    let direct = applied as u64;
+    if applied == recorded.len() && applied > 0 {
+        return Ok(direct);
     }
-    Ok(applied + catch_up_from_store(conn, case_id, &recorded[applied as usize..]).await?)
+    Ok(direct + catch_up_from_store(conn, case_id, &recorded[applied..]).await?)
 }
 
 /// The long way of [`catch_up_with`]: lock the row, read its version, apply what it lacks.
@@ -72,14 +73,14 @@ async fn catch_up_from_store(
         let stored = lock_version(conn, case_id).await?;
         stuck = None;
         let missing = match recorded.first() {
-            Some(first) if first.version == stored + 1 => recorded.to_vec(),
-            _ => events_after(conn, case_id, stored).await?,
+            Some(first) if first.version == stored + 1 => std::borrow::Cow::Borrowed(recorded),
+            _ => std::borrow::Cow::Owned(events_after(conn, case_id, stored).await?),
         };
-        for envelope in missing {
-            if apply_case_event(conn, &envelope).await? {
+        for envelope in missing.iter() {
+            if apply_case_event(conn, envelope).await? {
                 applied += 1;
             } else {
-                stuck = Some(envelope);
+                stuck = Some(envelope.clone());
                 break;
             }
         }
