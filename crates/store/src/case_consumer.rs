@@ -42,9 +42,8 @@ pub trait CaseEventConsumer: Send + Sync {
 }
 
 /// Case events a [`CaseEventHandler`] handles at once. Its lanes keep each case's events
-/// in order, so different cases proceed side by side: one at a time, outbound's intake
-/// (about ten round trips per wanted event) held greetings to about 90/s in
-/// `bench-greeting`.
+/// in order, so different cases proceed side by side (outbound's intake, about ten round
+/// trips per wanted event, used to run one at a time).
 pub const CONCURRENCY: usize = 8;
 
 /// The consumer settings of a case-event consumer named `name`: every case event,
