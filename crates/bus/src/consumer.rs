@@ -149,7 +149,7 @@ impl Delivery {
 }
 
 /// What a handler could not do.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum HandlerError {
     /// Something we run on is away (PostgreSQL unreachable, pool exhausted, a
     /// serialization failure, NATS unavailable): wait and try again in place, for as long

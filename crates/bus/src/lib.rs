@@ -7,6 +7,7 @@
 //!   outages waited out in place, a delivery budget with delayed naks for other failures,
 //!   and a dead-letter record for poison and spent budgets.
 
+pub mod batch;
 mod bus;
 pub mod consumer;
 pub mod dead_letter;

@@ -95,12 +95,18 @@ pub struct StoredEvent {
 }
 
 /// An event built for insertion.
-struct Encoded {
+#[derive(Debug)]
+pub(crate) struct Encoded {
     event_id: Uuid,
-    envelope: Envelope,
+    stream_type: &'static str,
+    stream_id: Uuid,
+    /// The envelope, as it will be published.
+    pub(crate) envelope: Envelope,
     event_type: &'static str,
     recorded_at: chrono::DateTime<Utc>,
     payload: Vec<u8>,
+    /// The trace the event was decided in, for the relay to continue.
+    trace_context: serde_json::Value,
 }
 
 /// A transaction holding one stream's lock: load, decide, append, commit.
@@ -229,111 +235,10 @@ impl StreamTx {
                 actual: self.version,
             });
         }
-        let trace_context = serde_json::Value::Object(
-            deskie_telemetry::nats::current_context_pairs()
-                .into_iter()
-                .map(|(k, v)| (k, serde_json::Value::String(v)))
-                .collect(),
-        );
-        // Every envelope is built and measured before the first insert: a refused event
-        // leaves the transaction as it was.
-        let mut encoded = Vec::with_capacity(drafts.len());
-        let mut version = self.version;
-        for draft in drafts {
-            version += 1;
-            let event = self.encode(version, draft);
-            if event.payload.len() > self.max_event_bytes {
-                return Err(StoreError::EventTooLarge {
-                    event_type: event.event_type,
-                    stream_id: self.key.stream_id,
-                    size: event.payload.len(),
-                    limit: self.max_event_bytes,
-                });
-            }
-            encoded.push(event);
-        }
-        // One statement for all of them: a write's events cost one round trip, however many.
-        // `ORDER BY` makes the global `seq` follow the versions.
-        let count = encoded.len();
-        let mut event_ids = Vec::with_capacity(count);
-        let mut versions = Vec::with_capacity(count);
-        let mut event_types = Vec::with_capacity(count);
-        let mut payloads = Vec::with_capacity(count);
-        let mut recorded = Vec::with_capacity(count);
-        let mut stored = Vec::with_capacity(count);
-        for Encoded {
-            event_id,
-            envelope,
-            event_type,
-            recorded_at,
-            payload,
-        } in encoded
-        {
-            event_ids.push(event_id);
-            versions.push(i64::try_from(envelope.version).unwrap_or(i64::MAX));
-            event_types.push(event_type);
-            payloads.push(payload);
-            recorded.push(recorded_at);
-            stored.push(envelope);
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO events (event_id, stream_type, stream_id, version, event_type, payload, trace_context, recorded_at)
-             SELECT e.event_id, $1, $2, e.version, e.event_type, e.payload, $3, e.recorded_at
-               FROM unnest($4::uuid[], $5::bigint[], $6::text[], $7::bytea[], $8::timestamptz[])
-                    WITH ORDINALITY AS e(event_id, version, event_type, payload, recorded_at, n)
-              ORDER BY e.n",
-        )
-        .bind(self.key.stream_type)
-        .bind(self.key.stream_id)
-        .bind(&trace_context)
-        .bind(&event_ids)
-        .bind(&versions)
-        .bind(&event_types)
-        .bind(&payloads)
-        .bind(&recorded)
-        .execute(&mut *self.tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.constraint() == Some("events_stream_version") => {
-                return Err(StoreError::VersionConflict {
-                    stream_id: self.key.stream_id,
-                    expected: self.version,
-                    actual: self.version + 1,
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
-        self.version = version;
-        Ok(stored)
-    }
-
-    /// `draft` as the event at `version`, encoded.
-    fn encode(&self, version: u64, draft: EventDraft) -> Encoded {
-        let event_id = Uuid::now_v7();
-        let now = Utc::now();
-        let event_type = draft.event.type_name();
-        let envelope = Envelope {
-            event_id: event_id.to_string(),
-            stream_type: self.key.stream_type.to_owned(),
-            stream_id: self.key.stream_id.to_string(),
-            version,
-            occurred_at: Some(Timestamp {
-                seconds: now.timestamp(),
-                nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
-            }),
-            causation_id: draft.causation_id,
-            correlation_id: draft.correlation_id,
-            emitted_by: draft.emitted_by.to_owned(),
-            event: Some(draft.event),
-        };
-        Encoded {
-            event_id,
-            payload: envelope.encode_to_vec(),
-            envelope,
-            event_type,
-            recorded_at: now,
-        }
+        let encoded = encode_all(&self.key, self.version, drafts, self.max_event_bytes)?;
+        insert(&mut self.tx, &encoded).await?;
+        self.version += encoded.len() as u64;
+        Ok(encoded.into_iter().map(|e| e.envelope).collect())
     }
 
     /// The transaction's connection, to update read models in the same transaction.
@@ -345,6 +250,131 @@ impl StreamTx {
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
+    }
+}
+
+/// `drafts` as the events after `version` of `key`, each encoded in the current trace and
+/// measured: [`StoreError::EventTooLarge`] for the first one NATS could not carry, before
+/// anything is written.
+pub(crate) fn encode_all(
+    key: &StreamKey,
+    version: u64,
+    drafts: Vec<EventDraft>,
+    max_event_bytes: usize,
+) -> Result<Vec<Encoded>, StoreError> {
+    let trace_context = serde_json::Value::Object(
+        deskie_telemetry::nats::current_context_pairs()
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect(),
+    );
+    let mut encoded = Vec::with_capacity(drafts.len());
+    for (draft, version) in drafts.into_iter().zip(version + 1..) {
+        let event = encode(key, version, draft, trace_context.clone());
+        if event.payload.len() > max_event_bytes {
+            return Err(StoreError::EventTooLarge {
+                event_type: event.event_type,
+                stream_id: key.stream_id,
+                size: event.payload.len(),
+                limit: max_event_bytes,
+            });
+        }
+        encoded.push(event);
+    }
+    Ok(encoded)
+}
+
+/// `draft` as the event at `version` of `key`.
+fn encode(
+    key: &StreamKey,
+    version: u64,
+    draft: EventDraft,
+    trace_context: serde_json::Value,
+) -> Encoded {
+    let event_id = Uuid::now_v7();
+    let now = Utc::now();
+    let event_type = draft.event.type_name();
+    let envelope = Envelope {
+        event_id: event_id.to_string(),
+        stream_type: key.stream_type.to_owned(),
+        stream_id: key.stream_id.to_string(),
+        version,
+        occurred_at: Some(Timestamp {
+            seconds: now.timestamp(),
+            nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
+        }),
+        causation_id: draft.causation_id,
+        correlation_id: draft.correlation_id,
+        emitted_by: draft.emitted_by.to_owned(),
+        event: Some(draft.event),
+    };
+    Encoded {
+        event_id,
+        stream_type: key.stream_type,
+        stream_id: key.stream_id,
+        payload: envelope.encode_to_vec(),
+        envelope,
+        event_type,
+        recorded_at: now,
+        trace_context,
+    }
+}
+
+/// Inserts `encoded` (of one stream or many) in one statement: a write's events cost one
+/// round trip, however many. `ORDER BY` makes the global `seq` follow the given order, so
+/// each stream's versions.
+pub(crate) async fn insert(conn: &mut PgConnection, encoded: &[Encoded]) -> Result<(), StoreError> {
+    let Some(first) = encoded.first() else {
+        return Ok(());
+    };
+    let count = encoded.len();
+    let mut event_ids = Vec::with_capacity(count);
+    let mut stream_types = Vec::with_capacity(count);
+    let mut stream_ids = Vec::with_capacity(count);
+    let mut versions = Vec::with_capacity(count);
+    let mut event_types = Vec::with_capacity(count);
+    let mut payloads = Vec::with_capacity(count);
+    let mut trace_contexts = Vec::with_capacity(count);
+    let mut recorded = Vec::with_capacity(count);
+    for event in encoded {
+        event_ids.push(event.event_id);
+        stream_types.push(event.stream_type);
+        stream_ids.push(event.stream_id);
+        versions.push(i64::try_from(event.envelope.version).unwrap_or(i64::MAX));
+        event_types.push(event.event_type);
+        payloads.push(event.payload.as_slice());
+        trace_contexts.push(&event.trace_context);
+        recorded.push(event.recorded_at);
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO events (event_id, stream_type, stream_id, version, event_type, payload, trace_context, recorded_at)
+         SELECT e.event_id, e.stream_type, e.stream_id, e.version, e.event_type, e.payload, e.trace_context, e.recorded_at
+           FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::text[], $6::bytea[], $7::jsonb[], $8::timestamptz[])
+                WITH ORDINALITY AS e(event_id, stream_type, stream_id, version, event_type, payload, trace_context, recorded_at, n)
+          ORDER BY e.n",
+    )
+    .bind(&event_ids)
+    .bind(&stream_types)
+    .bind(&stream_ids)
+    .bind(&versions)
+    .bind(&event_types)
+    .bind(&payloads)
+    .bind(&trace_contexts)
+    .bind(&recorded)
+    .execute(conn)
+    .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        // Only a writer that bypassed the stream's lock gets here; the statement does not
+        // say which stream, so the first one is named.
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("events_stream_version") => {
+            Err(StoreError::VersionConflict {
+                stream_id: first.stream_id,
+                expected: first.envelope.version - 1,
+                actual: first.envelope.version,
+            })
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -34,6 +34,6 @@ pub mod startup;
 mod store;
 pub mod visitor_fetches;
 
-pub use case_stream::{Asking, CaseStream};
+pub use case_stream::{Asking, CaseBatch, CaseStream};
 pub use event_store::{Cause, EventDraft, StoredEvent, StreamKey, StreamTx};
 pub use store::{Store, StoreError};

@@ -43,6 +43,13 @@ pub enum StoreError {
         /// The largest envelope allowed ([`Store::max_event_bytes`]).
         limit: usize,
     },
+    /// A case was written through a transaction that did not lock it (a caller's mistake:
+    /// [`crate::case_stream::CaseBatch`] writes only the cases it opened).
+    #[error("case {case_id} is not locked by this transaction")]
+    CaseNotLocked {
+        /// The case.
+        case_id: uuid::Uuid,
+    },
     /// The database URL is unusable.
     #[error("invalid database URL: {0}")]
     BadUrl(String),
@@ -62,6 +69,7 @@ impl StoreError {
             Self::Database(error) => is_outage(error),
             Self::Corrupt { .. }
             | Self::EventTooLarge { .. }
+            | Self::CaseNotLocked { .. }
             | Self::BadUrl(_)
             | Self::Migration(_) => false,
         }

@@ -1,14 +1,15 @@
 //! routing: `ChatraWebhookReceived` in, case events out (see `docs/services/routing.md`).
 //!
-//! Each webhook is handled in one transaction on its case's stream: the stream lock, the
-//! inbox record of the webhook, the case's history, the pure decision
-//! ([`deskie_domain::case::decide_webhook`]) and the new events commit together, then the
-//! message is acknowledged. The case id is derived from the chat, so concurrent webhooks of a
-//! new chat serialise on one stream and open exactly one case.
+//! Webhooks are routed in batches (`batch.rs`), each in one transaction over its cases'
+//! streams: the stream locks, the inbox record of each webhook, each case's state, the pure
+//! decisions ([`deskie_domain::case::decide_webhook`]) and the new events commit together,
+//! then the messages are acknowledged. The case id is derived from the chat, so concurrent
+//! webhooks of a new chat serialise on one stream and open exactly one case.
 
+mod batch;
 mod handler;
 
-pub use handler::{ROUTING_CONSUMER, RouteWebhook};
+pub use handler::{MAX_BATCH, ROUTING_CONSUMER, ROUTING_WORKERS, RouteWebhook};
 
 use deskie_bus::Bus;
 use deskie_bus::consumer::{self, ConsumerSpec};
@@ -22,10 +23,10 @@ pub struct RoutingConfig {
     pub received_from: String,
 }
 
-/// Webhooks routed at once. Safe because each webhook's transaction takes its case's
-/// stream lock first: webhooks of one chat still apply one after the other, while different
-/// chats proceed in parallel (and PostgreSQL flushes their commits together).
-pub const ROUTING_CONCURRENCY: usize = 16;
+/// Webhooks in hand at once: enough to fill [`ROUTING_WORKERS`] batches of [`MAX_BATCH`].
+/// Webhooks of one chat still apply one after the other (their lane), and the cases of
+/// concurrent batches are locked in one order.
+pub const ROUTING_CONCURRENCY: usize = ROUTING_WORKERS * MAX_BATCH;
 
 /// The consumer settings routing runs with.
 pub fn consumer_spec(bus: &Bus) -> ConsumerSpec {
@@ -36,7 +37,7 @@ pub fn consumer_spec(bus: &Bus) -> ConsumerSpec {
         topology.all_webhooks(),
     );
     spec.concurrency = ROUTING_CONCURRENCY;
-    spec.max_ack_pending = 256;
+    spec.max_ack_pending = i64::try_from(ROUTING_CONCURRENCY).unwrap_or(256);
     spec
 }
 
