@@ -6,7 +6,7 @@
 //! then the messages are acknowledged. The case id is derived from the chat, so concurrent
 //! webhooks of a new chat serialise on one stream and open exactly one case.
 
-mod batch;
+pub mod batch;
 mod handler;
 
 pub use handler::{MAX_BATCH, ROUTING_CONSUMER, ROUTING_WORKERS, RouteWebhook};
