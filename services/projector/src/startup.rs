@@ -9,6 +9,7 @@ use deskie_store::startup::consumer_endpoints;
 use deskie_telemetry::ops::{self, BindError};
 use tokio_util::sync::CancellationToken;
 
+use crate::handler::{MAX_BATCH, PROJECTOR_WORKERS};
 use crate::{ProjectCases, ProjectorConfig, ProjectorMetrics, SERVICE};
 
 /// Why the projector cannot start.
@@ -74,7 +75,10 @@ impl Application {
         if let Err(error) = self.bus.provision().await {
             tracing::warn!(%error, "streams not provisioned yet; the consumer will retry");
         }
-        let spec = ConsumerSpec::case_events(self.bus.topology(), SERVICE);
+        let mut spec = ConsumerSpec::case_events(self.bus.topology(), SERVICE);
+        // Enough in hand to fill every worker's batch; no lanes: the fence orders a case.
+        spec.concurrency = PROJECTOR_WORKERS * MAX_BATCH;
+        spec.max_ack_pending = i64::try_from(spec.concurrency).unwrap_or(256);
         let handler = ProjectCases::new(self.store.clone(), self.metrics.clone());
         let consume = consumer::run(self.bus.clone(), spec, handler, shutdown.clone());
         let Some((listener, _)) = self.listener else {

@@ -194,6 +194,38 @@ async fn case_events_in_the_event_store_reach_the_read_model_through_the_relay()
 }
 
 #[tokio::test]
+async fn a_burst_over_many_cases_catches_up_only_the_cases_behind() {
+    let harness = Harness::start(true).await;
+    let behind: Vec<Uuid> = (0..30).map(|_| Uuid::now_v7()).collect();
+    let projected: Vec<Uuid> = (0..30).map(|_| Uuid::now_v7()).collect();
+    for (b, p) in behind.iter().zip(&projected) {
+        harness
+            .append(*b, vec![opened().into(), customer_says("hello").into()])
+            .await;
+        deskie_testkit::record_case(
+            &harness.store,
+            *p,
+            vec![opened().into(), customer_says("hi").into()],
+        )
+        .await;
+    }
+    for id in behind.iter().chain(&projected) {
+        harness.projected(*id, 2).await;
+    }
+    harness.wait_handled(120).await;
+    let (applied, already) = (
+        harness.metrics.total("applied"),
+        harness.metrics.total("already_applied"),
+    );
+    assert_eq!(applied + already, 120);
+    // Each case behind is caught up by at least one of its events (both, when they came
+    // in one batch); a case its writer projected never is.
+    assert!((30..=60).contains(&applied), "applied {applied}");
+    assert!(already >= 60, "already applied {already}");
+    harness.stop().await;
+}
+
+#[tokio::test]
 async fn a_redelivered_event_changes_nothing() {
     let harness = Harness::start(true).await;
     let id = Uuid::now_v7();
