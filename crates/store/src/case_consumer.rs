@@ -8,6 +8,9 @@
 //! the wanted ones acted on first, in the same transaction, so no `ReplyRequested` waits
 //! for ever without a ledger row and no trigger goes unevaluated.
 //!
+//! What became of each event is counted the same way for every consumer
+//! ([`CaseEventMetrics`]).
+//!
 //! Events a consumer does not want cost no query. The flip side: a wanted event that
 //! went missing is filled when the next wanted event of its case arrives.
 
@@ -17,6 +20,7 @@ use deskie_bus::Topology;
 use deskie_bus::consumer::{ConsumerSpec, Delivery, Handler, HandlerError};
 use deskie_proto::Message;
 use deskie_proto::events::{Envelope, Event};
+use prometheus::{IntCounterVec, Opts, Registry};
 use uuid::Uuid;
 
 use crate::{CaseStream, Store, cursors};
@@ -54,12 +58,85 @@ pub fn consumer_spec(topology: &Topology, name: &str) -> ConsumerSpec {
     spec
 }
 
+/// What became of each case event a consumer was handed, the same for every consumer:
+/// `deskie_case_events_total{consumer, outcome}` and
+/// `deskie_case_events_filled_total{consumer}`.
+///
+/// Outcomes: `unwanted` (another stream's, or not one the consumer acts on: no query),
+/// `acted` (acted on, with whatever was missing before it), `already_acted` (its cursor was
+/// past it: a redelivery), `retried`, `unavailable` (waited out in place), `poison`.
+/// `filled` counts the events acted on from the event store because their own delivery
+/// was missed.
+#[derive(Debug, Clone)]
+pub struct CaseEventMetrics {
+    events: IntCounterVec,
+    filled: IntCounterVec,
+}
+
+/// Every outcome of [`CaseEventMetrics`], each series present from zero.
+pub const OUTCOMES: [&str; 6] = [
+    "unwanted",
+    "acted",
+    "already_acted",
+    "retried",
+    "unavailable",
+    "poison",
+];
+
+impl CaseEventMetrics {
+    /// The metrics, registered in `registry`.
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let metrics = Self::unregistered()?;
+        registry.register(Box::new(metrics.events.clone()))?;
+        registry.register(Box::new(metrics.filled.clone()))?;
+        Ok(metrics)
+    }
+
+    fn unregistered() -> Result<Self, prometheus::Error> {
+        Ok(Self {
+            events: IntCounterVec::new(
+                Opts::new(
+                    "deskie_case_events_total",
+                    "Case events handed to a case-event consumer, by outcome",
+                ),
+                &["consumer", "outcome"],
+            )?,
+            filled: IntCounterVec::new(
+                Opts::new(
+                    "deskie_case_events_filled_total",
+                    "Case events a consumer acted on from the event store, their delivery missed",
+                ),
+                &["consumer"],
+            )?,
+        })
+    }
+
+    /// Creates every series of `consumer` at zero, so a dashboard sees them before the first event.
+    fn start(&self, consumer: &str) {
+        for outcome in OUTCOMES {
+            self.events.with_label_values(&[consumer, outcome]);
+        }
+        self.filled.with_label_values(&[consumer]);
+    }
+
+    /// How many events of `consumer` ended with `outcome` so far.
+    pub fn total(&self, consumer: &str, outcome: &str) -> u64 {
+        self.events.with_label_values(&[consumer, outcome]).get()
+    }
+
+    /// How many events `consumer` acted on from the event store so far.
+    pub fn filled(&self, consumer: &str) -> u64 {
+        self.filled.with_label_values(&[consumer]).get()
+    }
+}
+
 /// Runs a [`CaseEventConsumer`] as a JetStream [`Handler`].
 #[derive(Debug, Clone)]
 pub struct CaseEventHandler<C> {
     store: Store,
     topology: Topology,
     consumer: C,
+    metrics: Option<CaseEventMetrics>,
 }
 
 impl<C: CaseEventConsumer> CaseEventHandler<C> {
@@ -69,6 +146,27 @@ impl<C: CaseEventConsumer> CaseEventHandler<C> {
             store,
             topology,
             consumer,
+            metrics: None,
+        }
+    }
+
+    /// Counts each event's outcome into `metrics`.
+    pub fn with_metrics(mut self, metrics: CaseEventMetrics) -> Self {
+        metrics.start(self.consumer.name());
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, outcome: &str, filled: usize) {
+        if let Some(metrics) = &self.metrics {
+            let name = self.consumer.name();
+            metrics.events.with_label_values(&[name, outcome]).inc();
+            if filled > 0 {
+                metrics
+                    .filled
+                    .with_label_values(&[name])
+                    .inc_by(filled as u64);
+            }
         }
     }
 
@@ -78,8 +176,12 @@ impl<C: CaseEventConsumer> CaseEventHandler<C> {
     }
 
     /// Acts on every wanted event of the case up to `envelope`'s version not acted on yet;
-    /// returns how many.
-    async fn catch_up(&self, case_id: Uuid, envelope: &Envelope) -> Result<usize, HandlerError> {
+    /// the outcome, and how many of them were filled from the event store.
+    async fn catch_up(
+        &self,
+        case_id: Uuid,
+        envelope: &Envelope,
+    ) -> Result<(&'static str, usize), HandlerError> {
         let name = self.consumer.name();
         let mut case = self.store.open_case(case_id).await?;
         let pending =
@@ -103,7 +205,9 @@ impl<C: CaseEventConsumer> CaseEventHandler<C> {
         cursors::advance(case.connection(), name, case_id, envelope.version).await?;
         case.commit().await?;
         self.consumer.committed(&wanted);
-        Ok(wanted.len())
+        let delivered = wanted.iter().any(|e| e.version == envelope.version);
+        let filled = wanted.len() - usize::from(delivered);
+        Ok((if delivered { "acted" } else { "already_acted" }, filled))
     }
 }
 
@@ -116,8 +220,24 @@ impl<C: CaseEventConsumer> Handler for CaseEventHandler<C> {
     }
 
     async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
+        let outcome = self.handle_counted(delivery).await;
+        match &outcome {
+            Ok((outcome, filled)) => self.count(outcome, *filled),
+            Err(HandlerError::Retry { .. }) => self.count("retried", 0),
+            Err(HandlerError::Unavailable { .. }) => self.count("unavailable", 0),
+            Err(HandlerError::Poison { .. }) => self.count("poison", 0),
+        }
+        outcome.map(|_| ())
+    }
+}
+
+impl<C: CaseEventConsumer> CaseEventHandler<C> {
+    async fn handle_counted(
+        &self,
+        delivery: &Delivery,
+    ) -> Result<(&'static str, usize), HandlerError> {
         let Some((case_id, envelope)) = case_event_of(delivery)? else {
-            return Ok(());
+            return Ok(("unwanted", 0));
         };
         // An event this build cannot read is not one it wants.
         if !envelope
@@ -125,9 +245,9 @@ impl<C: CaseEventConsumer> Handler for CaseEventHandler<C> {
             .as_ref()
             .is_some_and(|e| self.consumer.wants(e))
         {
-            return Ok(());
+            return Ok(("unwanted", 0));
         }
-        self.catch_up(case_id, &envelope).await.map(|_| ())
+        self.catch_up(case_id, &envelope).await
     }
 }
 

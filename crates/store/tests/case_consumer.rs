@@ -12,6 +12,7 @@ use deskie_bus::consumer::{Delivery, Handler, HandlerError};
 use deskie_proto::Message;
 use deskie_proto::events::{Envelope, Event};
 use deskie_store::CaseStream;
+use deskie_store::case_consumer::CaseEventMetrics;
 use deskie_store::case_consumer::{CaseEventConsumer, CaseEventHandler};
 
 /// Wants status changes; records the versions it acted on, and a row per act in the same
@@ -107,6 +108,49 @@ async fn a_missed_event_is_acted_on_before_the_next_one_and_never_twice() {
     handler.handle(&delivery_of(&stored[4])).await.expect("v5");
     assert_eq!(*recorder.applied.lock().expect("lock"), [2, 4, 5]);
     assert_eq!(acts(&store).await, 3);
+}
+
+#[tokio::test]
+async fn every_event_handed_over_is_counted_with_its_outcome() {
+    let (_db, store) = common::store().await;
+    let case = Case::new(&store);
+    let stored = case
+        .append(vec![
+            opened(),
+            status("pending").into(),
+            customer_says("hi").at(1_700_000_000).into(),
+            status("closed").into(),
+        ])
+        .await;
+    let registry = prometheus::Registry::new();
+    let metrics = CaseEventMetrics::register(&registry).expect("register");
+    let (handler, _) = handler(&store);
+    let handler = handler.with_metrics(metrics.clone());
+    let page = deskie_telemetry::metrics::render(&registry);
+    assert!(
+        page.contains(r#"deskie_case_events_total{consumer="recorder",outcome="poison"} 0"#),
+        "every series from zero: {page}"
+    );
+
+    // v4 first: v2 is filled from the event store; then v2 again, and v3 (not wanted).
+    handler.handle(&delivery_of(&stored[3])).await.expect("v4");
+    handler.handle(&delivery_of(&stored[1])).await.expect("v2");
+    handler.handle(&delivery_of(&stored[2])).await.expect("v3");
+    let mut junk = delivery_of(&stored[3]);
+    junk.payload = b"not an envelope".to_vec().into();
+    assert!(handler.handle(&junk).await.is_err());
+
+    let total = |outcome| metrics.total("recorder", outcome);
+    assert_eq!(
+        [
+            total("acted"),
+            total("already_acted"),
+            total("unwanted"),
+            total("poison")
+        ],
+        [1, 1, 1, 1]
+    );
+    assert_eq!(metrics.filled("recorder"), 1);
 }
 
 #[tokio::test]

@@ -113,6 +113,7 @@ pub async fn run(
         config.chatra_timeout,
         metrics.clone(),
     );
+    let case_event_metrics = metrics.case_events().clone();
     let mut case_events = CaseEvents::new(store.clone(), metrics.clone(), client_updates);
     let mut fetcher = None;
     if let Some(visitors) = config.visitors.clone() {
@@ -129,7 +130,8 @@ pub async fn run(
     let cases = consumer::run(
         bus.clone(),
         case_consumer_spec(&bus),
-        CaseEventHandler::new(store, bus.topology().clone(), case_events),
+        CaseEventHandler::new(store, bus.topology().clone(), case_events)
+            .with_metrics(case_event_metrics),
         shutdown.clone(),
     );
     let visitors = async {

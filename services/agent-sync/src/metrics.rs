@@ -1,6 +1,7 @@
 //! agent-sync's Prometheus metrics, in a registry of its own (several services may share a
 //! process).
 
+use deskie_store::case_consumer::CaseEventMetrics;
 use prometheus::{IntCounterVec, Opts, Registry};
 
 /// `agent_sync_pings_total{outcome}` (`sent`; `path_unknown`: Chatra answered 404/405;
@@ -16,6 +17,7 @@ pub struct AgentSyncMetrics {
     client_updates: IntCounterVec,
     links: IntCounterVec,
     visitor_fetches: IntCounterVec,
+    case_events: CaseEventMetrics,
 }
 
 impl AgentSyncMetrics {
@@ -47,13 +49,21 @@ impl AgentSyncMetrics {
             "Attempts to fetch Chatra's visitor card (GET /clients), by outcome",
             "outcome",
         )?;
+        let case_events = CaseEventMetrics::register(&registry)?;
         Ok(Self {
             registry,
+            case_events,
             pings,
             client_updates,
             links,
             visitor_fetches,
         })
+    }
+
+    /// What became of each case event handed to the service's case-event consumer
+    /// (`deskie_case_events_total`, the same for every consumer).
+    pub fn case_events(&self) -> &CaseEventMetrics {
+        &self.case_events
     }
 
     /// The registry, to mount on a `/metrics` endpoint.

@@ -1,6 +1,7 @@
 //! outbound's Prometheus metrics, in a registry of its own (several services may share a
 //! process).
 
+use deskie_store::case_consumer::CaseEventMetrics;
 use prometheus::{IntCounterVec, Opts, Registry};
 
 /// `outbound_replies_total{outcome}`: `sent`, `failed`, `unknown`, `retried`, `deferred`
@@ -17,6 +18,7 @@ pub struct OutboundMetrics {
     replies: IntCounterVec,
     settled: IntCounterVec,
     notifications: IntCounterVec,
+    case_events: CaseEventMetrics,
 }
 
 impl OutboundMetrics {
@@ -74,12 +76,20 @@ impl OutboundMetrics {
                 notifications.with_label_values(&[kind, outcome]);
             }
         }
+        let case_events = CaseEventMetrics::register(&registry)?;
         Ok(Self {
             registry,
+            case_events,
             replies,
             settled,
             notifications,
         })
+    }
+
+    /// What became of each case event handed to the service's case-event consumer
+    /// (`deskie_case_events_total`, the same for every consumer).
+    pub fn case_events(&self) -> &CaseEventMetrics {
+        &self.case_events
     }
 
     /// Counts one reply outcome.

@@ -108,7 +108,8 @@ impl Application {
             store.clone(),
             self.bus.topology().clone(),
             Intake::new(wakes.clone()),
-        );
+        )
+        .with_metrics(self.deliverer.metrics.case_events().clone());
         let config = &self.deliverer.config;
         // One lane per kind, each with its own permits: a hanging Slack holds no reply back.
         let lane = |kind| {

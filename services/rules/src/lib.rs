@@ -48,11 +48,13 @@ pub async fn run(
     metrics: RulesMetrics,
     shutdown: CancellationToken,
 ) {
+    let case_events = metrics.case_events().clone();
     let handler = CaseEventHandler::new(
         store,
         bus.topology().clone(),
         EvaluateRules::new(cipher, metrics),
-    );
+    )
+    .with_metrics(case_events);
     consumer::run(bus.clone(), consumer_spec(&bus), handler, shutdown).await;
 }
 

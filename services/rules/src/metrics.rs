@@ -1,5 +1,6 @@
 //! The rules service's Prometheus metrics, in a registry of its own.
 
+use deskie_store::case_consumer::CaseEventMetrics;
 use prometheus::{IntCounterVec, Opts, Registry};
 
 /// `rules_events_total{outcome}`: `fired` (at least one rule fired), `none` (evaluated,
@@ -9,6 +10,7 @@ use prometheus::{IntCounterVec, Opts, Registry};
 pub struct RulesMetrics {
     registry: Registry,
     events: IntCounterVec,
+    case_events: CaseEventMetrics,
 }
 
 impl RulesMetrics {
@@ -26,7 +28,18 @@ impl RulesMetrics {
         for outcome in ["fired", "none", "skipped", "retried", "poison"] {
             events.with_label_values(&[outcome]);
         }
-        Ok(Self { registry, events })
+        let case_events = CaseEventMetrics::register(&registry)?;
+        Ok(Self {
+            registry,
+            events,
+            case_events,
+        })
+    }
+
+    /// What became of each case event handed to the service's case-event consumer
+    /// (`deskie_case_events_total`, the same for every consumer).
+    pub fn case_events(&self) -> &CaseEventMetrics {
+        &self.case_events
     }
 
     /// Counts one event.
