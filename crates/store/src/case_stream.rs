@@ -334,8 +334,8 @@ impl CaseBatch {
         Ok(envelopes)
     }
 
-    /// Stores the recorded events (one statement for all cases) and projects each case's
-    /// into the case read model.
+    /// Stores the recorded events (one statement for all cases) and projects them into the
+    /// case read model (one statement per kind for all cases, [`cases::project_recorded`]).
     pub async fn flush(&mut self) -> Result<(), StoreError> {
         if self.queued.is_empty() {
             return Ok(());
@@ -348,10 +348,8 @@ impl CaseBatch {
                 by_case.entry(case_id).or_default().push(event.envelope);
             }
         }
-        for (case_id, recorded) in &by_case {
-            cases::catch_up_with(&mut self.tx, *case_id, recorded).await?;
-        }
-        Ok(())
+        let by_case: Vec<(Uuid, Vec<Envelope>)> = by_case.into_iter().collect();
+        cases::project_recorded(&mut self.tx, &by_case).await
     }
 
     /// Stores what was recorded, keeps the new snapshots (of the cases whose state moved)

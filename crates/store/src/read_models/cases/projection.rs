@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use deskie_proto::events::{
-    AgentMessageMirrored, Attachment, CaseOpened, CustomerDataChanged, CustomerMessageReceived,
-    Envelope, Event, ReplyRequested, SystemMessageReceived,
+    AgentMessageMirrored, Attachment, CaseOpened, CustomerDataChanged, Envelope, Event,
+    ReplyRequested,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -121,11 +121,11 @@ pub async fn apply_case_event(
         // An event this build does not know: only the version moves.
         return Ok(true);
     };
+    if let Some(message) = new_message(envelope, event)? {
+        insert_message(conn, envelope, case_id, message).await?;
+        return Ok(true);
+    }
     match event {
-        Event::CustomerMessageReceived(e) => customer_message(conn, envelope, case_id, e).await?,
-        Event::AgentMessageMirrored(e) => agent_message(conn, envelope, case_id, e).await?,
-        Event::SystemMessageReceived(e) => system_message(conn, envelope, case_id, e).await?,
-        Event::ReplyRequested(e) => reply_requested(conn, envelope, case_id, e).await?,
         Event::ReplyDelivered(e) => {
             sqlx::query(
                 "UPDATE case_messages SET delivery = 'sent', chatra_message_id = $3,
@@ -145,7 +145,9 @@ pub async fn apply_case_event(
         Event::ReplyOutcomeUnknown(e) => {
             set_delivery(conn, envelope, case_id, &e.message_id, "unknown").await?
         }
-        Event::CustomerDataChanged(e) => customer_data(conn, case_id, e).await?,
+        Event::CustomerDataChanged(e) => {
+            customer_data(conn, case_id, &CustomerChange::of(e)).await?
+        }
         Event::CaseAssigned(e) => {
             let assignee = optional_id(envelope, "assignee_id", &e.assignee_id)?;
             set_case(conn, "assignee_id = $2", case_id, assignee).await?;
@@ -213,7 +215,7 @@ async fn advance(
 }
 
 /// Creates the case row (or, for a repeated `CaseOpened` in a stream, only moves the version).
-async fn open(
+pub(super) async fn open(
     conn: &mut PgConnection,
     envelope: &Envelope,
     case_id: Uuid,
@@ -249,22 +251,23 @@ async fn open(
 }
 
 /// A new message row; `position` is the version of the event that adds it.
-struct NewMessage<'a> {
-    id: Uuid,
-    author: &'a str,
-    agent_id: Option<Uuid>,
-    chatra_agent_id: Option<&'a str>,
-    chatra_message_id: Option<&'a str>,
-    text: &'a str,
-    source: &'a str,
-    created_at: DateTime<Utc>,
-    delivery: &'a str,
-    attachments: serde_json::Value,
+pub(super) struct NewMessage<'a> {
+    pub(super) id: Uuid,
+    pub(super) position: i64,
+    pub(super) author: &'a str,
+    pub(super) agent_id: Option<Uuid>,
+    pub(super) chatra_agent_id: Option<&'a str>,
+    pub(super) chatra_message_id: Option<&'a str>,
+    pub(super) text: &'a str,
+    pub(super) source: &'a str,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) delivery: &'a str,
+    pub(super) attachments: serde_json::Value,
 }
 
 async fn insert_message(
     conn: &mut PgConnection,
-    envelope: &Envelope,
+    _envelope: &Envelope,
     case_id: Uuid,
     m: NewMessage<'_>,
 ) -> Result<(), StoreError> {
@@ -276,7 +279,7 @@ async fn insert_message(
     )
     .bind(m.id)
     .bind(case_id)
-    .bind(i64::try_from(envelope.version).unwrap_or(i64::MAX))
+    .bind(m.position)
     .bind(m.author)
     .bind(m.agent_id)
     .bind(m.chatra_agent_id)
@@ -291,36 +294,39 @@ async fn insert_message(
     Ok(())
 }
 
-async fn customer_message(
-    conn: &mut PgConnection,
-    envelope: &Envelope,
-    case_id: Uuid,
-    e: &CustomerMessageReceived,
-) -> Result<(), StoreError> {
-    let received = Received {
-        message_id: &e.message_id,
-        chatra_message_id: &e.chatra_message_id,
-        text: &e.text,
-        created_at: e.created_at.as_ref(),
-        attachments: &e.attachments,
+/// The message row an event adds, if it adds one.
+pub(super) fn new_message<'a>(
+    envelope: &'a Envelope,
+    event: &'a Event,
+) -> Result<Option<NewMessage<'a>>, StoreError> {
+    let message = match event {
+        Event::CustomerMessageReceived(e) => received(
+            envelope,
+            "customer",
+            Received {
+                message_id: &e.message_id,
+                chatra_message_id: &e.chatra_message_id,
+                text: &e.text,
+                created_at: e.created_at.as_ref(),
+                attachments: &e.attachments,
+            },
+        )?,
+        Event::SystemMessageReceived(e) => received(
+            envelope,
+            "system",
+            Received {
+                message_id: &e.message_id,
+                chatra_message_id: &e.chatra_message_id,
+                text: &e.text,
+                created_at: e.created_at.as_ref(),
+                attachments: &e.attachments,
+            },
+        )?,
+        Event::AgentMessageMirrored(e) => agent_message(envelope, e)?,
+        Event::ReplyRequested(e) => reply_requested(envelope, e)?,
+        _ => return Ok(None),
     };
-    insert_received(conn, envelope, case_id, "customer", received).await
-}
-
-async fn system_message(
-    conn: &mut PgConnection,
-    envelope: &Envelope,
-    case_id: Uuid,
-    e: &SystemMessageReceived,
-) -> Result<(), StoreError> {
-    let received = Received {
-        message_id: &e.message_id,
-        chatra_message_id: &e.chatra_message_id,
-        text: &e.text,
-        created_at: e.created_at.as_ref(),
-        attachments: &e.attachments,
-    };
-    insert_received(conn, envelope, case_id, "system", received).await
+    Ok(Some(message))
 }
 
 /// What a message received from Chatra carries, whoever wrote it.
@@ -333,15 +339,14 @@ struct Received<'a> {
 }
 
 /// A message received from Chatra with no agent on it: the visitor's or Chatra's own.
-async fn insert_received(
-    conn: &mut PgConnection,
+fn received<'a>(
     envelope: &Envelope,
-    case_id: Uuid,
-    author: &str,
-    received: Received<'_>,
-) -> Result<(), StoreError> {
-    let message = NewMessage {
+    author: &'static str,
+    received: Received<'a>,
+) -> Result<NewMessage<'a>, StoreError> {
+    Ok(NewMessage {
         id: message_id(envelope, received.message_id)?,
+        position: i64::try_from(envelope.version).unwrap_or(i64::MAX),
         author,
         agent_id: None,
         chatra_agent_id: None,
@@ -351,18 +356,16 @@ async fn insert_received(
         created_at: timestamp(received.created_at).unwrap_or_else(|| occurred_at(envelope)),
         delivery: "received",
         attachments: attachments(received.attachments),
-    };
-    insert_message(conn, envelope, case_id, message).await
+    })
 }
 
-async fn agent_message(
-    conn: &mut PgConnection,
+fn agent_message<'a>(
     envelope: &Envelope,
-    case_id: Uuid,
-    e: &AgentMessageMirrored,
-) -> Result<(), StoreError> {
-    let message = NewMessage {
+    e: &'a AgentMessageMirrored,
+) -> Result<NewMessage<'a>, StoreError> {
+    Ok(NewMessage {
         id: message_id(envelope, &e.message_id)?,
+        position: i64::try_from(envelope.version).unwrap_or(i64::MAX),
         author: "agent",
         agent_id: optional_id(envelope, "agent_id", &e.agent_id)?,
         chatra_agent_id: Some(e.chatra_agent_id.as_str()).filter(|s| !s.is_empty()),
@@ -372,18 +375,16 @@ async fn agent_message(
         created_at: timestamp(e.created_at.as_ref()).unwrap_or_else(|| occurred_at(envelope)),
         delivery: "received",
         attachments: attachments(&e.attachments),
-    };
-    insert_message(conn, envelope, case_id, message).await
+    })
 }
 
-async fn reply_requested(
-    conn: &mut PgConnection,
+fn reply_requested<'a>(
     envelope: &Envelope,
-    case_id: Uuid,
-    e: &ReplyRequested,
-) -> Result<(), StoreError> {
-    let message = NewMessage {
+    e: &'a ReplyRequested,
+) -> Result<NewMessage<'a>, StoreError> {
+    Ok(NewMessage {
         id: message_id(envelope, &e.message_id)?,
+        position: i64::try_from(envelope.version).unwrap_or(i64::MAX),
         // An auto-reply of a rule is the system's; a reply typed in Deskie is the agent's.
         author: if e.source == "rule" {
             "system"
@@ -398,8 +399,7 @@ async fn reply_requested(
         created_at: occurred_at(envelope),
         delivery: "pending",
         attachments: serde_json::Value::Array(Vec::new()),
-    };
-    insert_message(conn, envelope, case_id, message).await
+    })
 }
 
 async fn set_delivery(
@@ -418,35 +418,61 @@ async fn set_delivery(
     Ok(())
 }
 
-/// Only what the event carries changes: a present `OptionalText` sets its column (no inner
-/// value clears it), `fields_changed` replaces the form fields, `details` replaces them all.
+/// What a `CustomerDataChanged` sets: only what the event carries changes. A present
+/// `OptionalText` sets its column (no inner value clears it), `fields_changed` replaces the
+/// form fields, `details` replaces them all.
+#[derive(Debug, Default, Clone)]
+pub(super) struct CustomerChange {
+    pub(super) name: Option<Option<String>>,
+    pub(super) email: Option<Option<String>>,
+    pub(super) phone: Option<Option<String>>,
+    pub(super) fields: Option<Vec<FieldView>>,
+    pub(super) details: Option<DetailsView>,
+}
+
+impl CustomerChange {
+    pub(super) fn of(e: &CustomerDataChanged) -> Self {
+        let text =
+            |t: &Option<deskie_proto::events::OptionalText>| t.as_ref().map(|t| t.value.clone());
+        Self {
+            name: text(&e.name),
+            email: text(&e.email),
+            phone: text(&e.phone),
+            fields: e.fields_changed.then(|| {
+                e.fields
+                    .iter()
+                    .map(|f| FieldView {
+                        key: f.key.clone(),
+                        value: f.value.clone(),
+                    })
+                    .collect()
+            }),
+            details: e.details.as_ref().map(|d| DetailsView {
+                ip: d.ip.clone(),
+                browser: d.browser.clone(),
+                os: d.os.clone(),
+                language: d.language.clone(),
+                location: d.location.clone(),
+                last_visit: timestamp(d.last_visit.as_ref()),
+            }),
+        }
+    }
+
+    /// This change followed by `later`.
+    pub(super) fn then(&mut self, later: Self) {
+        self.name = later.name.or(self.name.take());
+        self.email = later.email.or(self.email.take());
+        self.phone = later.phone.or(self.phone.take());
+        self.fields = later.fields.or(self.fields.take());
+        self.details = later.details.or(self.details.take());
+    }
+}
+
 async fn customer_data(
     conn: &mut PgConnection,
     case_id: Uuid,
-    e: &CustomerDataChanged,
+    change: &CustomerChange,
 ) -> Result<(), StoreError> {
-    let text = |t: &Option<deskie_proto::events::OptionalText>| {
-        (t.is_some(), t.as_ref().and_then(|t| t.value.clone()))
-    };
-    let (set_name, name) = text(&e.name);
-    let (set_email, email) = text(&e.email);
-    let (set_phone, phone) = text(&e.phone);
-    let fields: Vec<FieldView> = e
-        .fields
-        .iter()
-        .map(|f| FieldView {
-            key: f.key.clone(),
-            value: f.value.clone(),
-        })
-        .collect();
-    let details = e.details.as_ref().map(|d| DetailsView {
-        ip: d.ip.clone(),
-        browser: d.browser.clone(),
-        os: d.os.clone(),
-        language: d.language.clone(),
-        location: d.location.clone(),
-        last_visit: timestamp(d.last_visit.as_ref()),
-    });
     sqlx::query(
         "UPDATE cases SET
              customer_name = CASE WHEN $2 THEN $3 ELSE customer_name END,
@@ -457,16 +483,18 @@ async fn customer_data(
          WHERE id = $1",
     )
     .bind(case_id)
-    .bind(set_name)
-    .bind(name)
-    .bind(set_email)
-    .bind(email)
-    .bind(set_phone)
-    .bind(phone)
-    .bind(e.fields_changed)
-    .bind(sqlx::types::Json(fields))
-    .bind(details.is_some())
-    .bind(sqlx::types::Json(details.unwrap_or_default()))
+    .bind(change.name.is_some())
+    .bind(change.name.clone().flatten())
+    .bind(change.email.is_some())
+    .bind(change.email.clone().flatten())
+    .bind(change.phone.is_some())
+    .bind(change.phone.clone().flatten())
+    .bind(change.fields.is_some())
+    .bind(sqlx::types::Json(change.fields.clone().unwrap_or_default()))
+    .bind(change.details.is_some())
+    .bind(sqlx::types::Json(
+        change.details.clone().unwrap_or_default(),
+    ))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -513,7 +541,7 @@ pub fn attachments(attachments: &[Attachment]) -> serde_json::Value {
 }
 
 /// `Some` only for a non-empty string.
-fn non_empty(value: &Option<String>) -> Option<&str> {
+pub(super) fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|v| !v.is_empty())
 }
 
@@ -521,14 +549,14 @@ fn message_id(envelope: &Envelope, id: &str) -> Result<Uuid, StoreError> {
     required_id(envelope, "message_id", id)
 }
 
-fn required_id(envelope: &Envelope, field: &str, id: &str) -> Result<Uuid, StoreError> {
+pub(super) fn required_id(envelope: &Envelope, field: &str, id: &str) -> Result<Uuid, StoreError> {
     id.parse().map_err(|_| StoreError::Corrupt {
         event_id: envelope.event_id.parse().unwrap_or_default(),
         reason: format!("{field} {id:?} is not a UUID"),
     })
 }
 
-fn optional_id(
+pub(super) fn optional_id(
     envelope: &Envelope,
     field: &str,
     id: &Option<String>,
