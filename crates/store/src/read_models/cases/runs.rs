@@ -72,12 +72,12 @@ pub async fn project_recorded(
     one_by_one.extend(rest.iter().map(|run| (run.case_id, run.envelopes)));
     let changing: Vec<&Folded> = opened_ok
         .iter()
-        .filter(|run| run.to > run.from_row())
+        .filter(|run| run.to > run.row_version_before())
         .collect();
     let changed = update_rows(conn, &changing).await?;
     let mut written = Vec::with_capacity(opened_ok.len());
     for run in &opened_ok {
-        if run.to == run.from_row() || changed.contains(&run.case_id) {
+        if run.to == run.row_version_before() || changed.contains(&run.case_id) {
             written.push(run);
         } else {
             one_by_one.push((run.case_id, run.envelopes));
@@ -92,7 +92,7 @@ pub async fn project_recorded(
 
 impl Folded<'_> {
     /// The row's version once the run's new row (if any) is inserted.
-    fn from_row(&self) -> i64 {
+    fn row_version_before(&self) -> i64 {
         if self.opened.is_some() { 1 } else { self.from }
     }
 }
@@ -245,7 +245,7 @@ async fn update_rows(
     for run in runs {
         let c = &run.changes;
         ids.push(run.case_id);
-        from.push(run.from_row());
+        from.push(run.row_version_before());
         to.push(run.to);
         at.push(run.at);
         set_status.push(c.status.is_some());
