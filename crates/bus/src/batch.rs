@@ -19,27 +19,29 @@ use crate::consumer::HandlerError;
 pub trait BatchHandler: Send + Sync + 'static {
     /// What one delivery hands over.
     type Item: Send + 'static;
+    /// What one delivery gets back when its item was handled.
+    type Output: Send + 'static;
 
     /// Handles `items`; one outcome per item, in their order.
     fn handle_batch(
         &self,
         items: Vec<Self::Item>,
-    ) -> impl Future<Output = Vec<Result<(), HandlerError>>> + Send;
+    ) -> impl Future<Output = Vec<Result<Self::Output, HandlerError>>> + Send;
 }
 
 /// One submitted item and where its outcome goes.
-struct Job<I> {
+struct Job<I, O> {
     item: I,
-    outcome: oneshot::Sender<Result<(), HandlerError>>,
+    outcome: oneshot::Sender<Result<O, HandlerError>>,
 }
 
 /// The queue in front of a [`BatchHandler`]'s workers. Cloning shares it; the workers stop
 /// once every clone is dropped and the queue is empty.
-pub struct Batcher<I> {
-    queue: mpsc::UnboundedSender<Job<I>>,
+pub struct Batcher<I, O = ()> {
+    queue: mpsc::UnboundedSender<Job<I, O>>,
 }
 
-impl<I> Clone for Batcher<I> {
+impl<I, O> Clone for Batcher<I, O> {
     fn clone(&self) -> Self {
         Self {
             queue: self.queue.clone(),
@@ -47,17 +49,21 @@ impl<I> Clone for Batcher<I> {
     }
 }
 
-impl<I> std::fmt::Debug for Batcher<I> {
+impl<I, O> std::fmt::Debug for Batcher<I, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Batcher").finish_non_exhaustive()
     }
 }
 
-impl<I: Send + 'static> Batcher<I> {
+impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Starts `workers` workers running `handler` on batches of at most `max_batch` items.
     /// The queue is unbounded: what bounds it is the runner's concurrency, since each
     /// submitter waits for its outcome.
-    pub fn start<H: BatchHandler<Item = I>>(handler: H, workers: usize, max_batch: usize) -> Self {
+    pub fn start<H: BatchHandler<Item = I, Output = O>>(
+        handler: H,
+        workers: usize,
+        max_batch: usize,
+    ) -> Self {
         let (queue, receiver) = mpsc::unbounded_channel();
         let receiver = Arc::new(Mutex::new(receiver));
         let handler = Arc::new(handler);
@@ -68,7 +74,7 @@ impl<I: Send + 'static> Batcher<I> {
     }
 
     /// Queues `item` and waits for the outcome of the batch it went in.
-    pub async fn submit(&self, item: I) -> Result<(), HandlerError> {
+    pub async fn submit(&self, item: I) -> Result<O, HandlerError> {
         let (outcome, receiver) = oneshot::channel();
         let stopped = || HandlerError::Retry {
             reason: "the batch workers stopped".to_owned(),
@@ -85,7 +91,7 @@ impl<I: Send + 'static> Batcher<I> {
 /// them over together, and reports each outcome.
 async fn work<H: BatchHandler>(
     handler: Arc<H>,
-    receiver: Arc<Mutex<mpsc::UnboundedReceiver<Job<H::Item>>>>,
+    receiver: Arc<Mutex<mpsc::UnboundedReceiver<Job<H::Item, H::Output>>>>,
     max_batch: usize,
 ) {
     loop {
@@ -129,6 +135,7 @@ mod tests {
 
     impl BatchHandler for Sizes {
         type Item = u32;
+        type Output = ();
 
         async fn handle_batch(&self, items: Vec<u32>) -> Vec<Result<(), HandlerError>> {
             self.calls.fetch_add(1, Ordering::SeqCst);

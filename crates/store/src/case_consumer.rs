@@ -16,7 +16,11 @@
 
 use std::future::Future;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
 use deskie_bus::Topology;
+use deskie_bus::batch::{BatchHandler, Batcher};
 use deskie_bus::consumer::{ConsumerSpec, Delivery, Handler, HandlerError};
 use deskie_proto::Message;
 use deskie_proto::events::{Envelope, Event};
@@ -45,16 +49,19 @@ pub trait CaseEventConsumer: Send + Sync {
     fn committed(&self, _applied: &[Envelope]) {}
 }
 
-/// Case events a [`CaseEventHandler`] handles at once. Its lanes keep each case's events
-/// in order, so different cases proceed side by side (outbound's intake, about ten round
-/// trips per wanted event, used to run one at a time).
-pub const CONCURRENCY: usize = 8;
+/// Case events a [`CaseEventHandler`] has in hand at once: enough to fill every worker's
+/// batch with wanted events while the unwanted ones (most of them, settled without a
+/// query) pass. Its lanes keep each case's events in order, so different cases proceed
+/// side by side (outbound's intake, about ten round trips per wanted event, used to run
+/// one at a time).
+pub const CONCURRENCY: usize = 2 * WORKERS * MAX_BATCH;
 
 /// The consumer settings of a case-event consumer named `name`: every case event,
 /// [`CONCURRENCY`] at once.
 pub fn consumer_spec(topology: &Topology, name: &str) -> ConsumerSpec {
     let mut spec = ConsumerSpec::case_events(topology, name);
     spec.concurrency = CONCURRENCY;
+    spec.max_ack_pending = i64::try_from(2 * CONCURRENCY).unwrap_or(256);
     spec
 }
 
@@ -130,36 +137,60 @@ impl CaseEventMetrics {
     }
 }
 
-/// Runs a [`CaseEventConsumer`] as a JetStream [`Handler`].
+/// Wanted events one transaction acts on at most.
+pub const MAX_BATCH: usize = 32;
+
+/// Batches acted on at once, each in its own transaction (their cases locked in one order).
+pub const WORKERS: usize = 2;
+
+/// Runs a [`CaseEventConsumer`] as a JetStream [`Handler`]: the wanted events the runner
+/// has in hand are acted on in batches ([`deskie_bus::batch`]), one transaction each.
 #[derive(Debug, Clone)]
 pub struct CaseEventHandler<C> {
-    store: Store,
     topology: Topology,
-    consumer: C,
+    catch_up: Arc<CatchUp<C>>,
+    batcher: Batcher<(Uuid, Envelope), Outcome>,
     metrics: Option<CaseEventMetrics>,
 }
 
-impl<C: CaseEventConsumer> CaseEventHandler<C> {
+/// What became of one wanted event: its outcome label and how many missed events were
+/// acted on from the event store with it.
+type Outcome = (&'static str, usize);
+
+/// Acts on batches of wanted events.
+#[derive(Debug)]
+struct CatchUp<C> {
+    store: Store,
+    consumer: C,
+}
+
+/// The batch workers' handle on [`CatchUp`].
+struct Shared<C>(Arc<CatchUp<C>>);
+
+impl<C: CaseEventConsumer + 'static> CaseEventHandler<C> {
     /// `consumer` over `store`; `topology` reads the case out of a subject for the lane.
+    /// Starts the batch workers (a Tokio runtime must be running).
     pub fn new(store: Store, topology: Topology, consumer: C) -> Self {
+        let catch_up = Arc::new(CatchUp { store, consumer });
+        let batcher = Batcher::start(Shared(catch_up.clone()), WORKERS, MAX_BATCH);
         Self {
-            store,
             topology,
-            consumer,
+            catch_up,
+            batcher,
             metrics: None,
         }
     }
 
     /// Counts each event's outcome into `metrics`.
     pub fn with_metrics(mut self, metrics: CaseEventMetrics) -> Self {
-        metrics.start(self.consumer.name());
+        metrics.start(self.catch_up.consumer.name());
         self.metrics = Some(metrics);
         self
     }
 
     fn count(&self, outcome: &str, filled: usize) {
         if let Some(metrics) = &self.metrics {
-            let name = self.consumer.name();
+            let name = self.catch_up.consumer.name();
             metrics.events.with_label_values(&[name, outcome]).inc();
             if filled > 0 {
                 metrics
@@ -172,46 +203,136 @@ impl<C: CaseEventConsumer> CaseEventHandler<C> {
 
     /// The consumer.
     pub fn consumer(&self) -> &C {
-        &self.consumer
+        &self.catch_up.consumer
     }
 
-    /// Acts on every wanted event of the case up to `envelope`'s version not acted on yet;
-    /// the outcome, and how many of them were filled from the event store.
-    async fn catch_up(
-        &self,
-        case_id: Uuid,
-        envelope: &Envelope,
-    ) -> Result<(&'static str, usize), HandlerError> {
-        let name = self.consumer.name();
-        let mut case = self.store.open_case(case_id).await?;
-        let pending =
-            cursors::unapplied(case.connection(), name, case_id, envelope.version).await?;
-        let wanted: Vec<Envelope> = pending
-            .into_iter()
-            .map(|stored| stored.envelope)
-            .filter(|e| e.event.as_ref().is_some_and(|ev| self.consumer.wants(ev)))
-            .collect();
-        if wanted.len() > 1
-            || wanted
-                .first()
-                .is_some_and(|e| e.version != envelope.version)
+    async fn handle_counted(&self, delivery: &Delivery) -> Result<Outcome, HandlerError> {
+        let Some((case_id, envelope)) = case_event_of(delivery)? else {
+            return Ok(("unwanted", 0));
+        };
+        // An event this build cannot read is not one it wants.
+        if !envelope
+            .event
+            .as_ref()
+            .is_some_and(|e| self.catch_up.consumer.wants(e))
         {
-            tracing::warn!(consumer = name, %case_id, version = envelope.version, filled = wanted.len(),
-                "events missed before this one are acted on from the event store");
+            return Ok(("unwanted", 0));
         }
-        for event in &wanted {
-            self.consumer.apply(&mut case, event).await?;
-        }
-        cursors::advance(case.connection(), name, case_id, envelope.version).await?;
-        case.commit().await?;
-        self.consumer.committed(&wanted);
-        let delivered = wanted.iter().any(|e| e.version == envelope.version);
-        let filled = wanted.len() - usize::from(delivered);
-        Ok((if delivered { "acted" } else { "already_acted" }, filled))
+        self.batcher.submit((case_id, envelope)).await
     }
 }
 
-impl<C: CaseEventConsumer> Handler for CaseEventHandler<C> {
+impl<C: CaseEventConsumer> CatchUp<C> {
+    /// Acts, in one transaction, on every wanted event of each case up to the highest
+    /// version `items` delivered of it, not acted on yet; the outcome of each item.
+    async fn catch_up(&self, items: &[(Uuid, Envelope)]) -> Result<Vec<Outcome>, HandlerError> {
+        let name = self.consumer.name();
+        // Per case, the lowest and the highest version delivered.
+        let mut ranges: BTreeMap<Uuid, (u64, u64)> = BTreeMap::new();
+        for (case_id, envelope) in items {
+            let range = ranges
+                .entry(*case_id)
+                .or_insert((envelope.version, envelope.version));
+            range.0 = range.0.min(envelope.version);
+            range.1 = range.1.max(envelope.version);
+        }
+        let case_ids: Vec<Uuid> = ranges.keys().copied().collect();
+        let mut batch = self.store.open_cases(&case_ids).await?;
+        let streams: Vec<(Uuid, u64, u64)> = ranges
+            .iter()
+            .map(|(case_id, (low, high))| (*case_id, *low, *high))
+            .collect();
+        let pending = cursors::unapplied_many(batch.connection(), name, &streams).await?;
+        let delivered: BTreeSet<(Uuid, u64)> = items
+            .iter()
+            .map(|(case_id, envelope)| (*case_id, envelope.version))
+            .collect();
+        let mut case = CaseStream::focus(batch, Uuid::nil());
+        let mut acted: Vec<Envelope> = Vec::new();
+        let mut filled: BTreeMap<Uuid, usize> = BTreeMap::new();
+        for (case_id, events) in pending {
+            let wanted: Vec<Envelope> = events
+                .into_iter()
+                .map(|stored| stored.envelope)
+                .filter(|e| e.event.as_ref().is_some_and(|ev| self.consumer.wants(ev)))
+                .collect();
+            let missed = wanted
+                .iter()
+                .filter(|e| !delivered.contains(&(case_id, e.version)))
+                .count();
+            if missed > 0 {
+                tracing::warn!(consumer = name, %case_id, filled = missed,
+                    "events missed before this one are acted on from the event store");
+                filled.insert(case_id, missed);
+            }
+            case.refocus(case_id);
+            for event in &wanted {
+                self.consumer.apply(&mut case, event).await?;
+            }
+            acted.extend(wanted);
+        }
+        let advanced: Vec<(Uuid, u64)> = ranges
+            .iter()
+            .map(|(case_id, (_, high))| (*case_id, *high))
+            .collect();
+        cursors::advance_many(case.connection(), name, &advanced).await?;
+        case.commit().await?;
+        self.consumer.committed(&acted);
+        let acted: BTreeSet<(&str, u64)> = acted
+            .iter()
+            .map(|e| (e.stream_id.as_str(), e.version))
+            .collect();
+        Ok(items
+            .iter()
+            .map(|(case_id, envelope)| {
+                let outcome = match acted.contains(&(envelope.stream_id.as_str(), envelope.version))
+                {
+                    true => "acted",
+                    false => "already_acted",
+                };
+                // The missed events count with the case's highest delivery.
+                let highest = ranges
+                    .get(case_id)
+                    .is_some_and(|(_, high)| *high == envelope.version);
+                let filled = if highest {
+                    filled.get(case_id).copied().unwrap_or(0)
+                } else {
+                    0
+                };
+                (outcome, filled)
+            })
+            .collect())
+    }
+}
+
+impl<C: CaseEventConsumer + 'static> BatchHandler for Shared<C> {
+    type Item = (Uuid, Envelope);
+    type Output = Outcome;
+
+    async fn handle_batch(
+        &self,
+        items: Vec<(Uuid, Envelope)>,
+    ) -> Vec<Result<Outcome, HandlerError>> {
+        let error = match self.0.catch_up(&items).await {
+            Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
+            Err(error) => error,
+        };
+        // An outage fails every event alike; acting on each alone would only fail again.
+        if items.len() == 1 || matches!(error, HandlerError::Unavailable { .. }) {
+            return items.iter().map(|_| Err(error.clone())).collect();
+        }
+        tracing::warn!(consumer = self.0.consumer.name(), batch = items.len(), %error,
+            "acting on a batch of case events failed; acting on each alone");
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            let alone = self.0.catch_up(std::slice::from_ref(&item)).await;
+            outcomes.push(alone.map(|mut o| o.pop().unwrap_or(("already_acted", 0))));
+        }
+        outcomes
+    }
+}
+
+impl<C: CaseEventConsumer + 'static> Handler for CaseEventHandler<C> {
     /// One case's events one after the other, in delivery order.
     fn lane(&self, message: &async_nats::jetstream::Message) -> Option<String> {
         self.topology
@@ -228,26 +349,6 @@ impl<C: CaseEventConsumer> Handler for CaseEventHandler<C> {
             Err(HandlerError::Poison { .. }) => self.count("poison", 0),
         }
         outcome.map(|_| ())
-    }
-}
-
-impl<C: CaseEventConsumer> CaseEventHandler<C> {
-    async fn handle_counted(
-        &self,
-        delivery: &Delivery,
-    ) -> Result<(&'static str, usize), HandlerError> {
-        let Some((case_id, envelope)) = case_event_of(delivery)? else {
-            return Ok(("unwanted", 0));
-        };
-        // An event this build cannot read is not one it wants.
-        if !envelope
-            .event
-            .as_ref()
-            .is_some_and(|e| self.consumer.wants(e))
-        {
-            return Ok(("unwanted", 0));
-        }
-        self.catch_up(case_id, &envelope).await
     }
 }
 

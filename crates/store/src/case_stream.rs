@@ -34,17 +34,24 @@ pub const CASE_STREAM: &str = "case";
 pub const SNAPSHOT_FORMAT: i32 = 1;
 
 /// Takes the locks of the cases in `$1` (their ids as text) in the order of the lock keys,
-/// which are [`STREAM_LOCK`]'s, so two batches sharing cases cannot deadlock; then writes the
-/// inbox entries `$3` of consumer `$2` and returns the ones that were new. The aggregate
-/// takes every lock before the insert's first row, and that write is what assigns the
-/// transaction id, so per stream the ids still follow the lock (`event_store.rs`).
-const LOCK_WITH_INBOX: &str = "WITH locked AS (
-         SELECT count(pg_advisory_xact_lock(key)) FROM (
-             SELECT DISTINCT hashtextextended(id, 0) AS key FROM unnest($1::text[]) AS id
-              ORDER BY 1 OFFSET 0) AS keys)
-     INSERT INTO inbox (consumer, message_id) SELECT $2, m FROM locked, unnest($3::text[]) AS m
-     ON CONFLICT DO NOTHING
-     RETURNING message_id";
+/// which are [`STREAM_LOCK`]'s, so two transactions locking several cases cannot deadlock.
+/// The aggregate takes every lock before the statement returns (or, in
+/// [`LOCK_WITH_INBOX`], before its insert's first row).
+const LOCK_CASES: &str = "SELECT count(pg_advisory_xact_lock(key)) FROM (
+         SELECT DISTINCT hashtextextended(id, 0) AS key FROM unnest($1::text[]) AS id
+          ORDER BY 1 OFFSET 0) AS keys";
+
+/// [`LOCK_CASES`], then the inbox entries `$3` of consumer `$2`; returns the ones that were
+/// new. The insert is the first write, which is what assigns the transaction id, so per
+/// stream the ids still follow the lock (`event_store.rs`).
+static LOCK_WITH_INBOX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH locked AS ({LOCK_CASES})
+         INSERT INTO inbox (consumer, message_id) SELECT $2, m FROM locked, unnest($3::text[]) AS m
+         ON CONFLICT DO NOTHING
+         RETURNING message_id"
+    )
+});
 
 /// Which members of the case's growing sets a decision asks about.
 #[derive(Debug, Default, Clone)]
@@ -136,6 +143,19 @@ impl Store {
         Ok(CaseStream { batch, case_id })
     }
 
+    /// Locks every case of `case_ids` for writing, in one statement ([`LOCK_CASES`]).
+    pub async fn open_cases(&self, case_ids: &[Uuid]) -> Result<CaseBatch, StoreError> {
+        let case_ids: BTreeSet<Uuid> = case_ids.iter().copied().collect();
+        let lock_ids: Vec<String> = case_ids.iter().map(Uuid::to_string).collect();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(LOCK_CASES)
+            .bind(&lock_ids)
+            .execute(&mut *tx)
+            .await?;
+        let case_ids: Vec<Uuid> = case_ids.into_iter().collect();
+        self.opened(tx, &case_ids).await
+    }
+
     /// Locks the case and records that `consumer` handles `message_id`, in one statement
     /// ([`LOCK_WITH_INBOX`]); `None` (nothing written) when it already did.
     pub async fn open_case_once(
@@ -162,7 +182,7 @@ impl Store {
         let lock_ids: Vec<String> = case_ids.iter().map(Uuid::to_string).collect();
         let message_ids: Vec<&str> = entries.iter().map(|(_, message_id)| *message_id).collect();
         let mut tx = self.pool().begin().await?;
-        let inserted: Vec<String> = sqlx::query_scalar(LOCK_WITH_INBOX)
+        let inserted: Vec<String> = sqlx::query_scalar(LOCK_WITH_INBOX.as_str())
             .bind(&lock_ids)
             .bind(consumer)
             .bind(&message_ids)
@@ -370,6 +390,17 @@ impl CaseBatch {
 }
 
 impl CaseStream {
+    /// `batch` seen as the stream of one of its cases at a time ([`Self::refocus`]): a
+    /// consumer acting on several cases in one transaction. Its commit commits the batch.
+    pub(crate) fn focus(batch: CaseBatch, case_id: Uuid) -> Self {
+        Self { batch, case_id }
+    }
+
+    /// Turns to another case of the batch.
+    pub(crate) fn refocus(&mut self, case_id: Uuid) {
+        self.case_id = case_id;
+    }
+
     /// The case.
     pub fn case_id(&self) -> Uuid {
         self.case_id

@@ -4,10 +4,12 @@
 //! Call these under the stream's lock ([`crate::Store::begin_stream`]): the lock is what
 //! keeps two deliveries of one stream from reading the same cursor.
 
-use sqlx::PgConnection;
+use std::collections::BTreeMap;
+
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::event_store::load;
+use crate::event_store::stored;
 use crate::{StoreError, StoredEvent};
 
 /// The events of `stream_id` that `consumer` has not acted on, up to and including
@@ -18,11 +20,74 @@ pub async fn unapplied(
     stream_id: Uuid,
     version: u64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let cursor = position(conn, consumer, stream_id, version).await?;
-    if cursor >= version {
-        return Ok(Vec::new());
+    let mut pending = unapplied_many(conn, consumer, &[(stream_id, version, version)]).await?;
+    Ok(pending.remove(&stream_id).unwrap_or_default())
+}
+
+/// [`unapplied`] for many streams at once, each named with the lowest and the highest
+/// version delivered of it: the cursors in one statement, the events in another; the
+/// streams with nothing to act on are left out.
+pub async fn unapplied_many(
+    conn: &mut PgConnection,
+    consumer: &str,
+    streams: &[(Uuid, u64, u64)],
+) -> Result<BTreeMap<Uuid, Vec<StoredEvent>>, StoreError> {
+    let ids: Vec<Uuid> = streams.iter().map(|(id, _, _)| *id).collect();
+    let lowest: Vec<i64> = streams.iter().map(|(_, low, _)| as_i64(*low)).collect();
+    // A stream without a cursor: one that began after the consumer took to cursors starts
+    // at 0; an older one starts just before the first event this consumer sees of it since
+    // (what came before was acted on without a cursor). When it took to cursors: its row
+    // in `consumer_cursor_origins`, else when cursors came (`consumer_cursor_origin`).
+    let cursors: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT s.id,
+                COALESCE(c.version,
+                         CASE WHEN (SELECT MIN(e.seq) FROM events e WHERE e.stream_id = s.id)
+                                   <= COALESCE((SELECT seq FROM consumer_cursor_origins WHERE consumer = $1),
+                                               (SELECT seq FROM consumer_cursor_origin))
+                              THEN s.lowest - 1 ELSE 0 END)
+           FROM unnest($2::uuid[], $3::bigint[]) AS s(id, lowest)
+           LEFT JOIN consumer_cursors c ON c.consumer = $1 AND c.stream_id = s.id",
+    )
+    .bind(consumer)
+    .bind(&ids)
+    .bind(&lowest)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut ranges: (Vec<Uuid>, Vec<i64>, Vec<i64>) = Default::default();
+    for (id, cursor) in cursors {
+        let Some((_, _, highest)) = streams.iter().find(|(s, _, _)| *s == id) else {
+            continue;
+        };
+        if cursor < as_i64(*highest) {
+            ranges.0.push(id);
+            ranges.1.push(cursor);
+            ranges.2.push(as_i64(*highest));
+        }
     }
-    load(conn, stream_id, cursor, Some(version)).await
+    let mut pending: BTreeMap<Uuid, Vec<StoredEvent>> = BTreeMap::new();
+    if ranges.0.is_empty() {
+        return Ok(pending);
+    }
+    let rows = sqlx::query(
+        "SELECT e.stream_id, e.seq, e.event_id, e.payload
+           FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS r(id, after, up_to)
+           JOIN events e ON e.stream_id = r.id AND e.version > r.after AND e.version <= r.up_to
+          ORDER BY e.stream_id, e.version",
+    )
+    .bind(&ranges.0)
+    .bind(&ranges.1)
+    .bind(&ranges.2)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &rows {
+        let stream_id: Uuid = row.try_get("stream_id")?;
+        pending.entry(stream_id).or_default().push(stored(row)?);
+    }
+    Ok(pending)
+}
+
+fn as_i64(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
 }
 
 /// Records that `consumer` acted on `stream_id` up to `version` (never moves back).
@@ -32,53 +97,30 @@ pub async fn advance(
     stream_id: Uuid,
     version: u64,
 ) -> Result<(), StoreError> {
+    advance_many(conn, consumer, &[(stream_id, version)]).await
+}
+
+/// [`advance`] for many streams, in one statement (each stream named once).
+pub async fn advance_many(
+    conn: &mut PgConnection,
+    consumer: &str,
+    streams: &[(Uuid, u64)],
+) -> Result<(), StoreError> {
+    if streams.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = streams.iter().map(|(id, _)| *id).collect();
+    let versions: Vec<i64> = streams.iter().map(|(_, v)| as_i64(*v)).collect();
     sqlx::query(
-        "INSERT INTO consumer_cursors (consumer, stream_id, version) VALUES ($1, $2, $3)
+        "INSERT INTO consumer_cursors (consumer, stream_id, version)
+         SELECT $1, s.id, s.version FROM unnest($2::uuid[], $3::bigint[]) AS s(id, version)
          ON CONFLICT (consumer, stream_id) DO UPDATE
             SET version = GREATEST(consumer_cursors.version, EXCLUDED.version), updated_at = now()",
     )
     .bind(consumer)
-    .bind(stream_id)
-    .bind(i64::try_from(version).unwrap_or(i64::MAX))
+    .bind(&ids)
+    .bind(&versions)
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// The consumer's cursor on the stream. Without one, a stream that began after the
-/// consumer took to cursors starts at 0; an older one starts just before `version`, the
-/// first event this consumer sees of it since (what came before was acted on without a
-/// cursor). When it took to cursors: its row in `consumer_cursor_origins`, else when
-/// cursors came (`consumer_cursor_origin`).
-async fn position(
-    conn: &mut PgConnection,
-    consumer: &str,
-    stream_id: Uuid,
-    version: u64,
-) -> Result<u64, StoreError> {
-    let stored: Option<i64> = sqlx::query_scalar(
-        "SELECT version FROM consumer_cursors WHERE consumer = $1 AND stream_id = $2",
-    )
-    .bind(consumer)
-    .bind(stream_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(stored) = stored {
-        return Ok(u64::try_from(stored).unwrap_or(0));
-    }
-    let older: Option<bool> = sqlx::query_scalar(
-        "SELECT MIN(e.seq) <= COALESCE(
-                (SELECT seq FROM consumer_cursor_origins WHERE consumer = $2),
-                (SELECT seq FROM consumer_cursor_origin))
-           FROM events e WHERE e.stream_id = $1",
-    )
-    .bind(stream_id)
-    .bind(consumer)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(if older == Some(true) {
-        version.saturating_sub(1)
-    } else {
-        0
-    })
 }

@@ -247,6 +247,55 @@ async fn a_failed_act_leaves_the_cursor_where_it_was() {
 }
 
 #[tokio::test]
+async fn events_of_many_cases_handed_over_together_are_each_acted_on_once_and_a_failing_one_alone()
+{
+    let (_db, store) = common::store().await;
+    let mut deliveries = Vec::new();
+    let mut cases = Vec::new();
+    for _ in 0..12 {
+        let case = Case::new(&store);
+        let stored = case.append(vec![opened(), status("pending").into()]).await;
+        deliveries.push(delivery_of(&stored[1]));
+        cases.push(case.id);
+    }
+    // One act fails: someone else holds the row it writes.
+    sqlx::query("INSERT INTO inbox (consumer, message_id) VALUES ('recorder', $1)")
+        .bind(format!("{}:2", cases[5]))
+        .execute(store.pool())
+        .await
+        .expect("conflicting row");
+    let (handler, recorder) = handler(&store);
+    let outcomes = futures::future::join_all(deliveries.iter().map(|d| handler.handle(d))).await;
+    for (n, outcome) in outcomes.iter().enumerate() {
+        match n {
+            5 => assert!(
+                matches!(outcome, Err(HandlerError::Retry { .. })),
+                "{outcome:?}"
+            ),
+            _ => assert!(outcome.is_ok(), "case {n}: {outcome:?}"),
+        }
+    }
+    assert_eq!(recorder.committed.lock().expect("lock").len(), 11);
+    assert_eq!(
+        acts(&store).await,
+        12,
+        "eleven acts and the conflicting row"
+    );
+    let cursors: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM consumer_cursors WHERE consumer = 'recorder' AND version = 2",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("cursors");
+    assert_eq!(cursors, 11, "the failed case's cursor did not move");
+
+    // Handed over again, all of them: the eleven are done, the twelfth still fails.
+    let outcomes = futures::future::join_all(deliveries.iter().map(|d| handler.handle(d))).await;
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 11);
+    assert_eq!(recorder.committed.lock().expect("lock").len(), 11);
+}
+
+#[tokio::test]
 async fn bad_input_is_poison_and_changes_nothing() {
     let (_db, store) = common::store().await;
     let (handler, recorder) = handler(&store);

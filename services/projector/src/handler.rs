@@ -119,6 +119,7 @@ impl ProjectBatch {
 
 impl BatchHandler for ProjectBatch {
     type Item = (Uuid, u64);
+    type Output = ();
 
     async fn handle_batch(&self, items: Vec<(Uuid, u64)>) -> Vec<Result<(), HandlerError>> {
         let outcomes = match self.project(&items).await {

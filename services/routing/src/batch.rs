@@ -218,6 +218,7 @@ impl RouteBatch {
 
 impl BatchHandler for RouteBatch {
     type Item = Routable;
+    type Output = ();
 
     async fn handle_batch(&self, items: Vec<Routable>) -> Vec<Result<(), HandlerError>> {
         let error = match self.route_together(&items).await {
