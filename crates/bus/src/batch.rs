@@ -29,6 +29,9 @@ pub trait BatchHandler: Send + Sync + 'static {
     ) -> impl Future<Output = Vec<Result<Self::Output, HandlerError>>> + Send;
 }
 
+/// The receiving end of the queue, shared by the workers.
+type SharedQueue<I, O> = Arc<Mutex<mpsc::UnboundedReceiver<Job<I, O>>>>;
+
 /// One submitted item and where its outcome goes.
 struct Job<I, O> {
     item: I,
@@ -91,7 +94,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
 /// them over together, and reports each outcome.
 async fn work<H: BatchHandler>(
     handler: Arc<H>,
-    receiver: Arc<Mutex<mpsc::UnboundedReceiver<Job<H::Item, H::Output>>>>,
+    receiver: SharedQueue<H::Item, H::Output>,
     max_batch: usize,
 ) {
     loop {
