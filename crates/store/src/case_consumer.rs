@@ -138,10 +138,13 @@ impl CaseEventMetrics {
 }
 
 /// Wanted events one transaction acts on at most.
-pub const MAX_BATCH: usize = 32;
+pub const MAX_BATCH: usize = 64;
 
-/// Batches acted on at once, each in its own transaction (their cases locked in one order).
-pub const WORKERS: usize = 2;
+/// Batches acted on at once. One: the cases of a batch are locked in one order, but what a
+/// consumer writes beside them is not (rules' round-robin row of each group, agent-sync's
+/// links), so two batches of one consumer could deadlock on those rows. One batch at a time
+/// still gathers everything that arrives while it runs.
+pub const WORKERS: usize = 1;
 
 /// Runs a [`CaseEventConsumer`] as a JetStream [`Handler`]: the wanted events the runner
 /// has in hand are acted on in batches ([`deskie_bus::batch`]), one transaction each.
