@@ -26,15 +26,16 @@ fn fixture(name: &str) -> deskie_domain::chatra::ChatraWebhook {
     webhook(std::str::from_utf8(&body).expect("utf-8"))
 }
 
-/// given(events).when(webhook) → the decided events.
+/// given(events).when(webhook) → the decided events (the test kit's given/when, with this
+/// file's routing context).
 struct Given {
-    state: CaseState,
+    case: deskie_testkit::Given,
     links: Vec<(String, Uuid)>,
 }
 
 fn given(events: &[Event]) -> Given {
     Given {
-        state: CaseState::from_events(events),
+        case: deskie_testkit::given(events.iter().cloned()),
         links: Vec::new(),
     }
 }
@@ -57,7 +58,10 @@ impl Given {
             received_from: "deskie",
             agent_links: &self.links,
         };
-        decide_webhook(&self.state, webhook, &ctx)
+        self.case
+            .when(|state| decide_webhook(state, webhook, &ctx))
+            .events()
+            .to_vec()
     }
 }
 
@@ -620,11 +624,11 @@ fn a_compacted_state_plus_what_is_asked_decides_as_the_whole_history_does() {
     for w in &webhooks {
         let asked: Vec<&str> = w.messages.iter().map(|m| m.id.as_str()).collect();
         let from_snapshot = Given {
-            state: as_snapshot_gives(&full, &asked, &[]),
+            case: deskie_testkit::Given::of(as_snapshot_gives(&full, &asked, &[])),
             links: Vec::new(),
         };
         let whole = Given {
-            state: full.clone(),
+            case: deskie_testkit::Given::of(full.clone()),
             links: Vec::new(),
         };
         assert_eq!(from_snapshot.when(w), whole.when(w), "{asked:?}");

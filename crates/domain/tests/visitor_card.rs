@@ -46,17 +46,21 @@ fn opened(chatra_group_id: Option<&str>) -> Event {
         .into()
 }
 
-/// given(events).when(card) → the decided events.
-struct Given(CaseState);
+/// given(events).when(card) → the decided events (the test kit's given/when, with this
+/// file's group mappings).
+struct Given(deskie_testkit::Given);
 
 fn given(events: &[Event]) -> Given {
-    Given(CaseState::from_events(events))
+    Given(deskie_testkit::given(events.iter().cloned()))
 }
 
 impl Given {
     fn when(&self, visitor: &ChatraVisitor) -> Vec<Event> {
         let mappings = vec![("chatra-sales".to_owned(), SALES_GROUP)];
-        decide_visitor_details(&self.0, visitor, &mappings, DEFAULT_GROUP)
+        self.0
+            .when(|state| decide_visitor_details(state, visitor, &mappings, DEFAULT_GROUP))
+            .events()
+            .to_vec()
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`ChatraStandIn`]: a local Chatra REST API that records requests and fails on demand.
 //! - [`case_events`]: builders of case events; [`record_case`] and [`append_case`] write
 //!   them to a case, projected or not; [`connect_integration`] connects a Chatra integration.
+//! - [`given`]: `given(history).when(decision)`, how every case decision is tested.
 //! - [`SlackStandIn`], [`TelegramStandIn`]: a local Slack incoming webhook and Telegram Bot
 //!   API (`sendMessage`), recording requests and failing on demand in the same way.
 //!
@@ -22,6 +23,7 @@ mod db;
 mod eventually;
 mod fault_proxy;
 mod fixtures;
+mod given;
 mod integrations;
 mod nats;
 mod process;
@@ -39,6 +41,7 @@ pub use db::TestDb;
 pub use eventually::{LIVENESS_BOUND, eventually, wait_until};
 pub use fault_proxy::{FaultProxy, ProxyMode};
 pub use fixtures::{chatra_fixture, chatra_fixture_dir};
+pub use given::{Given, Then, given};
 pub use integrations::{connect_integration, integration_settings};
 pub use nats::TestNats;
 pub use process::{
