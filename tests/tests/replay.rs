@@ -378,3 +378,43 @@ async fn until_alone(replay: &Store) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_case_stream_that_cannot_follow_its_case_is_left_out_and_the_rest_rebuilt() {
+    let db = TestDb::create().await;
+    let store = Store::connect(db.url()).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let (good, broken) = (Uuid::now_v7(), Uuid::now_v7());
+    deskie_testkit::record_case(
+        &store,
+        good,
+        vec![
+            deskie_testkit::case_events::opened().into(),
+            deskie_testkit::case_events::customer_says("hello").into(),
+        ],
+    )
+    .await;
+    // A stream whose first event is not `case_opened` (a writer's bug, a restored table).
+    deskie_testkit::append_case(
+        &store,
+        broken,
+        vec![
+            deskie_testkit::case_events::status("pending").into(),
+            deskie_testkit::case_events::customer_says("orphan").into(),
+        ],
+    )
+    .await;
+    let live = cases::get(store.pool(), good).await.expect("get");
+
+    let report = deskie::replay::rebuild(&store, |_, _| {})
+        .await
+        .expect("rebuild");
+    assert_eq!((report.events, report.skipped, report.cases), (4, 2, 1));
+    assert_eq!(cases::get(store.pool(), good).await.expect("get"), live);
+    assert!(
+        cases::get(store.pool(), broken)
+            .await
+            .expect("get")
+            .is_none()
+    );
+}

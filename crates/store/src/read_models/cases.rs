@@ -15,7 +15,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 pub use projection::{apply_case_event, attachments, catch_up, catch_up_with};
-pub use runs::project_recorded;
+pub use runs::{project_folded, project_recorded};
 pub use views::{CaseFilter, CaseView, CustomerView, DetailsView, FieldView, MessageView};
 
 use crate::StoreError;

@@ -24,8 +24,9 @@ use crate::read_models::{occurred_at, stream_uuid};
 
 /// A case's run, folded.
 struct Folded<'a> {
+    /// Its place in the caller's list.
+    index: usize,
     case_id: Uuid,
-    envelopes: &'a [Envelope],
     /// The run's first event, when it opens the case (version 1).
     opened: Option<(&'a Envelope, &'a CaseOpened)>,
     /// The row's version the run follows: the first event's version − 1.
@@ -56,20 +57,34 @@ pub async fn project_recorded(
     conn: &mut PgConnection,
     recorded: &[(Uuid, Vec<Envelope>)],
 ) -> Result<(), StoreError> {
+    for left in project_folded(conn, recorded).await? {
+        let (case_id, envelopes) = &recorded[left];
+        catch_up_with(conn, *case_id, envelopes).await?;
+    }
+    Ok(())
+}
+
+/// The folded part of [`project_recorded`]: projects the runs it can fold and whose row is
+/// where the run starts, and returns the indices of the others, untouched, for the caller
+/// to apply event by event (a writer fills the gap; a replay skips what cannot follow).
+pub async fn project_folded(
+    conn: &mut PgConnection,
+    recorded: &[(Uuid, Vec<Envelope>)],
+) -> Result<Vec<usize>, StoreError> {
     let mut folded = Vec::with_capacity(recorded.len());
-    let mut one_by_one: Vec<(Uuid, &[Envelope])> = Vec::new();
-    for (case_id, envelopes) in recorded {
-        match fold(*case_id, envelopes)? {
+    let mut left = Vec::new();
+    for (n, (case_id, envelopes)) in recorded.iter().enumerate() {
+        match fold(n, *case_id, envelopes)? {
             Some(run) => folded.push(run),
-            None => one_by_one.push((*case_id, envelopes)),
+            None => left.push(n),
         }
     }
     let inserted = insert_opened(conn, &folded).await?;
-    // A run whose new row could not be inserted (the row exists) goes the long way.
+    // A run whose new row could not be inserted (the row exists) is left.
     let (opened_ok, rest): (Vec<Folded>, Vec<Folded>) = folded
         .into_iter()
         .partition(|run| run.opened.is_none() || inserted.contains(&run.case_id));
-    one_by_one.extend(rest.iter().map(|run| (run.case_id, run.envelopes)));
+    left.extend(rest.iter().map(|run| run.index));
     let changing: Vec<&Folded> = opened_ok
         .iter()
         .filter(|run| run.to > run.row_version_before())
@@ -80,14 +95,12 @@ pub async fn project_recorded(
         if run.to == run.row_version_before() || changed.contains(&run.case_id) {
             written.push(run);
         } else {
-            one_by_one.push((run.case_id, run.envelopes));
+            left.push(run.index);
         }
     }
     insert_messages(conn, &written).await?;
-    for (case_id, envelopes) in one_by_one {
-        catch_up_with(conn, case_id, envelopes).await?;
-    }
-    Ok(())
+    left.sort_unstable();
+    Ok(left)
 }
 
 impl Folded<'_> {
@@ -98,7 +111,11 @@ impl Folded<'_> {
 }
 
 /// `envelopes` folded, or `None` when they must be applied one by one.
-fn fold(case_id: Uuid, envelopes: &[Envelope]) -> Result<Option<Folded<'_>>, StoreError> {
+fn fold(
+    index: usize,
+    case_id: Uuid,
+    envelopes: &[Envelope],
+) -> Result<Option<Folded<'_>>, StoreError> {
     let (Some(first), Some(last)) = (envelopes.first(), envelopes.last()) else {
         return Ok(None);
     };
@@ -109,8 +126,8 @@ fn fold(case_id: Uuid, envelopes: &[Envelope]) -> Result<Option<Folded<'_>>, Sto
         return Ok(None);
     }
     let mut run = Folded {
+        index,
         case_id,
-        envelopes,
         opened: None,
         from: i64::try_from(first.version - 1).unwrap_or(i64::MAX),
         to: i64::try_from(last.version).unwrap_or(i64::MAX),
