@@ -60,6 +60,13 @@ pub struct BenchEnv {
     pub settings: Settings,
 }
 
+/// Service logs (JSON on stdout) when `RUST_LOG` is set, e.g. `RUST_LOG=warn`; the
+/// benchmarks print only their figures otherwise. Keep the guard until the end of `main`.
+pub fn logs_from_env() -> Option<deskie_telemetry::TelemetryGuard> {
+    std::env::var_os("RUST_LOG")?;
+    deskie_telemetry::init("bench", None).ok()
+}
+
 /// A [`BenchEnv`] whose admin token is `admin` and whose Chatra is at `chatra_url`.
 pub async fn bench_env(admin: &str, chatra_url: &str) -> anyhow::Result<BenchEnv> {
     let db = TestDb::create().await;

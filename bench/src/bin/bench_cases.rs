@@ -32,6 +32,7 @@ fn body(run: &str, n: u64) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let _logs = deskie_bench::logs_from_env();
     let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>().ok());
     let steady = args.next().flatten().unwrap_or(5_000);
     let rate = args.next().flatten().unwrap_or(500).max(1);

@@ -27,6 +27,7 @@ const ADMIN: &str = "bench-admin-token-0123456789";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let _logs = deskie_bench::logs_from_env();
     let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>().ok());
     let total = args.next().flatten().unwrap_or(5_000);
     let senders = args.next().flatten().unwrap_or(32).max(1) as usize;
