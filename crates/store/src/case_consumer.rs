@@ -49,9 +49,9 @@ pub trait CaseEventConsumer: Send + Sync {
     fn committed(&self, _applied: &[Envelope]) {}
 }
 
-/// Case events a [`CaseEventHandler`] has in hand at once: enough to fill every worker's
-/// batch with wanted events while the unwanted ones (most of them, settled without a
-/// query) pass. Its lanes keep each case's events in order, so different cases proceed
+/// Case events a [`CaseEventHandler`] has in hand at once: enough to keep every worker
+/// busy with wanted events while the unwanted ones (most of them, settled without a query)
+/// pass. Its lanes keep each case's events in order, so different cases proceed
 /// side by side (outbound's intake, about ten round trips per wanted event, used to run
 /// one at a time).
 pub const CONCURRENCY: usize = 2 * WORKERS * MAX_BATCH;
@@ -137,14 +137,17 @@ impl CaseEventMetrics {
     }
 }
 
-/// Wanted events one transaction acts on at most.
-pub const MAX_BATCH: usize = 64;
+/// Wanted events one transaction acts on at most: one, for now. Batches of 32 and 64 were
+/// measured (`bench-greeting 3000 300`): the greeting path got slower (83–114/s against
+/// 136–143/s), because a batch holds the locks of all its cases for its whole run, and
+/// routing and the other consumers want the same new cases at the same time (their lock
+/// waits averaged 10.7 ms per batch). Consumers that do not write the case (outbound's
+/// intake, agent-sync) need only their cursors kept exclusive, not the case's lock; with
+/// that, larger batches should pay (see `docs/benchmarks.md`).
+pub const MAX_BATCH: usize = 1;
 
-/// Batches acted on at once. One: the cases of a batch are locked in one order, but what a
-/// consumer writes beside them is not (rules' round-robin row of each group, agent-sync's
-/// links), so two batches of one consumer could deadlock on those rows. One batch at a time
-/// still gathers everything that arrives while it runs.
-pub const WORKERS: usize = 1;
+/// Batches acted on at once, each in its own transaction.
+pub const WORKERS: usize = 8;
 
 /// Runs a [`CaseEventConsumer`] as a JetStream [`Handler`]: the wanted events the runner
 /// has in hand are acted on in batches ([`deskie_bus::batch`]), one transaction each.
