@@ -137,13 +137,13 @@ impl CaseEventMetrics {
     }
 }
 
-/// Wanted events one transaction acts on at most: one, for now. Batches of 32 and 64 were
-/// measured (`bench-greeting 3000 300`): the greeting path got slower (83–114/s against
-/// 136–143/s), because a batch holds the locks of all its cases for its whole run, and
-/// routing and the other consumers want the same new cases at the same time (their lock
-/// waits averaged 10.7 ms per batch). Consumers that do not write the case (outbound's
-/// intake, agent-sync) need only their cursors kept exclusive, not the case's lock; with
-/// that, larger batches should pay (see `docs/benchmarks.md`).
+/// Wanted events one transaction acts on at most: one, for now. Batches of 32 (two
+/// workers) and 64 (one) were measured with `bench-greeting 3000 300` while the gap read
+/// (`cursors::unapplied_many`) was still planned badly: 93–114/s and 83–87/s, against
+/// 46–51/s one event at a time with the same bad plan, and one run of the two-worker
+/// setting delivered 2,999 greetings of 3,000 (not explained; not seen in the other eight
+/// runs). With the read fixed, batches are to be measured again before they are turned on
+/// (`docs/benchmarks.md`).
 pub const MAX_BATCH: usize = 1;
 
 /// Batches acted on at once, each in its own transaction.

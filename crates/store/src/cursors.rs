@@ -48,6 +48,8 @@ pub async fn unapplied_many(
            FROM unnest($2::uuid[], $3::bigint[]) AS s(id, lowest)
            LEFT JOIN consumer_cursors c ON c.consumer = $1 AND c.stream_id = s.id",
     )
+    // Planned for its values, so the cursors are read by key, not scanned.
+    .persistent(false)
     .bind(consumer)
     .bind(&ids)
     .bind(&lowest)
@@ -68,11 +70,16 @@ pub async fn unapplied_many(
     if ranges.0.is_empty() {
         return Ok(pending);
     }
+    // One index range per stream (`LATERAL`): as a plain join, the planner read the events
+    // table far more widely, 5.8 ms a call under `bench-greeting` against 0.03 ms for one
+    // stream's range (pg_stat_statements).
     let rows = sqlx::query(
-        "SELECT e.stream_id, e.seq, e.event_id, e.payload
+        "SELECT r.id AS stream_id, e.seq, e.event_id, e.payload
            FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS r(id, after, up_to)
-           JOIN events e ON e.stream_id = r.id AND e.version > r.after AND e.version <= r.up_to
-          ORDER BY e.stream_id, e.version",
+           CROSS JOIN LATERAL (
+               SELECT seq, event_id, payload, version FROM events
+                WHERE stream_id = r.id AND version > r.after AND version <= r.up_to) AS e
+          ORDER BY r.id, e.version",
     )
     .bind(&ranges.0)
     .bind(&ranges.1)

@@ -312,6 +312,9 @@ async fn update_rows(
           WHERE c.id = v.id AND c.version = v.from_version
           RETURNING c.id",
     )
+    // Planned for its values: a prepared statement's generic plan, which cannot know how
+    // many rows the arrays hold, scanned `cases` (1.9 ms a call under `bench-greeting`).
+    .persistent(false)
     .bind(&ids)
     .bind(&from)
     .bind(&to)
