@@ -400,7 +400,7 @@ pub(crate) async fn load(
 }
 
 /// A row of `seq, event_id, payload` as a stored event.
-pub(crate) fn stored(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, StoreError> {
+fn stored(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {
         seq: row.try_get("seq")?,
         envelope: envelope_of(row)?,
