@@ -130,6 +130,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// Records the size of every batch; fails items equal to 13.
+    #[derive(Clone)]
     struct Sizes {
         sizes: Arc<std::sync::Mutex<Vec<usize>>>,
         gate: Arc<tokio::sync::Semaphore>,
@@ -163,20 +164,20 @@ mod tests {
         }
     }
 
+    /// One worker over [`Sizes`] with batches of at most `max_batch`, and a handle on what
+    /// it records; the gate starts shut.
+    fn sized(max_batch: usize) -> (Batcher<u32>, Sizes) {
+        let handler = Sizes {
+            sizes: Arc::default(),
+            gate: Arc::new(tokio::sync::Semaphore::new(0)),
+            calls: Arc::default(),
+        };
+        (Batcher::start(handler.clone(), 1, max_batch), handler)
+    }
+
     #[tokio::test]
     async fn items_queued_while_the_worker_is_busy_go_in_one_batch_each_with_its_own_outcome() {
-        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let gate = Arc::new(tokio::sync::Semaphore::new(0));
-        let calls = Arc::new(AtomicUsize::new(0));
-        let batcher = Batcher::start(
-            Sizes {
-                sizes: sizes.clone(),
-                gate: gate.clone(),
-                calls: calls.clone(),
-            },
-            1,
-            64,
-        );
+        let (batcher, Sizes { sizes, gate, calls }) = sized(64);
         // The first item holds the one worker (at the gate) while the next ten queue.
         let first = tokio::spawn({
             let batcher = batcher.clone();
@@ -204,18 +205,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_never_exceeds_its_limit() {
-        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let gate = Arc::new(tokio::sync::Semaphore::new(0));
-        let calls = Arc::new(AtomicUsize::new(0));
-        let batcher = Batcher::start(
-            Sizes {
-                sizes: sizes.clone(),
-                gate: gate.clone(),
-                calls: calls.clone(),
-            },
-            1,
-            4,
-        );
+        let (batcher, Sizes { sizes, gate, .. }) = sized(4);
         let handles: Vec<_> = (0..10)
             .map(|item| {
                 let batcher = batcher.clone();

@@ -406,10 +406,14 @@ async fn a_consumer_made_with_a_server_side_limit_is_updated_to_none() {
 #[tokio::test]
 async fn a_message_that_kills_its_handler_every_time_ends_as_a_dead_letter() {
     let (_nats, bus, mut spec) = setup().await;
-    // Long enough that a run starved of CPU still sends its in-progress acks in time. At
-    // 500 ms the test failed once with the full suite running beside a release build: after
-    // five crashes the sixth run neither crashed nor ended within 15 s. That fits a run
-    // getting the message back before it died, a delivery the count below does not expect.
+    // Longer than a loaded machine takes from one run's crash to the next run's pull. At
+    // 500 ms, with four busy loops beside it, the test failed five times of five: JetStream's
+    // delivery count ran ahead of the crashes (7 deliveries after 5 crashes, from the
+    // consumer's info at each run's start), so the budget ran out one run early and the last
+    // run waited for a crash that never came: the message was delivered more often than a
+    // handler was called (an ack wait expiring while a starved run was still starting up or
+    // dying), each delivery spending the budget this test counts in crashes. With 3 s it
+    // passed three times of three under the same load.
     spec.ack_wait = Duration::from_secs(3);
     // (A message held by each dying run would come back as often: it shares the fate.)
     publish(&bus, "crash").await;

@@ -14,9 +14,8 @@
 //! Events a consumer does not want cost no query. The flip side: a wanted event that
 //! went missing is filled when the next wanted event of its case arrives.
 
-use std::future::Future;
-
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::sync::Arc;
 
 use deskie_bus::Topology;
@@ -93,29 +92,23 @@ pub const OUTCOMES: [&str; 6] = [
 impl CaseEventMetrics {
     /// The metrics, registered in `registry`.
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let metrics = Self::unregistered()?;
-        registry.register(Box::new(metrics.events.clone()))?;
-        registry.register(Box::new(metrics.filled.clone()))?;
-        Ok(metrics)
-    }
-
-    fn unregistered() -> Result<Self, prometheus::Error> {
-        Ok(Self {
-            events: IntCounterVec::new(
-                Opts::new(
-                    "deskie_case_events_total",
-                    "Case events handed to a case-event consumer, by outcome",
-                ),
-                &["consumer", "outcome"],
-            )?,
-            filled: IntCounterVec::new(
-                Opts::new(
-                    "deskie_case_events_filled_total",
-                    "Case events a consumer acted on from the event store, their delivery missed",
-                ),
-                &["consumer"],
-            )?,
-        })
+        let events = IntCounterVec::new(
+            Opts::new(
+                "deskie_case_events_total",
+                "Case events handed to a case-event consumer, by outcome",
+            ),
+            &["consumer", "outcome"],
+        )?;
+        let filled = IntCounterVec::new(
+            Opts::new(
+                "deskie_case_events_filled_total",
+                "Case events a consumer acted on from the event store, their delivery missed",
+            ),
+            &["consumer"],
+        )?;
+        registry.register(Box::new(events.clone()))?;
+        registry.register(Box::new(filled.clone()))?;
+        Ok(Self { events, filled })
     }
 
     /// Creates every series of `consumer` at zero, so a dashboard sees them before the first event.
@@ -255,6 +248,7 @@ impl<C: CaseEventConsumer> CatchUp<C> {
             .collect();
         let mut case = CaseStream::focus(batch, Uuid::nil());
         let mut acted: Vec<Envelope> = Vec::new();
+        let mut acted_on: BTreeSet<(Uuid, u64)> = BTreeSet::new();
         let mut filled: BTreeMap<Uuid, usize> = BTreeMap::new();
         for (case_id, events) in pending {
             let wanted: Vec<Envelope> = events
@@ -275,6 +269,7 @@ impl<C: CaseEventConsumer> CatchUp<C> {
             for event in &wanted {
                 self.consumer.apply(&mut case, event).await?;
             }
+            acted_on.extend(wanted.iter().map(|e| (case_id, e.version)));
             acted.extend(wanted);
         }
         let advanced: Vec<(Uuid, u64)> = ranges
@@ -284,15 +279,10 @@ impl<C: CaseEventConsumer> CatchUp<C> {
         cursors::advance_many(case.connection(), name, &advanced).await?;
         case.commit().await?;
         self.consumer.committed(&acted);
-        let acted: BTreeSet<(&str, u64)> = acted
-            .iter()
-            .map(|e| (e.stream_id.as_str(), e.version))
-            .collect();
         Ok(items
             .iter()
             .map(|(case_id, envelope)| {
-                let outcome = match acted.contains(&(envelope.stream_id.as_str(), envelope.version))
-                {
+                let outcome = match acted_on.contains(&(*case_id, envelope.version)) {
                     true => "acted",
                     false => "already_acted",
                 };

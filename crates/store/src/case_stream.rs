@@ -22,7 +22,7 @@ use deskie_proto::events::{Envelope, Event};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::event_store::{Encoded, STREAM_LOCK, encode_all, insert, load};
+use crate::event_store::{Encoded, LOCK_STREAMS, encode_all, insert, load, lock_ids};
 use crate::read_models::cases;
 use crate::{Cause, Store, StoreError, StoredEvent, StreamKey};
 
@@ -33,20 +33,12 @@ pub const CASE_STREAM: &str = "case";
 /// snapshot would misread: every case is then folded from its history once more.
 pub const SNAPSHOT_FORMAT: i32 = 1;
 
-/// Takes the locks of the cases in `$1` (their ids as text) in the order of the lock keys,
-/// which are [`STREAM_LOCK`]'s, so two transactions locking several cases cannot deadlock.
-/// The aggregate takes every lock before the statement returns (or, in
-/// [`LOCK_WITH_INBOX`], before its insert's first row).
-const LOCK_CASES: &str = "SELECT count(pg_advisory_xact_lock(key)) FROM (
-         SELECT DISTINCT hashtextextended(id, 0) AS key FROM unnest($1::text[]) AS id
-          ORDER BY 1 OFFSET 0) AS keys";
-
-/// [`LOCK_CASES`], then the inbox entries `$3` of consumer `$2`; returns the ones that were
-/// new. The insert is the first write, which is what assigns the transaction id, so per
-/// stream the ids still follow the lock (`event_store.rs`).
+/// [`LOCK_STREAMS`] on the cases `$1`, then the inbox entries `$3` of consumer `$2`; returns
+/// the ones that were new. The insert is the first write, which is what assigns the
+/// transaction id, so per stream the ids still follow the lock (`event_store.rs`).
 static LOCK_WITH_INBOX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "WITH locked AS ({LOCK_CASES})
+        "WITH locked AS ({LOCK_STREAMS})
          INSERT INTO inbox (consumer, message_id) SELECT $2, m FROM locked, unnest($3::text[]) AS m
          ON CONFLICT DO NOTHING
          RETURNING message_id"
@@ -134,26 +126,19 @@ pub struct CaseStream {
 impl Store {
     /// Locks the case `case_id` for writing.
     pub async fn open_case(&self, case_id: Uuid) -> Result<CaseStream, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(STREAM_LOCK)
-            .bind(case_id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        let batch = self.opened(tx, &[case_id]).await?;
+        let batch = self.open_cases(&[case_id]).await?;
         Ok(CaseStream { batch, case_id })
     }
 
-    /// Locks every case of `case_ids` for writing, in one statement ([`LOCK_CASES`]).
+    /// Locks every case of `case_ids` for writing, in one statement ([`LOCK_STREAMS`]).
     pub async fn open_cases(&self, case_ids: &[Uuid]) -> Result<CaseBatch, StoreError> {
         let case_ids: BTreeSet<Uuid> = case_ids.iter().copied().collect();
-        let lock_ids: Vec<String> = case_ids.iter().map(Uuid::to_string).collect();
         let mut tx = self.pool().begin().await?;
-        sqlx::query(LOCK_CASES)
-            .bind(&lock_ids)
+        sqlx::query(LOCK_STREAMS)
+            .bind(lock_ids(case_ids.iter().copied()))
             .execute(&mut *tx)
             .await?;
-        let case_ids: Vec<Uuid> = case_ids.into_iter().collect();
-        self.opened(tx, &case_ids).await
+        self.opened(tx, case_ids).await
     }
 
     /// Locks the case and records that `consumer` handles `message_id`, in one statement
@@ -179,19 +164,17 @@ impl Store {
         entries: &[(Uuid, &str)],
     ) -> Result<(CaseBatch, Vec<bool>), StoreError> {
         let case_ids: BTreeSet<Uuid> = entries.iter().map(|(case_id, _)| *case_id).collect();
-        let lock_ids: Vec<String> = case_ids.iter().map(Uuid::to_string).collect();
         let message_ids: Vec<&str> = entries.iter().map(|(_, message_id)| *message_id).collect();
         let mut tx = self.pool().begin().await?;
         let inserted: Vec<String> = sqlx::query_scalar(LOCK_WITH_INBOX.as_str())
-            .bind(&lock_ids)
+            .bind(lock_ids(case_ids.iter().copied()))
             .bind(consumer)
             .bind(&message_ids)
             .fetch_all(&mut *tx)
             .await?;
         let mut new: HashSet<String> = inserted.into_iter().collect();
         let fresh = message_ids.iter().map(|id| new.remove(*id)).collect();
-        let case_ids: Vec<Uuid> = case_ids.into_iter().collect();
-        Ok((self.opened(tx, &case_ids).await?, fresh))
+        Ok((self.opened(tx, case_ids).await?, fresh))
     }
 
     /// The cases whose locks `tx` holds: their versions and snapshots ([`read_heads`]),
@@ -200,9 +183,10 @@ impl Store {
     async fn opened(
         &self,
         mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
-        case_ids: &[Uuid],
+        case_ids: BTreeSet<Uuid>,
     ) -> Result<CaseBatch, StoreError> {
-        let cases = read_heads(&mut tx, case_ids)
+        let case_ids: Vec<Uuid> = case_ids.into_iter().collect();
+        let cases = read_heads(&mut tx, &case_ids)
             .await?
             .into_iter()
             .map(|(case_id, stored, snapshot)| {
@@ -231,18 +215,17 @@ impl Store {
         asking: &Asking<'_>,
     ) -> Result<CaseState, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let mut loaded = Vec::new();
-        for (case_id, stored, snapshot) in read_heads(&mut conn, &[case_id]).await? {
-            loaded.push((
-                case_id,
-                complete_state(&mut conn, case_id, snapshot, stored).await?,
-            ));
-        }
+        let (stored, snapshot) = match read_heads(&mut conn, &[case_id]).await?.pop() {
+            Some((_, stored, snapshot)) => (stored, snapshot),
+            None => (0, None),
+        };
+        let mut loaded = [(
+            case_id,
+            complete_state(&mut conn, case_id, snapshot, stored).await?,
+        )];
         learn(&mut conn, &mut loaded, |_| Some(asking)).await?;
-        Ok(loaded
-            .pop()
-            .map(|(_, loaded)| loaded.state)
-            .unwrap_or_default())
+        let [(_, loaded)] = loaded;
+        Ok(loaded.state)
     }
 }
 
@@ -364,9 +347,10 @@ impl CaseBatch {
         insert(&mut self.tx, &queued).await?;
         let mut by_case: BTreeMap<Uuid, Vec<Envelope>> = BTreeMap::new();
         for event in queued {
-            if let Ok(case_id) = event.envelope.stream_id.parse() {
-                by_case.entry(case_id).or_default().push(event.envelope);
-            }
+            by_case
+                .entry(event.stream_id)
+                .or_default()
+                .push(event.envelope);
         }
         let by_case: Vec<(Uuid, Vec<Envelope>)> = by_case.into_iter().collect();
         cases::project_recorded(&mut self.tx, &by_case).await

@@ -1,7 +1,7 @@
 //! Consumer cursors: how far each case-event consumer has acted on each stream, so it acts
 //! on version v only after every earlier version, filling a gap from the event store.
 //!
-//! Call these under the stream's lock ([`crate::Store::begin_stream`]): the lock is what
+//! Call these under the streams' locks ([`crate::Store::open_cases`]): the lock is what
 //! keeps two deliveries of one stream from reading the same cursor.
 
 use std::collections::BTreeMap;
@@ -12,21 +12,10 @@ use uuid::Uuid;
 use crate::event_store::load;
 use crate::{StoreError, StoredEvent};
 
-/// The events of `stream_id` that `consumer` has not acted on, up to and including
-/// `version`, oldest first; empty when `version` is already behind its cursor.
-pub async fn unapplied(
-    conn: &mut PgConnection,
-    consumer: &str,
-    stream_id: Uuid,
-    version: u64,
-) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut pending = unapplied_many(conn, consumer, &[(stream_id, version, version)]).await?;
-    Ok(pending.remove(&stream_id).unwrap_or_default())
-}
-
-/// [`unapplied`] for many streams at once, each named with the lowest and the highest
-/// version delivered of it: the cursors in one statement, then each stream's events; the
-/// streams with nothing to act on are left out.
+/// The events of each stream that `consumer` has not acted on, up to and including the
+/// highest version delivered of it, oldest first; each stream is named with the lowest and
+/// the highest version delivered of it. The cursors in one statement, then each stream's
+/// events; the streams with nothing to act on are left out.
 pub async fn unapplied_many(
     conn: &mut PgConnection,
     consumer: &str,
@@ -78,17 +67,8 @@ fn as_i64(version: u64) -> i64 {
     i64::try_from(version).unwrap_or(i64::MAX)
 }
 
-/// Records that `consumer` acted on `stream_id` up to `version` (never moves back).
-pub async fn advance(
-    conn: &mut PgConnection,
-    consumer: &str,
-    stream_id: Uuid,
-    version: u64,
-) -> Result<(), StoreError> {
-    advance_many(conn, consumer, &[(stream_id, version)]).await
-}
-
-/// [`advance`] for many streams, in one statement (each stream named once).
+/// Records that `consumer` acted on each stream up to its version (never moves back), in
+/// one statement (each stream named once).
 pub async fn advance_many(
     conn: &mut PgConnection,
     consumer: &str,

@@ -14,8 +14,18 @@ use uuid::Uuid;
 
 use crate::{Store, StoreError};
 
-/// Takes a stream's lock (bound: the stream id as text) until the transaction ends.
-pub(crate) const STREAM_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+/// Takes the locks of the streams in `$1` (their ids as text) until the transaction ends,
+/// one statement for one stream or many. They are taken in the order of their keys, so two
+/// transactions locking several streams cannot deadlock; the aggregate takes every lock
+/// before the statement returns (and, inside a larger statement, before its first row).
+pub(crate) const LOCK_STREAMS: &str = "SELECT count(pg_advisory_xact_lock(key)) FROM (
+         SELECT DISTINCT hashtextextended(id, 0) AS key FROM unnest($1::text[]) AS id
+          ORDER BY 1 OFFSET 0) AS keys";
+
+/// The text ids [`LOCK_STREAMS`] binds for `stream_ids`.
+pub(crate) fn lock_ids(stream_ids: impl IntoIterator<Item = Uuid>) -> Vec<String> {
+    stream_ids.into_iter().map(|id| id.to_string()).collect()
+}
 
 /// Identifies one stream: a case, an integration, a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +109,8 @@ pub struct StoredEvent {
 pub(crate) struct Encoded {
     event_id: Uuid,
     stream_type: &'static str,
-    stream_id: Uuid,
+    /// The stream it belongs to.
+    pub(crate) stream_id: Uuid,
     /// The envelope, as it will be published.
     pub(crate) envelope: Envelope,
     event_type: &'static str,
@@ -123,8 +134,8 @@ impl Store {
     /// then reads the stream's current version.
     pub async fn begin_stream(&self, key: StreamKey) -> Result<StreamTx, StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(STREAM_LOCK)
-            .bind(key.stream_id.to_string())
+        sqlx::query(LOCK_STREAMS)
+            .bind(lock_ids([key.stream_id]))
             .execute(&mut *tx)
             .await?;
         let version: i64 =
@@ -132,24 +143,12 @@ impl Store {
                 .bind(key.stream_id)
                 .fetch_one(&mut *tx)
                 .await?;
-        Ok(self.stream_tx(tx, key, version))
-    }
-
-    /// A [`StreamTx`] over `tx`, which already holds `key`'s lock ([`STREAM_LOCK`]) and read
-    /// the stream's `version` after taking it: for a writer that reads the version together
-    /// with what else it needs (the case writer, `case_stream.rs`).
-    pub(crate) fn stream_tx(
-        &self,
-        tx: Transaction<'static, Postgres>,
-        key: StreamKey,
-        version: i64,
-    ) -> StreamTx {
-        StreamTx {
+        Ok(StreamTx {
             tx,
             key,
             version: u64::try_from(version).unwrap_or(0),
             max_event_bytes: self.max_event_bytes(),
-        }
+        })
     }
 
     /// Every event of a stream, oldest first.

@@ -16,14 +16,6 @@ async fn stored_versions(store: &Store, case_id: Uuid) -> Vec<u64> {
     history.iter().map(|e| e.envelope.version).collect()
 }
 
-async fn snapshot_version(store: &Store, case_id: Uuid) -> Option<i64> {
-    sqlx::query_scalar("SELECT version FROM case_snapshots WHERE case_id = $1")
-        .bind(case_id)
-        .fetch_optional(store.pool())
-        .await
-        .expect("snapshot")
-}
-
 #[tokio::test]
 async fn a_batch_writes_each_new_message_once_and_its_cases_commit_together() {
     let (_db, store) = common::store().await;

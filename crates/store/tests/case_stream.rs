@@ -19,14 +19,6 @@ async fn folded(store: &Store, case_id: Uuid) -> CaseState {
     CaseState::from_events(history.iter().filter_map(|e| e.envelope.event.as_ref()))
 }
 
-async fn snapshot_version(store: &Store, case_id: Uuid) -> Option<i64> {
-    sqlx::query_scalar("SELECT version FROM case_snapshots WHERE case_id = $1")
-        .bind(case_id)
-        .fetch_optional(store.pool())
-        .await
-        .expect("snapshot")
-}
-
 #[tokio::test]
 async fn a_message_handled_before_opens_nothing_and_writes_nothing() {
     let (_db, store) = common::store().await;

@@ -100,3 +100,12 @@ pub fn agent_mirrored(id: Uuid, agent_id: Option<Uuid>) -> Event {
         .attaching(image("scan.png", 640, 480))
         .into()
 }
+
+/// The version of the case's snapshot, `None` without one.
+pub async fn snapshot_version(store: &Store, case_id: Uuid) -> Option<i64> {
+    sqlx::query_scalar("SELECT version FROM case_snapshots WHERE case_id = $1")
+        .bind(case_id)
+        .fetch_optional(store.pool())
+        .await
+        .expect("snapshot")
+}

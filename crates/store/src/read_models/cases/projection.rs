@@ -122,7 +122,7 @@ pub async fn apply_case_event(
         return Ok(true);
     };
     if let Some(message) = new_message(envelope, event)? {
-        insert_message(conn, envelope, case_id, message).await?;
+        insert_messages(conn, &[(case_id, &message)]).await?;
         return Ok(true);
     }
     match event {
@@ -215,7 +215,7 @@ async fn advance(
 }
 
 /// Creates the case row (or, for a repeated `CaseOpened` in a stream, only moves the version).
-pub(super) async fn open(
+async fn open(
     conn: &mut PgConnection,
     envelope: &Envelope,
     case_id: Uuid,
@@ -223,31 +223,78 @@ pub(super) async fn open(
     at: DateTime<Utc>,
     e: &CaseOpened,
 ) -> Result<bool, StoreError> {
-    let integration_id = required_id(envelope, "integration_id", &e.integration_id)?;
-    let group_id = required_id(envelope, "group_id", &e.group_id)?;
-    let details = sqlx::types::Json(DetailsView::default());
-    let inserted = sqlx::query(
+    if !insert_case_rows(conn, &[(envelope, e)]).await?.is_empty() {
+        return Ok(true);
+    }
+    advance(conn, case_id, version, at).await
+}
+
+/// Inserts the row each `CaseOpened` creates, at its event's version, in one statement; the
+/// cases whose row was inserted (an existing row is left as it is).
+pub(super) async fn insert_case_rows(
+    conn: &mut PgConnection,
+    opened: &[(&Envelope, &CaseOpened)],
+) -> Result<Vec<Uuid>, StoreError> {
+    if opened.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows = CaseRows::default();
+    for (envelope, e) in opened {
+        rows.ids.push(stream_uuid(envelope)?);
+        rows.versions
+            .push(i64::try_from(envelope.version).unwrap_or(i64::MAX));
+        rows.integrations
+            .push(required_id(envelope, "integration_id", &e.integration_id)?);
+        rows.channels.push(e.channel.as_str());
+        rows.groups
+            .push(required_id(envelope, "group_id", &e.group_id)?);
+        rows.panels.push(e.panel.as_str());
+        rows.clients.push(e.chatra_client_id.as_str());
+        rows.chats.push(e.chatra_chat_id.as_str());
+        rows.chatra_groups.push(non_empty(&e.chatra_group_id));
+        rows.at.push(occurred_at(envelope));
+    }
+    Ok(sqlx::query_scalar(
         "INSERT INTO cases (id, version, integration_id, channel, status, group_id, panel,
                             chatra_client_id, chatra_chat_id, chatra_group_id, customer_details,
                             created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11, $11)
-         ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
-         WHERE cases.version = EXCLUDED.version - 1",
+         SELECT r.id, r.version, r.integration_id, r.channel, 'open', r.group_id, r.panel,
+                r.client, r.chat, r.chatra_group, $11, r.at, r.at
+           FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::uuid[], $6::text[],
+                       $7::text[], $8::text[], $9::text[], $10::timestamptz[])
+                AS r(id, version, integration_id, channel, group_id, panel, client, chat,
+                     chatra_group, at)
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id",
     )
-    .bind(case_id)
-    .bind(version)
-    .bind(integration_id)
-    .bind(&e.channel)
-    .bind(group_id)
-    .bind(&e.panel)
-    .bind(&e.chatra_client_id)
-    .bind(&e.chatra_chat_id)
-    .bind(non_empty(&e.chatra_group_id))
-    .bind(details)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
+    .bind(&rows.ids)
+    .bind(&rows.versions)
+    .bind(&rows.integrations)
+    .bind(&rows.channels)
+    .bind(&rows.groups)
+    .bind(&rows.panels)
+    .bind(&rows.clients)
+    .bind(&rows.chats)
+    .bind(&rows.chatra_groups)
+    .bind(&rows.at)
+    .bind(sqlx::types::Json(DetailsView::default()))
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The columns of [`insert_case_rows`], one array each.
+#[derive(Default)]
+struct CaseRows<'a> {
+    ids: Vec<Uuid>,
+    versions: Vec<i64>,
+    integrations: Vec<Uuid>,
+    channels: Vec<&'a str>,
+    groups: Vec<Uuid>,
+    panels: Vec<&'a str>,
+    clients: Vec<&'a str>,
+    chats: Vec<&'a str>,
+    chatra_groups: Vec<Option<&'a str>>,
+    at: Vec<DateTime<Utc>>,
 }
 
 /// A new message row; `position` is the version of the event that adds it.
@@ -265,31 +312,62 @@ pub(super) struct NewMessage<'a> {
     pub(super) attachments: serde_json::Value,
 }
 
-async fn insert_message(
+/// Inserts `messages` (each with its case), one statement for all; a message already
+/// there is left as it is.
+pub(super) async fn insert_messages(
     conn: &mut PgConnection,
-    _envelope: &Envelope,
-    case_id: Uuid,
-    m: NewMessage<'_>,
+    messages: &[(Uuid, &NewMessage<'_>)],
 ) -> Result<(), StoreError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(messages.len());
+    let mut cases = Vec::with_capacity(messages.len());
+    let mut positions = Vec::with_capacity(messages.len());
+    let mut authors = Vec::with_capacity(messages.len());
+    let mut agents = Vec::with_capacity(messages.len());
+    let mut chatra_agents = Vec::with_capacity(messages.len());
+    let mut chatra_ids = Vec::with_capacity(messages.len());
+    let mut texts = Vec::with_capacity(messages.len());
+    let mut sources = Vec::with_capacity(messages.len());
+    let mut created = Vec::with_capacity(messages.len());
+    let mut deliveries = Vec::with_capacity(messages.len());
+    let mut attachments = Vec::with_capacity(messages.len());
+    for (case_id, m) in messages {
+        ids.push(m.id);
+        cases.push(*case_id);
+        positions.push(m.position);
+        authors.push(m.author);
+        agents.push(m.agent_id);
+        chatra_agents.push(m.chatra_agent_id);
+        chatra_ids.push(m.chatra_message_id);
+        texts.push(m.text);
+        sources.push(m.source);
+        created.push(m.created_at);
+        deliveries.push(m.delivery);
+        attachments.push(&m.attachments);
+    }
     sqlx::query(
-        "INSERT INTO case_messages (id, case_id, position, author, agent_id, chatra_agent_id, chatra_message_id,
-                                    text, source, created_at, delivery, attachments)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        "INSERT INTO case_messages (id, case_id, position, author, agent_id, chatra_agent_id,
+                                    chatra_message_id, text, source, created_at, delivery, attachments)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::uuid[],
+                              $6::text[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],
+                              $11::text[], $12::jsonb[])
          ON CONFLICT (id) DO NOTHING",
     )
-    .bind(m.id)
-    .bind(case_id)
-    .bind(m.position)
-    .bind(m.author)
-    .bind(m.agent_id)
-    .bind(m.chatra_agent_id)
-    .bind(m.chatra_message_id)
-    .bind(m.text)
-    .bind(m.source)
-    .bind(m.created_at)
-    .bind(m.delivery)
-    .bind(m.attachments)
-    .execute(&mut *conn)
+    .bind(&ids)
+    .bind(&cases)
+    .bind(&positions)
+    .bind(&authors)
+    .bind(&agents)
+    .bind(&chatra_agents)
+    .bind(&chatra_ids)
+    .bind(&texts)
+    .bind(&sources)
+    .bind(&created)
+    .bind(&deliveries)
+    .bind(&attachments)
+    .execute(conn)
     .await?;
     Ok(())
 }

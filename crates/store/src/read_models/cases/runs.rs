@@ -16,9 +16,9 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::projection::{
-    CustomerChange, NewMessage, catch_up_with, new_message, non_empty, optional_id, required_id,
+    CustomerChange, NewMessage, catch_up_with, insert_case_rows, insert_messages, new_message,
+    non_empty, optional_id, required_id,
 };
-use super::views::DetailsView;
 use crate::StoreError;
 use crate::read_models::{occurred_at, stream_uuid};
 
@@ -29,7 +29,8 @@ struct Folded<'a> {
     case_id: Uuid,
     /// The run's first event, when it opens the case (version 1).
     opened: Option<(&'a Envelope, &'a CaseOpened)>,
-    /// The row's version the run follows: the first event's version − 1.
+    /// The row's version the run's changes follow: the first event's version − 1, or 1
+    /// when the run opens the case (its row is inserted at version 1 first).
     from: i64,
     /// The version after the run.
     to: i64,
@@ -79,35 +80,31 @@ pub async fn project_folded(
             None => left.push(n),
         }
     }
-    let inserted = insert_opened(conn, &folded).await?;
+    let opening: Vec<(&Envelope, &CaseOpened)> =
+        folded.iter().filter_map(|run| run.opened).collect();
+    let inserted = insert_case_rows(conn, &opening).await?;
     // A run whose new row could not be inserted (the row exists) is left.
     let (opened_ok, rest): (Vec<Folded>, Vec<Folded>) = folded
         .into_iter()
         .partition(|run| run.opened.is_none() || inserted.contains(&run.case_id));
     left.extend(rest.iter().map(|run| run.index));
-    let changing: Vec<&Folded> = opened_ok
-        .iter()
-        .filter(|run| run.to > run.row_version_before())
-        .collect();
+    let changing: Vec<&Folded> = opened_ok.iter().filter(|run| run.to > run.from).collect();
     let changed = update_rows(conn, &changing).await?;
     let mut written = Vec::with_capacity(opened_ok.len());
     for run in &opened_ok {
-        if run.to == run.row_version_before() || changed.contains(&run.case_id) {
+        if run.to == run.from || changed.contains(&run.case_id) {
             written.push(run);
         } else {
             left.push(run.index);
         }
     }
-    insert_messages(conn, &written).await?;
+    let messages: Vec<(Uuid, &NewMessage)> = written
+        .iter()
+        .flat_map(|run| run.messages.iter().map(|m| (run.case_id, m)))
+        .collect();
+    insert_messages(conn, &messages).await?;
     left.sort_unstable();
     Ok(left)
-}
-
-impl Folded<'_> {
-    /// The row's version once the run's new row (if any) is inserted.
-    fn row_version_before(&self) -> i64 {
-        if self.opened.is_some() { 1 } else { self.from }
-    }
 }
 
 /// `envelopes` folded, or `None` when they must be applied one by one.
@@ -148,6 +145,7 @@ fn fold(
         match event {
             Event::CaseOpened(opened) if n == 0 && envelope.version == 1 => {
                 run.opened = Some((envelope, opened));
+                run.from = 1;
             }
             Event::CaseOpened(_)
             | Event::ReplyDelivered(_)
@@ -171,71 +169,6 @@ fn fold(
         }
     }
     Ok(Some(run))
-}
-
-/// Inserts the row of every run that opens its case, as `CaseOpened` alone would leave it
-/// (version 1); the cases whose row was inserted.
-async fn insert_opened(
-    conn: &mut PgConnection,
-    runs: &[Folded<'_>],
-) -> Result<Vec<Uuid>, StoreError> {
-    let mut rows = OpenedRows::default();
-    for run in runs {
-        let Some((envelope, e)) = run.opened else {
-            continue;
-        };
-        rows.ids.push(run.case_id);
-        rows.integrations
-            .push(required_id(envelope, "integration_id", &e.integration_id)?);
-        rows.channels.push(e.channel.as_str());
-        rows.groups
-            .push(required_id(envelope, "group_id", &e.group_id)?);
-        rows.panels.push(e.panel.as_str());
-        rows.clients.push(e.chatra_client_id.as_str());
-        rows.chats.push(e.chatra_chat_id.as_str());
-        rows.chatra_groups.push(non_empty(&e.chatra_group_id));
-        rows.at.push(occurred_at(envelope));
-    }
-    if rows.ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(sqlx::query_scalar(
-        "INSERT INTO cases (id, version, integration_id, channel, status, group_id, panel,
-                            chatra_client_id, chatra_chat_id, chatra_group_id, customer_details,
-                            created_at, updated_at)
-         SELECT r.id, 1, r.integration_id, r.channel, 'open', r.group_id, r.panel,
-                r.client, r.chat, r.chatra_group, $10, r.at, r.at
-           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[],
-                       $7::text[], $8::text[], $9::timestamptz[])
-                AS r(id, integration_id, channel, group_id, panel, client, chat, chatra_group, at)
-         ON CONFLICT (id) DO NOTHING
-         RETURNING id",
-    )
-    .bind(&rows.ids)
-    .bind(&rows.integrations)
-    .bind(&rows.channels)
-    .bind(&rows.groups)
-    .bind(&rows.panels)
-    .bind(&rows.clients)
-    .bind(&rows.chats)
-    .bind(&rows.chatra_groups)
-    .bind(&rows.at)
-    .bind(Json(DetailsView::default()))
-    .fetch_all(conn)
-    .await?)
-}
-
-#[derive(Default)]
-struct OpenedRows<'a> {
-    ids: Vec<Uuid>,
-    integrations: Vec<Uuid>,
-    channels: Vec<&'a str>,
-    groups: Vec<Uuid>,
-    panels: Vec<&'a str>,
-    clients: Vec<&'a str>,
-    chats: Vec<&'a str>,
-    chatra_groups: Vec<Option<&'a str>>,
-    at: Vec<DateTime<Utc>>,
 }
 
 /// Moves each run's row from the version before the run to the one after it, setting what
@@ -262,7 +195,7 @@ async fn update_rows(
     for run in runs {
         let c = &run.changes;
         ids.push(run.case_id);
-        from.push(run.row_version_before());
+        from.push(run.from);
         to.push(run.to);
         at.push(run.at);
         set_status.push(c.status.is_some());
@@ -341,64 +274,4 @@ async fn update_rows(
     .bind(&details)
     .fetch_all(conn)
     .await?)
-}
-
-/// Inserts the messages of `runs`, one statement for all.
-async fn insert_messages(conn: &mut PgConnection, runs: &[&Folded<'_>]) -> Result<(), StoreError> {
-    let messages: Vec<(Uuid, &NewMessage)> = runs
-        .iter()
-        .flat_map(|run| run.messages.iter().map(|m| (run.case_id, m)))
-        .collect();
-    if messages.is_empty() {
-        return Ok(());
-    }
-    let mut ids = Vec::with_capacity(messages.len());
-    let mut cases = Vec::with_capacity(messages.len());
-    let mut positions = Vec::with_capacity(messages.len());
-    let mut authors = Vec::with_capacity(messages.len());
-    let mut agents = Vec::with_capacity(messages.len());
-    let mut chatra_agents = Vec::with_capacity(messages.len());
-    let mut chatra_ids = Vec::with_capacity(messages.len());
-    let mut texts = Vec::with_capacity(messages.len());
-    let mut sources = Vec::with_capacity(messages.len());
-    let mut created = Vec::with_capacity(messages.len());
-    let mut deliveries = Vec::with_capacity(messages.len());
-    let mut attachments = Vec::with_capacity(messages.len());
-    for (case_id, m) in messages {
-        ids.push(m.id);
-        cases.push(case_id);
-        positions.push(m.position);
-        authors.push(m.author);
-        agents.push(m.agent_id);
-        chatra_agents.push(m.chatra_agent_id);
-        chatra_ids.push(m.chatra_message_id);
-        texts.push(m.text);
-        sources.push(m.source);
-        created.push(m.created_at);
-        deliveries.push(m.delivery);
-        attachments.push(&m.attachments);
-    }
-    sqlx::query(
-        "INSERT INTO case_messages (id, case_id, position, author, agent_id, chatra_agent_id,
-                                    chatra_message_id, text, source, created_at, delivery, attachments)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::uuid[],
-                              $6::text[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],
-                              $11::text[], $12::jsonb[])
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&ids)
-    .bind(&cases)
-    .bind(&positions)
-    .bind(&authors)
-    .bind(&agents)
-    .bind(&chatra_agents)
-    .bind(&chatra_ids)
-    .bind(&texts)
-    .bind(&sources)
-    .bind(&created)
-    .bind(&deliveries)
-    .bind(&attachments)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
