@@ -36,8 +36,15 @@ pub trait CaseEventConsumer: Send + Sync {
     /// Whether it acts on `event` (no I/O: called for every case event).
     fn wants(&self, event: &Event) -> bool;
 
-    /// Acts on one wanted event of the case open in `case` (its lock held); what it records
-    /// or writes commits with the cursor. Store errors convert with `?`.
+    /// What its transaction holds while it acts on a case's events: the case (the default),
+    /// or only its own cursor of the case.
+    fn hold(&self) -> CaseHold {
+        CaseHold::Case
+    }
+
+    /// Acts on one wanted event of the case open in `case` (what [`Self::hold`] says is
+    /// held); what it records or writes commits with the cursor. Store errors convert
+    /// with `?`.
     fn apply(
         &self,
         case: &mut CaseStream,
@@ -46,6 +53,19 @@ pub trait CaseEventConsumer: Send + Sync {
 
     /// Called after the transaction committed, with the events acted on (to wake a worker).
     fn committed(&self, _applied: &[Envelope]) {}
+}
+
+/// What a case-event consumer's transaction holds exclusive while it acts on a case's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseHold {
+    /// The case's lock: the consumer reads the case's state or records events on it, so it
+    /// takes turns with every writer of the case.
+    Case,
+    /// Only the consumer's own cursor of the case ([`Store::open_cursors`]): it writes rows
+    /// of its own beside the case (a ledger row, a fetch to make) and never the case's
+    /// stream, so it does not queue behind the case's writers. Asking for the case's state
+    /// or recording on it fails with `CaseNotLocked`.
+    Cursor,
 }
 
 /// Case events a [`CaseEventHandler`] has in hand at once: enough to keep every worker
@@ -236,7 +256,10 @@ impl<C: CaseEventConsumer> CatchUp<C> {
             range.1 = range.1.max(envelope.version);
         }
         let case_ids: Vec<Uuid> = ranges.keys().copied().collect();
-        let mut batch = self.store.open_cases(&case_ids).await?;
+        let mut batch = match self.consumer.hold() {
+            CaseHold::Case => self.store.open_cases(&case_ids).await?,
+            CaseHold::Cursor => self.store.open_cursors(name, &case_ids).await?,
+        };
         let streams: Vec<(Uuid, u64, u64)> = ranges
             .iter()
             .map(|(case_id, (low, high))| (*case_id, *low, *high))

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use deskie_domain::case::{CaseState, chatra_message_of};
 use deskie_proto::events::{Envelope, Event};
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, PgTransaction, Row};
 use uuid::Uuid;
 
 use crate::event_store::{Encoded, LOCK_STREAMS, encode_all, insert, load, lock_ids};
@@ -108,7 +108,7 @@ struct Head {
 /// projection, at [`CaseBatch::commit`] (or [`CaseBatch::flush`]).
 #[derive(Debug)]
 pub struct CaseBatch {
-    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    tx: PgTransaction<'static>,
     cases: BTreeMap<Uuid, Head>,
     /// Recorded, not yet stored, in recording order.
     queued: Vec<Encoded>,
@@ -139,6 +139,35 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         self.opened(tx, case_ids).await
+    }
+
+    /// Opens a transaction holding only `consumer`'s own position on each of `case_ids`
+    /// exclusive, not the cases: for a consumer that reads and writes rows of its own beside
+    /// a case but never the case's stream, so it does not queue behind the case's writers
+    /// (nor they behind it). Two deliveries of one case to `consumer` still take turns. The
+    /// batch holds no case: asking it for a state or recording fails with
+    /// [`StoreError::CaseNotLocked`].
+    pub async fn open_cursors(
+        &self,
+        consumer: &str,
+        case_ids: &[Uuid],
+    ) -> Result<CaseBatch, StoreError> {
+        let case_ids: BTreeSet<Uuid> = case_ids.iter().copied().collect();
+        let keys: Vec<String> = case_ids
+            .iter()
+            .map(|case_id| format!("{consumer}/{case_id}"))
+            .collect();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(LOCK_STREAMS)
+            .bind(keys)
+            .execute(&mut *tx)
+            .await?;
+        Ok(CaseBatch {
+            tx,
+            cases: BTreeMap::new(),
+            queued: Vec::new(),
+            max_event_bytes: self.max_event_bytes(),
+        })
     }
 
     /// Locks the case and records that `consumer` handles `message_id`, in one statement
@@ -182,7 +211,7 @@ impl Store {
     /// data is fixed when it starts, before a lock taken within it.
     async fn opened(
         &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        mut tx: PgTransaction<'static>,
         case_ids: BTreeSet<Uuid>,
     ) -> Result<CaseBatch, StoreError> {
         let case_ids: Vec<Uuid> = case_ids.into_iter().collect();
@@ -242,6 +271,12 @@ impl CaseBatch {
 
     /// The transaction's connection, for other rows that must commit with the cases.
     pub fn connection(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// The transaction itself, for a write that needs one to hold a lock to the commit
+    /// (the ledger's [`crate::outbox::enqueue`]).
+    pub fn transaction(&mut self) -> &mut PgTransaction<'static> {
         &mut self.tx
     }
 
@@ -399,6 +434,11 @@ impl CaseStream {
     /// ledger row, a cursor, a read model).
     pub fn connection(&mut self) -> &mut PgConnection {
         self.batch.connection()
+    }
+
+    /// The transaction itself ([`CaseBatch::transaction`]).
+    pub fn transaction(&mut self) -> &mut PgTransaction<'static> {
+        self.batch.transaction()
     }
 
     /// Records that `consumer` handled `message_id` in this transaction; `false` when it

@@ -1,8 +1,9 @@
 //! Consumer cursors: how far each case-event consumer has acted on each stream, so it acts
 //! on version v only after every earlier version, filling a gap from the event store.
 //!
-//! Call these under the streams' locks ([`crate::Store::open_cases`]): the lock is what
-//! keeps two deliveries of one stream from reading the same cursor.
+//! Call these under the streams' locks ([`crate::Store::open_cases`]) or the consumer's own
+//! ([`crate::Store::open_cursors`]): the lock is what keeps two deliveries of one stream
+//! from reading the same cursor.
 
 use std::collections::BTreeMap;
 

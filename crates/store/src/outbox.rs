@@ -7,16 +7,19 @@
 //! Rows of one stream (a case) are performed one at a time, oldest first, so a case's
 //! replies reach the visitor in the order they were asked for: a row enqueued behind an open
 //! row of its stream is `queued`, and settling the open row (sent, failed or unknown — not a
-//! retry) promotes the next one to `pending`. Enqueue and settle run under the stream's lock
-//! (the event store's advisory lock), so there is never more than one open row per stream,
-//! and a claim reads only due rows however long the backlog.
+//! retry) promotes the next one to `pending`. Enqueue and promotion each take the stream's
+//! ledger lock first ([`lock_stream_rows`], held to the commit), whatever else their caller
+//! holds: an enqueue that saw an open row and a settlement that promoted before the new row
+//! committed would otherwise leave it `queued` for ever. So there is never more than one
+//! open row per stream, and a claim reads only due rows however long the backlog.
 
 use std::time::Duration;
 
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool, PgTransaction, Row};
 use uuid::Uuid;
 
 use crate::StoreError;
+use crate::event_store::LOCK_STREAMS;
 
 /// An intent to enqueue.
 #[derive(Debug, Clone)]
@@ -82,10 +85,25 @@ pub enum Settlement {
     },
 }
 
+/// Takes the ledger lock of `stream_id`'s rows, held until the caller's transaction ends: the
+/// one that enqueueing and promoting take turns on. Not the case's own lock, so the intake
+/// does not queue behind the case's writers; taken after any other lock, never before one.
+async fn lock_stream_rows(tx: &mut PgTransaction<'_>, stream_id: Uuid) -> Result<(), StoreError> {
+    sqlx::query(LOCK_STREAMS)
+        .bind([format!("outbox/{stream_id}")])
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Enqueues `intent` inside the caller's transaction, `queued` behind an open intent of its
-/// stream, else `pending`; `false` when the key already exists. Call it holding the stream's
-/// lock ([`crate::Store::begin_stream`]) when several writers may enqueue on one stream.
-pub async fn enqueue(conn: &mut PgConnection, intent: &NewIntent) -> Result<bool, StoreError> {
+/// stream, else `pending`; `false` when the key already exists.
+pub async fn enqueue(tx: &mut PgTransaction<'_>, intent: &NewIntent) -> Result<bool, StoreError> {
+    // Its own statement: a lock taken inside the insert would come after the insert's view
+    // of the open rows was fixed.
+    if let Some(stream_id) = intent.stream_id {
+        lock_stream_rows(tx, stream_id).await?;
+    }
     let inserted = sqlx::query(
         "INSERT INTO outbox (intent_key, kind, stream_id, payload, status)
          VALUES ($1, $2, $3, $4,
@@ -99,7 +117,7 @@ pub async fn enqueue(conn: &mut PgConnection, intent: &NewIntent) -> Result<bool
     .bind(&intent.kind)
     .bind(intent.stream_id)
     .bind(&intent.payload)
-    .execute(conn)
+    .execute(&mut **tx)
     .await?;
     Ok(inserted.rows_affected() == 1)
 }
@@ -157,11 +175,11 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
-/// Settles `claim` inside the caller's transaction (holding the stream's lock); `false` when
+/// Settles `claim` inside the caller's transaction; `false` when
 /// the claim is no longer the current one (its lease ran out and another worker claimed the
 /// row). A settlement that closes the row promotes the stream's next `queued` row.
 pub async fn settle(
-    conn: &mut PgConnection,
+    tx: &mut PgTransaction<'_>,
     claim: &ClaimedIntent,
     settlement: &Settlement,
 ) -> Result<bool, StoreError> {
@@ -186,13 +204,13 @@ pub async fn settle(
     .bind(after.as_secs_f64())
     .bind(error)
     .bind(settle_within.map(|d| d.as_secs_f64()))
-    .execute(&mut *conn)
+    .execute(&mut **tx)
     .await?;
     if updated.rows_affected() != 1 {
         return Ok(false);
     }
     if let (Some(stream_id), false) = (claim.stream_id, status == "pending") {
-        promote_next(conn, stream_id).await?;
+        promote_next(tx, stream_id).await?;
     }
     Ok(true)
 }
@@ -256,7 +274,8 @@ pub async fn open_count(executor: impl sqlx::PgExecutor<'_>) -> Result<i64, Stor
 }
 
 /// Makes the oldest `queued` row of `stream_id` `pending`, unless a row of it is still open.
-async fn promote_next(conn: &mut PgConnection, stream_id: Uuid) -> Result<(), StoreError> {
+async fn promote_next(tx: &mut PgTransaction<'_>, stream_id: Uuid) -> Result<(), StoreError> {
+    lock_stream_rows(tx, stream_id).await?;
     sqlx::query(
         "UPDATE outbox SET status = 'pending', updated_at = now()
           WHERE id = (SELECT id FROM outbox WHERE stream_id = $1 AND status = 'queued'
@@ -265,7 +284,7 @@ async fn promote_next(conn: &mut PgConnection, stream_id: Uuid) -> Result<(), St
                                AND status IN ('pending', 'sending'))",
     )
     .bind(stream_id)
-    .execute(conn)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

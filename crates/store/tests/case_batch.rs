@@ -82,15 +82,7 @@ async fn a_batch_holds_every_case_lock_until_it_commits() {
         }
     });
     eventually("the single writer waits for b's lock", || async {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_locks
-              WHERE locktype = 'advisory' AND NOT granted
-                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        )
-        .fetch_one(store.pool())
-        .await
-        .expect("pg_locks");
-        (waiting == 1).then_some(())
+        (common::advisory_lock_waits(&store).await == 1).then_some(())
     })
     .await;
     assert!(!writer.is_finished());
@@ -178,4 +170,50 @@ async fn what_a_batch_may_not_write_is_refused_and_the_rest_commits() {
     assert!(stored_versions(&store, unlocked).await.is_empty());
     assert!(cases::get(store.pool(), b).await.expect("get").is_none());
     assert_eq!(snapshot_version(&store, b).await, None);
+}
+
+#[tokio::test]
+async fn a_consumer_holding_only_its_cursor_passes_the_cases_writer_and_waits_for_itself() {
+    let (_db, store) = common::store().await;
+    let case_id = Uuid::now_v7();
+    let mut writer = store.open_case(case_id).await.expect("writer");
+    writer.record(vec![opened()], &TEST).await.expect("record");
+
+    let mut intake = store
+        .open_cursors("outbound", &[case_id])
+        .await
+        .expect("not held up by the case's writer");
+    let refused = intake.state(case_id, &Asking::nothing()).await.map(|_| ());
+    assert!(
+        matches!(refused, Err(StoreError::CaseNotLocked { .. })),
+        "{refused:?}"
+    );
+    let refused = intake.record(case_id, vec![opened()], &TEST).await;
+    assert!(
+        matches!(refused, Err(StoreError::CaseNotLocked { .. })),
+        "{refused:?}"
+    );
+    let other = store
+        .open_cursors("agent-sync", &[case_id])
+        .await
+        .expect("another consumer's cursor is its own");
+    other.commit().await.expect("commit");
+
+    let again = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .open_cursors("outbound", &[case_id])
+                .await
+                .map(|b| b.case_ids().count())
+        }
+    });
+    eventually(
+        "the consumer's second delivery waits for its first",
+        || async { (common::advisory_lock_waits(&store).await == 1).then_some(()) },
+    )
+    .await;
+    intake.commit().await.expect("commit");
+    assert_eq!(again.await.expect("second").expect("opened"), 0);
+    writer.commit().await.expect("writer commits");
 }

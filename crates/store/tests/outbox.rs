@@ -7,23 +7,27 @@ use std::time::Duration;
 
 use deskie_store::Store;
 use deskie_store::outbox::{self, ClaimedIntent, NewIntent, Settlement};
+use deskie_testkit::eventually;
+use sqlx::PgTransaction;
 use uuid::Uuid;
 
 const KIND: &str = "chatra_reply";
 
 async fn enqueue(store: &Store, key: &str, stream: Option<Uuid>) -> bool {
-    let mut conn = store.pool().acquire().await.expect("conn");
-    outbox::enqueue(
-        &mut conn,
-        &NewIntent {
-            intent_key: key.into(),
-            kind: KIND.into(),
-            stream_id: stream,
-            payload: serde_json::json!({ "key": key }),
-        },
-    )
-    .await
-    .expect("enqueue")
+    let mut tx = store.pool().begin().await.expect("begin");
+    let enqueued = enqueue_in(&mut tx, key, stream).await;
+    tx.commit().await.expect("commit");
+    enqueued
+}
+
+async fn enqueue_in(tx: &mut PgTransaction<'_>, key: &str, stream: Option<Uuid>) -> bool {
+    let intent = NewIntent {
+        intent_key: key.into(),
+        kind: KIND.into(),
+        stream_id: stream,
+        payload: serde_json::json!({ "key": key }),
+    };
+    outbox::enqueue(tx, &intent).await.expect("enqueue")
 }
 
 async fn claim(store: &Store, limit: i64, lease: Duration) -> Vec<ClaimedIntent> {
@@ -33,10 +37,12 @@ async fn claim(store: &Store, limit: i64, lease: Duration) -> Vec<ClaimedIntent>
 }
 
 async fn settle(store: &Store, claim: &ClaimedIntent, settlement: Settlement) -> bool {
-    let mut conn = store.pool().acquire().await.expect("conn");
-    outbox::settle(&mut conn, claim, &settlement)
+    let mut tx = store.pool().begin().await.expect("begin");
+    let settled = outbox::settle(&mut tx, claim, &settlement)
         .await
-        .expect("settle")
+        .expect("settle");
+    tx.commit().await.expect("commit");
+    settled
 }
 
 async fn status(store: &Store, key: &str) -> String {
@@ -134,6 +140,32 @@ async fn a_streams_intents_are_claimed_one_at_a_time_in_order() {
     let last = claim(&store, 10, lease).await;
     let keys: Vec<&str> = last.iter().map(|c| c.intent_key.as_str()).collect();
     assert_eq!(keys, ["a3"]);
+}
+
+/// The intake enqueues without the case's lock: an enqueue that saw the open row and a
+/// settlement that closed it must take turns, or the new row stays `queued` for ever.
+#[tokio::test]
+async fn a_row_enqueued_while_its_streams_open_row_settles_is_not_left_queued() {
+    let (_db, store) = common::store().await;
+    let case = Uuid::now_v7();
+    assert!(enqueue(&store, "reply:1", Some(case)).await);
+    let mut claims = claim(&store, 10, Duration::from_secs(30)).await;
+    assert_eq!(claims.len(), 1);
+    let open = claims.remove(0);
+    let mut intake = store.pool().begin().await.expect("begin");
+    assert!(enqueue_in(&mut intake, "reply:2", Some(case)).await);
+    let settling = tokio::spawn({
+        let store = store.clone();
+        async move { settle(&store, &open, Settlement::Sent).await }
+    });
+    eventually("the settlement waits for the enqueue's commit", || async {
+        (common::advisory_lock_waits(&store).await == 1).then_some(())
+    })
+    .await;
+    intake.commit().await.expect("commit");
+    assert!(settling.await.expect("settle"));
+    assert_eq!(status(&store, "reply:1").await, "sent");
+    assert_eq!(status(&store, "reply:2").await, "pending", "promoted");
 }
 
 #[tokio::test]

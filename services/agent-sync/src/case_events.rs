@@ -10,7 +10,7 @@
 
 use deskie_bus::consumer::HandlerError;
 use deskie_proto::events::{AgentMessageMirrored, Envelope, Event, ReplyDelivered};
-use deskie_store::case_consumer::CaseEventConsumer;
+use deskie_store::case_consumer::{CaseEventConsumer, CaseHold};
 use deskie_store::client_updates::mark_due;
 use deskie_store::read_models::{agents, cases};
 use deskie_store::visitor_fetches::{self, NewFetch};
@@ -170,6 +170,12 @@ impl CaseEventConsumer for CaseEvents {
 
     /// Agents' customer edits, replies and mirrored messages that can name a link, and the
     /// visitor-card rounds; every other case event costs no query.
+    /// Links, fetches and client updates of its own: the case's stream is neither read
+    /// nor written here.
+    fn hold(&self) -> CaseHold {
+        CaseHold::Cursor
+    }
+
     fn wants(&self, event: &Event) -> bool {
         match event {
             Event::CustomerDataChanged(change) => change.source == "agent",

@@ -342,7 +342,7 @@ impl Deliverer {
         record: &Record,
     ) -> Result<bool, StoreError> {
         let mut case = self.store.open_case(intent.case_id).await?;
-        if !outbox::settle(case.connection(), claim, &record.settlement).await? {
+        if !outbox::settle(case.transaction(), claim, &record.settlement).await? {
             return Ok(false);
         }
         if let Some(outcome) = &record.outcome {
@@ -354,8 +354,10 @@ impl Deliverer {
 
     async fn settle_only(&self, claim: &ClaimedIntent, settlement: Settlement) {
         let settled = async {
-            let mut conn = self.store.pool().acquire().await?;
-            outbox::settle(&mut conn, claim, &settlement).await
+            let mut tx = self.store.pool().begin().await?;
+            let settled = outbox::settle(&mut tx, claim, &settlement).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(settled)
         }
         .await;
         if let Err(error) = settled {

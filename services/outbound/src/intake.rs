@@ -11,7 +11,7 @@ use std::sync::Arc;
 use deskie_bus::consumer::HandlerError;
 use deskie_proto::events::{Envelope, Event};
 use deskie_store::CaseStream;
-use deskie_store::case_consumer::CaseEventConsumer;
+use deskie_store::case_consumer::{CaseEventConsumer, CaseHold};
 use deskie_store::outbox::{self, NewIntent};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -82,6 +82,11 @@ impl CaseEventConsumer for Intake {
         SERVICE
     }
 
+    /// Ledger rows only: the case's stream is neither read nor written here.
+    fn hold(&self) -> CaseHold {
+        CaseHold::Cursor
+    }
+
     fn wants(&self, event: &Event) -> bool {
         match event {
             Event::ReplyRequested(_) | Event::NotificationRequested(_) => true,
@@ -90,7 +95,8 @@ impl CaseEventConsumer for Intake {
         }
     }
 
-    /// Under the case's lock, as settling is: one open row per case at a time.
+    /// Holding only the intake's cursor of the case; the ledger takes its own turn with
+    /// settling ([`outbox::enqueue`]), so a case keeps one open row at a time.
     async fn apply(&self, case: &mut CaseStream, envelope: &Envelope) -> Result<(), HandlerError> {
         let case_id = case.case_id();
         match &envelope.event {
@@ -109,7 +115,7 @@ impl CaseEventConsumer for Intake {
                     stream_id: Some(case_id),
                     payload,
                 };
-                if outbox::enqueue(case.connection(), &new).await? {
+                if outbox::enqueue(case.transaction(), &new).await? {
                     tracing::debug!(%case_id, message_id = %requested.message_id, "reply queued");
                 }
             }
@@ -121,7 +127,7 @@ impl CaseEventConsumer for Intake {
                 let new = new.map_err(|e| HandlerError::Poison {
                     reason: format!("notification intent: {e}"),
                 })?;
-                if outbox::enqueue(case.connection(), &new).await? {
+                if outbox::enqueue(case.transaction(), &new).await? {
                     tracing::debug!(%case_id, key = %new.intent_key, "notification queued");
                 }
             }

@@ -29,3 +29,15 @@ pub fn draft(n: usize) -> EventDraft {
         emitted_by: "test",
     }
 }
+
+/// How many advisory locks of this database a transaction is waiting for.
+pub async fn advisory_lock_waits(store: &Store) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks
+          WHERE locktype = 'advisory' AND NOT granted
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("pg_locks")
+}

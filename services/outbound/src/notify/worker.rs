@@ -173,11 +173,13 @@ impl Notifier {
                     .settle_on_case(claim, intent, settlement, &on_case)
                     .await;
             }
-            let mut conn = self.store.pool().acquire().await?;
-            match &outcome {
-                Outcome::Settle(settlement) => outbox::settle(&mut conn, claim, settlement).await,
-                Outcome::Release(after) => outbox::release(&mut conn, claim, *after).await,
-            }
+            let mut tx = self.store.pool().begin().await?;
+            let done = match &outcome {
+                Outcome::Settle(settlement) => outbox::settle(&mut tx, claim, settlement).await?,
+                Outcome::Release(after) => outbox::release(&mut tx, claim, *after).await?,
+            };
+            tx.commit().await?;
+            Ok(done)
         }
         .await;
         let label = match (&outcome, &result) {
@@ -229,7 +231,7 @@ impl Notifier {
         outcome: &NotificationOutcome,
     ) -> Result<bool, StoreError> {
         let mut case = self.store.open_case(intent.case_id).await?;
-        if !outbox::settle(case.connection(), claim, settlement).await? {
+        if !outbox::settle(case.transaction(), claim, settlement).await? {
             return Ok(false);
         }
         let state = case.state(&Asking::nothing()).await?;
