@@ -3,9 +3,8 @@
 
 mod support;
 
-use deskie_proto::events::{Event, ReplyRequested};
-use deskie_store::read_models::cases;
-use deskie_store::{EventDraft, StreamKey};
+use deskie_testkit::case_events::reply;
+use deskie_testkit::record_case;
 use serde_json::{Value, json};
 use support::{CHAT, CLIENT, fixture, messages_of};
 
@@ -259,28 +258,10 @@ async fn an_echo_of_our_reply_marks_it_sent_instead_of_adding_a_message() {
     suite.case_when(id, |c| messages_of(c).len() == 1).await;
 
     // The reply an agent asked for (the replies endpoint is issue 4; its event is this one).
-    let reply_id = uuid::Uuid::new_v4().to_string();
-    let mut tx = suite
-        .store
-        .begin_stream(StreamKey::new("case", id))
-        .await
-        .expect("begin");
-    let version = tx.version();
-    let draft = EventDraft {
-        event: Event::ReplyRequested(ReplyRequested {
-            message_id: reply_id.clone(),
-            agent_id: None,
-            text: "Your parcel arrives tomorrow.".into(),
-            source: "deskie".into(),
-            rule_id: None,
-        }),
-        causation_id: "test".into(),
-        correlation_id: "test".into(),
-        emitted_by: "api",
-    };
-    tx.append(version, vec![draft]).await.expect("append");
-    cases::catch_up(tx.connection(), id).await.expect("project");
-    tx.commit().await.expect("commit");
+    let reply_id = uuid::Uuid::now_v7();
+    let asked = reply("Your parcel arrives tomorrow.").id(reply_id);
+    record_case(&suite.store, id, vec![asked.into()]).await;
+    let reply_id = reply_id.to_string();
 
     let echo = format!(
         r#"{{"eventName":"chatFragment","client":{{"id":"{CLIENT}","chatId":"{CHAT}"}},

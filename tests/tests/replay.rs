@@ -3,14 +3,15 @@
 
 use deskie_proto::Timestamp;
 use deskie_proto::events::{
-    CaseAssigned, CaseOpened, CaseStatusChanged, ChatEnded, CustomerDataChanged, CustomerDetails,
-    CustomerField, CustomerMessageReceived, Event, GroupCreated, GroupMapping, GroupRenamed,
+    ChatEnded, CustomerDetails, Event, GroupCreated, GroupMapping, GroupRenamed,
     IntegrationConnected, IntegrationDisconnected, IntegrationKeysChecked, IntegrationSettings,
-    OptionalText, ReplyDelivered, ReplyRequested,
 };
 use deskie_store::read_models::cases;
-use deskie_store::{EventDraft, Store, StreamKey};
-use deskie_testkit::TestDb;
+use deskie_store::{Store, StreamKey};
+use deskie_testkit::case_events::{
+    assigned, at, customer_data, customer_says, delivered, opened, reply, status,
+};
+use deskie_testkit::{TestDb, record_case};
 use uuid::Uuid;
 
 /// Every read-model table, each as one JSON array of its rows in key order.
@@ -36,29 +37,6 @@ async fn snapshot(store: &Store) -> Vec<(String, String)> {
     out
 }
 
-/// Appends `events` to a case and projects it in the same transaction, as writers do.
-async fn record_case(store: &Store, case_id: Uuid, events: Vec<Event>) {
-    let mut tx = store
-        .begin_stream(StreamKey::new("case", case_id))
-        .await
-        .expect("begin");
-    let version = tx.version();
-    let drafts = events
-        .into_iter()
-        .map(|event| EventDraft {
-            event,
-            causation_id: "replay-test".into(),
-            correlation_id: "replay-test".into(),
-            emitted_by: "test",
-        })
-        .collect();
-    tx.append(version, drafts).await.expect("append");
-    cases::catch_up(tx.connection(), case_id)
-        .await
-        .expect("catch up");
-    tx.commit().await.expect("commit");
-}
-
 async fn record_config(store: &Store, stream_type: &'static str, id: Uuid, event: Event) {
     store
         .record_config_event(StreamKey::new(stream_type, id), event, "replay-test", "api")
@@ -80,12 +58,6 @@ fn settings(group: Uuid, public_key: &str) -> IntegrationSettings {
         webhook_token_sha256: vec![7; 32],
         ..Default::default()
     }
-}
-
-fn text(value: Option<&str>) -> Option<OptionalText> {
-    Some(OptionalText {
-        value: value.map(str::to_owned),
-    })
 }
 
 /// Groups, integrations and a few cases with messages, replies and customer data.
@@ -164,90 +136,47 @@ async fn a_busy_history(store: &Store) {
         let case_id = Uuid::now_v7();
         let group = if n % 2 == 0 { support } else { sales };
         let reply_id = Uuid::now_v7();
-        record_case(
-            store,
-            case_id,
-            vec![Event::CaseOpened(CaseOpened {
-                integration_id: live.to_string(),
-                channel: "live_chat".into(),
-                chatra_client_id: format!("client-{n}"),
-                chatra_chat_id: format!("chat-{n}"),
-                chatra_group_id: (n % 2 == 1).then(|| "chatra-sales".to_owned()),
-                group_id: group.to_string(),
-                panel: "separate".into(),
-            })],
-        )
-        .await;
-        record_case(
-            store,
-            case_id,
-            vec![
-                Event::CustomerMessageReceived(CustomerMessageReceived {
-                    message_id: Uuid::now_v7().to_string(),
-                    chatra_message_id: format!("m-{n}"),
-                    text: format!("Hallo {n} 👋"),
-                    created_at: Some(Timestamp {
-                        seconds: 1_732_608_000 + n,
-                        nanos: 500_000_000,
-                    }),
-                    attachments: Vec::new(),
-                }),
-                Event::CustomerDataChanged(CustomerDataChanged {
-                    name: text(Some("Zoë")),
-                    email: text((n % 3 == 0).then_some("zoe@example.com")),
-                    phone: None,
-                    fields: vec![CustomerField {
-                        key: "order".into(),
-                        value: n.to_string(),
-                    }],
-                    fields_changed: true,
-                    details: Some(CustomerDetails {
-                        ip: Some("203.0.113.7".into()),
-                        language: Some("de".into()),
-                        last_visit: Some(Timestamp {
-                            seconds: 1_732_600_000,
-                            nanos: 0,
-                        }),
-                        ..Default::default()
-                    }),
-                    source: "chatra".into(),
-                    agent_id: None,
-                }),
-            ],
-        )
-        .await;
-        record_case(
-            store,
-            case_id,
-            vec![Event::ReplyRequested(ReplyRequested {
-                message_id: reply_id.to_string(),
-                agent_id: Some(Uuid::now_v7().to_string()),
-                text: "How can I help?".into(),
-                source: "deskie".into(),
-                rule_id: None,
-            })],
-        )
-        .await;
+        let opened = opened()
+            .integration(live)
+            .in_group(group)
+            .client(&format!("client-{n}"))
+            .chat(&format!("chat-{n}"))
+            .chatra_group((n % 2 == 1).then_some("chatra-sales"));
+        record_case(store, case_id, vec![opened.into()]).await;
+        let mut says = customer_says(&format!("Hallo {n} 👋")).chatra_id(&format!("m-{n}"));
+        // Sub-second precision survives the rebuild.
+        says.0.created_at = Some(Timestamp {
+            seconds: 1_732_608_000 + n,
+            nanos: 500_000_000,
+        });
+        let details = CustomerDetails {
+            ip: Some("203.0.113.7".into()),
+            language: Some("de".into()),
+            last_visit: at(1_732_600_000),
+            ..Default::default()
+        };
+        let mut data = customer_data()
+            .name(Some("Zoë"))
+            .field("order", &n.to_string())
+            .details(details);
+        if n % 3 == 0 {
+            data = data.email(Some("zoe@example.com"));
+        }
+        record_case(store, case_id, vec![says.into(), data.into()]).await;
+        let asked = reply("How can I help?")
+            .id(reply_id)
+            .by_agent(Some(Uuid::now_v7()));
+        record_case(store, case_id, vec![asked.into()]).await;
         if n % 2 == 0 {
+            let mut delivered = delivered(reply_id).chatra_id(&format!("echo-{n}"));
+            delivered.0.chatra_agent_id = Some("chatra-agent".into());
             record_case(
                 store,
                 case_id,
                 vec![
-                    Event::ReplyDelivered(ReplyDelivered {
-                        message_id: reply_id.to_string(),
-                        chatra_message_id: format!("echo-{n}"),
-                        chatra_agent_id: Some("chatra-agent".into()),
-                        ..Default::default()
-                    }),
-                    Event::CaseAssigned(CaseAssigned {
-                        assignee_id: Some(Uuid::now_v7().to_string()),
-                        ..Default::default()
-                    }),
-                    Event::CaseStatusChanged(CaseStatusChanged {
-                        from: "open".into(),
-                        to: "closed".into(),
-                        ..Default::default()
-                    }),
+                    delivered.into(),
+                    assigned(Uuid::now_v7()).into(),
+                    status("closed").from("open").into(),
                     Event::ChatEnded(ChatEnded {}),
                 ],
             )

@@ -7,9 +7,9 @@ use std::time::Duration;
 use deskie_bus::consumer::{self, ConsumerSpec, Delivery, Handler, HandlerError};
 use deskie_bus::{Bus, Topology};
 use deskie_proto::events::{ChatEnded, Event};
+use deskie_store::Store;
 use deskie_store::relay::{Relay, RelayConfig};
-use deskie_store::{EventDraft, Store, StreamKey};
-use deskie_testkit::{TestDb, TestNats};
+use deskie_testkit::{TestDb, TestNats, append_case};
 use opentelemetry::trace::{TraceContextExt, TraceId, TracerProvider as _};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -69,20 +69,11 @@ async fn the_consumer_span_continues_the_trace_of_the_writer() {
     let writer = tracing::info_span!("routing_decides");
     let writer_trace = writer.context().span().span_context().trace_id();
     assert_ne!(writer_trace, TraceId::INVALID);
-    async {
-        let mut tx = store
-            .begin_stream(StreamKey::new("case", uuid::Uuid::new_v4()))
-            .await
-            .expect("begin");
-        let draft = EventDraft {
-            event: Event::ChatEnded(ChatEnded {}),
-            causation_id: "c".into(),
-            correlation_id: "c".into(),
-            emitted_by: "test",
-        };
-        tx.append(0, vec![draft]).await.expect("append");
-        tx.commit().await.expect("commit");
-    }
+    append_case(
+        &store,
+        uuid::Uuid::now_v7(),
+        vec![Event::ChatEnded(ChatEnded {})],
+    )
     .instrument(writer)
     .await;
 

@@ -8,7 +8,8 @@
 use deskie_proto::Timestamp;
 use deskie_proto::events::{
     AgentMessageMirrored, Attachment, CaseAssigned, CaseOpened, CaseStatusChanged,
-    CustomerMessageReceived, Event, ReplyDelivered, ReplyRequested,
+    CustomerDataChanged, CustomerDetails, CustomerField, CustomerMessageReceived, Event,
+    OptionalText, ReplyDelivered, ReplyRequested,
 };
 use uuid::Uuid;
 
@@ -41,6 +42,7 @@ into_event!(Reply => ReplyRequested);
 into_event!(Delivered => ReplyDelivered);
 into_event!(Status => CaseStatusChanged);
 into_event!(Assigned => CaseAssigned);
+into_event!(CustomerData => CustomerDataChanged);
 
 /// A `CaseOpened` being built.
 #[derive(Debug, Clone)]
@@ -339,6 +341,68 @@ impl Assigned {
     /// Assigned by the rule `rule`.
     pub fn by_rule(mut self, rule: &str) -> Self {
         self.0.by_rule_id = Some(rule.into());
+        self
+    }
+}
+
+/// A `CustomerDataChanged` being built.
+#[derive(Debug, Clone)]
+pub struct CustomerData(pub CustomerDataChanged);
+
+/// A webhook (`source: "chatra"`) that changes nothing yet: name each change.
+pub fn customer_data() -> CustomerData {
+    CustomerData(CustomerDataChanged {
+        source: "chatra".into(),
+        ..Default::default()
+    })
+}
+
+/// A field of [`CustomerDataChanged`] set to `value` (`None`: cleared).
+fn set(value: Option<&str>) -> Option<OptionalText> {
+    Some(OptionalText {
+        value: value.map(str::to_owned),
+    })
+}
+
+impl CustomerData {
+    /// The name becomes `name` (`None`: cleared).
+    pub fn name(mut self, name: Option<&str>) -> Self {
+        self.0.name = set(name);
+        self
+    }
+
+    /// The email becomes `email` (`None`: cleared).
+    pub fn email(mut self, email: Option<&str>) -> Self {
+        self.0.email = set(email);
+        self
+    }
+
+    /// The phone becomes `phone` (`None`: cleared).
+    pub fn phone(mut self, phone: Option<&str>) -> Self {
+        self.0.phone = set(phone);
+        self
+    }
+
+    /// The form's fields become the ones named so far plus `key`: `value`.
+    pub fn field(mut self, key: &str, value: &str) -> Self {
+        self.0.fields.push(CustomerField {
+            key: key.into(),
+            value: value.into(),
+        });
+        self.0.fields_changed = true;
+        self
+    }
+
+    /// The visitor's details become `details`.
+    pub fn details(mut self, details: CustomerDetails) -> Self {
+        self.0.details = Some(details);
+        self
+    }
+
+    /// Changed by the agent `agent` through the API (`source: "agent"`).
+    pub fn by_agent(mut self, agent: Uuid) -> Self {
+        self.0.source = "agent".into();
+        self.0.agent_id = Some(agent.to_string());
         self
     }
 }

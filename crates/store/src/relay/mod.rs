@@ -29,7 +29,7 @@ mod metrics;
 pub use lag::{Holder, Lag};
 pub use metrics::RelayMetrics;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -350,32 +350,39 @@ impl Relay {
             .collect()
     }
 
-    /// Publishes `batch` in waves of distinct streams; returns how many events, from the
-    /// start of the batch, are acknowledged.
+    /// Publishes `batch` in waves: the first holds each stream's first event of the batch,
+    /// the next each stream's second, and so on, so a wave waits for its acknowledgements
+    /// only as often as one stream has events in the batch (a transaction writes a case's
+    /// events side by side; cutting a wave at the first repeated stream made it one or two
+    /// events long). Returns how many events from the start of the batch (the checkpoint's
+    /// order) are acknowledged; one acknowledged past that prefix is published again in the
+    /// next pass and absorbed by the duplicate window.
     async fn publish_batch(&self, batch: &[Row_], leadership: &mut Leadership) -> usize {
-        let mut done = 0;
-        while done < batch.len() {
-            let mut streams = HashSet::new();
-            let wave_len = batch[done..]
-                .iter()
-                .take_while(|row| streams.insert(row.stream_id))
-                .count();
-            let wave: Vec<Outgoing> = batch[done..done + wave_len]
-                .iter()
-                .map(|row| self.outgoing(row))
-                .collect();
+        let rounds = rounds(batch.iter().map(|row| row.stream_id));
+        let waves = rounds.iter().max().map_or(0, |last| last + 1);
+        let mut acked = vec![false; batch.len()];
+        for round in 0..waves {
+            let members: Vec<usize> = (0..batch.len()).filter(|i| rounds[*i] == round).collect();
+            let wave: Vec<Outgoing> = members.iter().map(|i| self.outgoing(&batch[*i])).collect();
             let results = self.bus.publish_all(wave).await;
-            let acked = results.iter().take_while(|r| r.is_ok()).count();
-            match results.get(acked) {
-                Some(Err(error)) => self.publish_failed(leadership, error),
-                _ => self.publish_succeeded(leadership),
+            let mut failed = None;
+            for (index, result) in members.iter().zip(&results) {
+                match result {
+                    Ok(_) => acked[*index] = true,
+                    Err(error) => {
+                        failed.get_or_insert(error);
+                    }
+                }
             }
-            done += acked;
-            if acked < wave_len {
-                break;
+            match failed {
+                Some(error) => {
+                    self.publish_failed(leadership, error);
+                    break;
+                }
+                None => self.publish_succeeded(leadership),
             }
         }
-        done
+        acked.iter().take_while(|acked| **acked).count()
     }
 
     /// Records a failed publish: logged when a burst of failures starts or its cause
@@ -469,6 +476,18 @@ pub fn backoff(first: Duration, max: Duration, failed_passes: u32) -> Duration {
     first.saturating_mul(1 << doublings).min(max)
 }
 
+/// Each event's wave: how many events of its stream come before it in the batch.
+fn rounds(streams: impl Iterator<Item = Uuid>) -> Vec<usize> {
+    let mut seen: HashMap<Uuid, usize> = HashMap::new();
+    streams
+        .map(|stream| {
+            let count = seen.entry(stream).or_default();
+            *count += 1;
+            *count - 1
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,5 +500,13 @@ mod tests {
             .collect();
         assert_eq!(pauses, [500, 1000, 2000, 4000, 5000, 5000, 5000]);
         assert_eq!(backoff(first, max, u32::MAX), max);
+    }
+
+    #[test]
+    fn each_wave_holds_one_event_per_stream_in_the_streams_order() {
+        let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        // Two transactions: a's three events and b's two, then c's one and a's fourth.
+        let batch = [a, a, a, b, b, c, a];
+        assert_eq!(rounds(batch.into_iter()), [0, 1, 2, 0, 1, 0, 3]);
     }
 }
