@@ -40,7 +40,8 @@
 //!
 //! [`default_http_client`] connects within 5 s and gives up on a whole call after 15 s; it
 //! follows no redirects (a redirected `POST` would turn into a `GET` and the reply would be
-//! lost silently). Tests pass their own `reqwest::Client` with shorter timeouts.
+//! lost silently), and reuses a connection idle for less than [`IDLE_CONNECTION_REUSE`]
+//! only (an assumption about Chatra's keep-alive, written there). Tests pass their own `reqwest::Client` with shorter timeouts.
 
 mod client;
 mod error;
@@ -49,7 +50,7 @@ mod visitor;
 
 pub use client::{
     AgentPing, ChatraClient, ChatraCredentials, ClientUpdate, DEFAULT_AGENT_ONLINE_PATH,
-    OutgoingMessage, SentMessage, default_http_client,
+    IDLE_CONNECTION_REUSE, OutgoingMessage, SentMessage, default_http_client, http_client,
 };
 pub use error::ChatraError;
 pub use retry_after::{MAX_RETRY_AFTER, parse_retry_after};

@@ -87,17 +87,10 @@ impl AgentSyncConfig {
         })
     }
 
-    /// The HTTP client for Chatra calls: the whole call within [`Self::chatra_timeout`],
-    /// no redirects (as `deskie_chatra::default_http_client`, with our bound).
+    /// The HTTP client for Chatra calls ([`deskie_chatra::http_client`]): the whole call
+    /// within [`Self::chatra_timeout`].
     pub fn http_client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .connect_timeout(self.chatra_timeout.min(Duration::from_secs(5)))
-            .timeout(self.chatra_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            // Only a TLS backend that cannot start fails here; the default client reports
-            // that per call.
-            .unwrap_or_default()
+        deskie_chatra::http_client(self.chatra_timeout)
     }
 }
 

@@ -271,6 +271,8 @@ impl Deliverer {
     }
 
     fn unknown(&self, reason: String) -> Record {
+        // Not retried: only the echo can tell whether the visitor got it.
+        tracing::warn!(%reason, "the reply may or may not have reached Chatra; waiting for its echo");
         let settle_by = std::time::SystemTime::now() + self.config.unknown_deadline;
         Record {
             outcome: Some(DeliveryOutcome::Unknown {
