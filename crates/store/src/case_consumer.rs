@@ -150,17 +150,20 @@ impl CaseEventMetrics {
     }
 }
 
-/// Wanted events one transaction acts on at most: one, for now. Batches of 32 (two
-/// workers) and 64 (one) were measured with `bench-greeting 3000 300` while the gap read
-/// (`cursors::unapplied_many`) was still planned badly: 93–114/s and 83–87/s, against
-/// 46–51/s one event at a time with the same bad plan, and one run of the two-worker
-/// setting delivered 2,999 greetings of 3,000 (not explained; not seen in the other eight
-/// runs). With the read fixed, batches are to be measured again before they are turned on
-/// (`docs/benchmarks.md`).
-pub const MAX_BATCH: usize = 1;
+/// Wanted events one transaction acts on at most. A case's events arrive in runs (a
+/// webhook writes three), so a batch takes a case's lock, cursor and missed events once for
+/// the run. `bench-greeting 3000 300` (2026-12-07, with the relay's waves fixed): one event
+/// per transaction (8 at once) 89–94 /s; batches of 32 with two workers 168 /s, with four
+/// 171–181 /s.
+///
+/// Batches were off for a while because one run delivered 2,999 greetings of 3,000. The
+/// same happened with one event per transaction: the missing reply was `unknown` in the
+/// ledger (a Chatra call whose outcome was lost), not a batch's doing; see
+/// `deskie_chatra::IDLE_CONNECTION_REUSE`.
+pub const MAX_BATCH: usize = 32;
 
 /// Batches acted on at once, each in its own transaction.
-pub const WORKERS: usize = 8;
+pub const WORKERS: usize = 4;
 
 /// Runs a [`CaseEventConsumer`] as a JetStream [`Handler`]: the wanted events the runner
 /// has in hand are acted on in batches ([`deskie_bus::batch`]), one transaction each.
