@@ -270,8 +270,8 @@ pub async fn run<H: Handler>(
         let messages = consumer
             .stream()
             .max_messages_per_batch(16)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(10))
+            .heartbeat(PULL_HEARTBEAT)
+            .expires(PULL_EXPIRES)
             .messages()
             .await;
         let messages = match messages {
@@ -286,6 +286,15 @@ pub async fn run<H: Handler>(
         wait_or_shutdown(&shutdown, Duration::from_millis(200)).await;
     }
 }
+
+/// How often the server tells an idle pull it is alive. Two missed in a row end the pull
+/// and a new one starts. Under load (`bench-greeting`, `bench-cases`) a pull now and then
+/// went silent while messages waited (no message, no heartbeat; seen with async-nats 0.51
+/// and nats-server 2.9, cause not found): at 5 s that consumer stood still for 10 s.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// How long one pull request lasts before the client asks again.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
 
 /// Handles what one subscription delivers until it fails or `shutdown`.
 async fn pull_round<H: Handler>(
