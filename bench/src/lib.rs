@@ -1,4 +1,7 @@
-//! Shared helpers for the bench binaries: latency histograms and progress lines.
+//! Shared helpers for the bench binaries: latency histograms, progress lines and the
+//! machine's raw limits ([`raw`]).
+
+pub mod raw;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;

@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use deskie_bench::{Figures, latency_histogram};
+use deskie_bench::{Figures, latency_histogram, raw};
 use deskie_bus::consumer::{Delivery, Handler};
 use deskie_domain::case::{CaseState, case_id_for};
 use deskie_proto::Message;
@@ -40,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
     connect_integration(&store, integration, integration_settings(Uuid::now_v7())).await;
     let handler = RouteWebhook::new(store.clone(), "deskie".into());
 
-    let commits = raw_commits(&store, per_length * 3).await?;
+    let commits = raw::commits(store.pool(), (per_length * 3) as u64, 1).await?;
     eprintln!("{}", commits.line());
 
     let mut lengths = vec![10, 1_000, longest];
@@ -91,31 +91,6 @@ async fn main() -> anyhow::Result<()> {
 
 fn mean_ms(figures: &Figures) -> f64 {
     figures.latency_us.mean() / 1000.0
-}
-
-/// One-row transactions, one after the other: the floor under any handler's commit.
-async fn raw_commits(store: &Store, count: usize) -> anyhow::Result<Figures> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS bench_commits (id bigint)")
-        .execute(store.pool())
-        .await?;
-    let mut latency = latency_histogram();
-    let started = Instant::now();
-    for i in 0..count {
-        let at = Instant::now();
-        let mut tx = store.pool().begin().await?;
-        sqlx::query("INSERT INTO bench_commits (id) VALUES ($1)")
-            .bind(i64::try_from(i).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        record(&mut latency, at.elapsed());
-    }
-    Ok(Figures {
-        name: "raw: PostgreSQL one-row commit".into(),
-        count: count as u64,
-        elapsed: started.elapsed(),
-        latency_us: latency,
-    })
 }
 
 /// A case of `length` customer messages, recorded through the case stream in batches.

@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let saturation = args.next().flatten().unwrap_or(10_000);
     let concurrency = args.next().flatten().unwrap_or(64).max(1) as usize;
 
+    let limits = deskie_bench::raw::before_load().await?;
     let env = deskie_bench::bench_env(ADMIN, "http://127.0.0.1:1/api").await?;
     let settings = &env.settings;
     let shutdown = CancellationToken::new();
@@ -82,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     println!("{}", steady_figures.line());
+    println!("{}", limits.ratio_line(&steady_figures));
     let saturation_figures = run(
         &format!("saturation, {concurrency} senders"),
         &suite.store,
@@ -93,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     println!("{}", saturation_figures.line());
+    println!("{}", limits.ratio_line(&saturation_figures));
 
     // Readable through the API: fetch a sample of the cases.
     let mut readable = 0;

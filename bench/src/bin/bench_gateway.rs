@@ -10,17 +10,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
-use deskie_bench::{Figures, latency_histogram};
+use deskie_bench::{Figures, raw};
 use deskie_bus::{Bus, Topology};
 use deskie_ingest::{Application, IngestConfig};
 use deskie_proto::events::IntegrationSettings;
 use deskie_store::Store;
 use deskie_testkit::{TestDb, TestNats, connect_integration, integration_settings};
-use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -57,7 +56,8 @@ async fn main() -> anyhow::Result<()> {
     let bus = Bus::connect(nats.url(), Topology::new(nats.prefix()), "bench").await?;
     bus.provision().await?;
 
-    let raw = raw_jetstream(&bus, total, concurrency).await?;
+    let subject = bus.topology().webhook_subject("raw", "chatFragment");
+    let raw = raw::publishes(&bus, subject, total, concurrency, webhook_body).await?;
     println!("{}", raw.line());
     let bare_url = bare_handler(bus.clone())?;
     let bare = http_load(
@@ -109,39 +109,6 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Publish-with-ack straight to JetStream, `concurrency` publishers awaiting each PubAck.
-async fn raw_jetstream(bus: &Bus, total: u64, concurrency: usize) -> anyhow::Result<Figures> {
-    let subject = bus.topology().webhook_subject("raw", "chatFragment");
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let workers = (0..concurrency).map(|_| {
-        let (bus, subject, next) = (bus.clone(), subject.clone(), next.clone());
-        tokio::spawn(async move {
-            let mut histogram = latency_histogram();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= total {
-                    return histogram;
-                }
-                let body = webhook_body(n);
-                let id = format!("raw-{n}");
-                let t = Instant::now();
-                if bus
-                    .publish_durable(subject.clone(), &id, HeaderMap::new(), Bytes::from(body))
-                    .await
-                    .is_ok()
-                {
-                    let _ = histogram.record(t.elapsed().as_micros() as u64);
-                }
-                if n > 0 && n % 5000 == 0 {
-                    eprintln!("  raw JetStream: {n}/{total}");
-                }
-            }
-        })
-    });
-    collect("raw JetStream publish-with-ack", workers, started).await
-}
-
 /// The floor under any webhook gateway: an actix-web handler that publishes the body to
 /// JetStream and answers 200 after the PubAck; its URL.
 fn bare_handler(bus: Bus) -> anyhow::Result<String> {
@@ -183,67 +150,28 @@ async fn http_load(
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
-    let next = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let workers = (0..concurrency).map(|_| {
-        let (http, url, next, failures, name) = (
-            http.clone(),
-            url.to_owned(),
-            next.clone(),
-            failures.clone(),
-            name.to_owned(),
-        );
-        tokio::spawn(async move {
-            let mut histogram = latency_histogram();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= total {
-                    return histogram;
-                }
-                let t = Instant::now();
-                let response = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(webhook_body(1_000_000_000 + n))
-                    .send()
-                    .await;
-                match response {
-                    Ok(r) if r.status() == 200 => {
-                        let _ = histogram.record(t.elapsed().as_micros() as u64);
-                    }
-                    _ => {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                if n > 0 && n % 5000 == 0 {
-                    eprintln!("  {name}: {n}/{total}");
-                }
+    let (url, counted) = (url.to_owned(), failures.clone());
+    let figures = raw::drive(name, total, concurrency, move |n| {
+        let (http, url, failures) = (http.clone(), url.clone(), counted.clone());
+        async move {
+            let response = http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(webhook_body(1_000_000_000 + n))
+                .send()
+                .await;
+            let ok = matches!(&response, Ok(r) if r.status() == 200);
+            if !ok {
+                failures.fetch_add(1, Ordering::Relaxed);
             }
-        })
-    });
-    let figures = collect(name, workers, started).await?;
+            Ok(ok)
+        }
+    })
+    .await?;
     let failed = failures.load(Ordering::Relaxed);
     if failed > 0 {
         println!("  ({failed} requests did not get a 200)");
     }
     Ok(figures)
-}
-
-async fn collect(
-    name: &str,
-    workers: impl Iterator<Item = tokio::task::JoinHandle<hdrhistogram::Histogram<u64>>>,
-    started: Instant,
-) -> anyhow::Result<Figures> {
-    let mut latency = latency_histogram();
-    let mut results = futures::stream::iter(workers).buffer_unordered(usize::MAX);
-    while let Some(histogram) = results.next().await {
-        latency.add(histogram?)?;
-    }
-    Ok(Figures {
-        name: name.to_owned(),
-        count: latency.len(),
-        elapsed: started.elapsed(),
-        latency_us: latency,
-    })
 }

@@ -29,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
 
     let chatra = ChatraStandIn::start().await;
     chatra.accept_keys("bench-public", "bench-secret");
+    let limits = deskie_bench::raw::before_load().await?;
     let env = deskie_bench::bench_env(ADMIN, chatra.base_url()).await?;
     let settings = &env.settings;
     let options = deskie_bench::unthrottled_suite_options(settings)?;
@@ -133,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
         latency_us: matched.latency_us,
     };
     println!("{}", figures.line());
+    println!("{}", limits.ratio_line(&figures));
     println!(
         "{} greetings for {expected} accepted chats ({} calls in all, {} duplicates)",
         figures.count,

@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
 
     let chatra = ChatraStandIn::start().await;
     chatra.accept_keys("bench-public", "bench-secret");
+    let limits = deskie_bench::raw::before_load().await?;
     let env = deskie_bench::bench_env(ADMIN, chatra.base_url()).await?;
     let settings = &env.settings;
     let options = deskie_bench::unthrottled_suite_options(settings)?;
@@ -200,6 +201,7 @@ async fn main() -> anyhow::Result<()> {
         latency_us: matched.latency_us,
     };
     println!("{}", figures.line());
+    println!("{}", limits.ratio_line(&figures));
     println!(
         "Chatra received {} calls for {accepted} accepted replies ({} duplicates, {} not matched to a reply)",
         received.len(),
