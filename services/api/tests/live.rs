@@ -168,39 +168,38 @@ async fn a_sound_reaches_only_the_assignee_or_everyone_on_an_unassigned_case() {
     let unassigned = app.open_case(group, "chat-2").await;
     app.record_case(unassigned, vec![sound()]).await;
 
-    let names = |events: &[Sse]| -> Vec<(String, String)> {
+    // Each case's events in its order; the relay keeps order per case, not across cases.
+    let of_case = |events: &[Sse], case: &str| -> Vec<String> {
         events
             .iter()
-            .map(|e| {
-                (
-                    e.event.clone(),
-                    e.data["case_id"].as_str().unwrap_or("").into(),
-                )
-            })
+            .filter(|e| e.data["case_id"] == case)
+            .map(|e| e.event.clone())
             .collect()
     };
     let (case, unassigned) = (case.to_string(), unassigned.to_string());
     let ann_events = ann_live.take(6).await;
     let bob_events = bob_live.take(5).await;
-    let expected = |with_ann_sound: bool| {
-        let mut all = vec![
-            ("case_opened", &case),
-            ("case_assigned", &case),
-            ("sound", &case),
-            ("customer_message_received", &case),
-            ("case_opened", &unassigned),
-            ("sound", &unassigned),
-        ];
-        if !with_ann_sound {
-            all.remove(2);
-        }
-        all.into_iter()
-            .map(|(n, c)| (n.to_owned(), c.clone()))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(names(&ann_events), expected(true));
-    assert_eq!(names(&bob_events), expected(false));
-    let heard = &ann_events[2];
+    assert_eq!(
+        of_case(&ann_events, &case),
+        [
+            "case_opened",
+            "case_assigned",
+            "sound",
+            "customer_message_received"
+        ]
+    );
+    assert_eq!(
+        of_case(&bob_events, &case),
+        ["case_opened", "case_assigned", "customer_message_received"],
+        "the assignee's sound reaches only the assignee"
+    );
+    for events in [&ann_events, &bob_events] {
+        assert_eq!(of_case(events, &unassigned), ["case_opened", "sound"]);
+    }
+    let heard = ann_events
+        .iter()
+        .find(|e| e.event == "sound" && e.data["case_id"] == case.as_str())
+        .expect("ann's sound");
     assert_eq!(heard.data["data"]["sound"], "bell");
     assert_eq!(heard.data["data"]["kind"], "sound");
 }
