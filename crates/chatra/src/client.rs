@@ -92,7 +92,8 @@ pub struct AgentPing {
     pub received_from: String,
 }
 
-/// How long a connection to Chatra may sit idle and still be reused.
+/// How long a connection to Chatra may sit idle and still be reused, unless
+/// `DESKIE_CHATRA_IDLE_CONNECTION_SECS` says otherwise.
 ///
 /// **An assumption about Chatra's servers:** that they keep an idle keep-alive connection
 /// open for at least 5 s, the shortest common server default (Node.js, Apache, actix-web).
@@ -103,14 +104,17 @@ pub struct AgentPing {
 /// 3,000 in about one `bench-greeting` run of six ended `unknown` with reqwest's 90 s default.
 pub const IDLE_CONNECTION_REUSE: Duration = Duration::from_secs(4);
 
+/// How long a call to Chatra may take in all before it is given up.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// The reqwest client for Chatra calls: connects within 5 s (or `call_timeout` if
 /// shorter), gives up on a whole call after `call_timeout`, follows no redirects, and reuses
-/// an idle connection for at most [`IDLE_CONNECTION_REUSE`].
-pub fn http_client(call_timeout: Duration) -> reqwest::Client {
+/// a connection idle for less than `idle_reuse` only (`None`: [`IDLE_CONNECTION_REUSE`]).
+pub fn http_client(call_timeout: Duration, idle_reuse: Option<Duration>) -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(call_timeout.min(Duration::from_secs(5)))
         .timeout(call_timeout)
-        .pool_idle_timeout(IDLE_CONNECTION_REUSE)
+        .pool_idle_timeout(idle_reuse.unwrap_or(IDLE_CONNECTION_REUSE))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         // Building only fails when the TLS backend cannot start; a default client still
@@ -118,9 +122,9 @@ pub fn http_client(call_timeout: Duration) -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// [`http_client`] with 15 s per call.
+/// [`http_client`] with [`CALL_TIMEOUT`] and [`IDLE_CONNECTION_REUSE`].
 pub fn default_http_client() -> reqwest::Client {
-    http_client(Duration::from_secs(15))
+    http_client(CALL_TIMEOUT, None)
 }
 
 /// Chatra's REST API at one base URL.

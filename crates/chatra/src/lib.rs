@@ -49,8 +49,9 @@ mod retry_after;
 mod visitor;
 
 pub use client::{
-    AgentPing, ChatraClient, ChatraCredentials, ClientUpdate, DEFAULT_AGENT_ONLINE_PATH,
-    IDLE_CONNECTION_REUSE, OutgoingMessage, SentMessage, default_http_client, http_client,
+    AgentPing, CALL_TIMEOUT, ChatraClient, ChatraCredentials, ClientUpdate,
+    DEFAULT_AGENT_ONLINE_PATH, IDLE_CONNECTION_REUSE, OutgoingMessage, SentMessage,
+    default_http_client, http_client,
 };
 pub use error::ChatraError;
 pub use retry_after::{MAX_RETRY_AFTER, parse_retry_after};

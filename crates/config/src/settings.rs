@@ -58,6 +58,10 @@ pub struct Settings {
     /// `DESKIE_CHATRA_AGENT_ONLINE_PATH`: where agent-online pings go under the API URL;
     /// `None` keeps the client's default (an assumption: `deskie_chatra::DEFAULT_AGENT_ONLINE_PATH`).
     pub chatra_agent_online_path: Option<String>,
+    /// `DESKIE_CHATRA_IDLE_CONNECTION_SECS`: how long an idle connection to Chatra is reused;
+    /// `None` keeps the client's default (an assumption about Chatra's keep-alive:
+    /// `deskie_chatra::IDLE_CONNECTION_REUSE`).
+    pub chatra_idle_connection: Option<Duration>,
     /// `DESKIE_CHATRA_KEY_CHECK_PATH`: what the key check reads under the API URL; `None` keeps
     /// the api's default (an assumption: the api's `KEY_CHECK_PATH`).
     pub chatra_key_check_path: Option<String>,
@@ -148,6 +152,10 @@ impl Settings {
             )?,
             chatra_received_from: get("DESKIE_CHATRA_RECEIVED_FROM", "deskie"),
             chatra_agent_online_path: path_var(&lookup, "DESKIE_CHATRA_AGENT_ONLINE_PATH")?,
+            chatra_idle_connection: optional_seconds_var(
+                &lookup,
+                "DESKIE_CHATRA_IDLE_CONNECTION_SECS",
+            )?,
             chatra_key_check_path: path_var(&lookup, "DESKIE_CHATRA_KEY_CHECK_PATH")?,
             otlp_endpoint: lookup("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.trim().is_empty()),
             idempotency_retention: seconds_var(
@@ -243,6 +251,19 @@ pub(crate) fn seconds_var(
     }
 }
 
+/// [`seconds_var`] without a default: unset or blank is `None`.
+fn optional_seconds_var(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+) -> Result<Option<Duration>, ConfigError> {
+    match lookup(var) {
+        Some(value) if !value.trim().is_empty() => {
+            seconds_var(lookup, var, Duration::ZERO).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
 fn prefix_var(value: String) -> Result<String, ConfigError> {
     let valid = !value.is_empty()
         && value.len() <= 32
@@ -288,6 +309,7 @@ mod tests {
         assert_eq!(s.telegram_api_url, "https://api.telegram.org");
         assert_eq!(s.chatra_received_from, "deskie");
         assert_eq!(s.chatra_agent_online_path, None);
+        assert_eq!(s.chatra_idle_connection, None);
         assert_eq!(s.chatra_key_check_path, None);
         assert_eq!(s.idempotency_retention, Duration::from_secs(86_400));
         assert!(s.admin_token.is_none() && s.encryption_key.is_none());
@@ -308,6 +330,8 @@ mod tests {
             ("DESKIE_CHATRA_AGENT_ONLINE_PATH", "/a/../b"),
             ("DESKIE_CHATRA_KEY_CHECK_PATH", "/messages/x?y=1"),
             ("DESKIE_CHATRA_KEY_CHECK_PATH", "https://elsewhere/x"),
+            ("DESKIE_CHATRA_IDLE_CONNECTION_SECS", "0"),
+            ("DESKIE_CHATRA_IDLE_CONNECTION_SECS", "4s"),
             ("DESKIE_IDEMPOTENCY_RETENTION_SECS", "0"),
             ("DESKIE_IDEMPOTENCY_RETENTION_SECS", "1h"),
             ("DESKIE_IDEMPOTENCY_RETENTION_SECS", "-5"),
@@ -338,6 +362,12 @@ mod tests {
         let debug = format!("{s:?}");
         assert!(!debug.contains("super-secret-admin-token"));
         assert!(!debug.contains(&"ab".repeat(32)));
+    }
+
+    #[test]
+    fn the_chatra_keep_alive_assumption_can_be_changed() {
+        let s = with(&[("DESKIE_CHATRA_IDLE_CONNECTION_SECS", " 55 ")]).expect("valid");
+        assert_eq!(s.chatra_idle_connection, Some(Duration::from_secs(55)));
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct AgentSyncConfig {
     pub ping_interval: Duration,
     /// Bound of one Chatra call ([`DEFAULT_CHATRA_TIMEOUT`]); the queues' leases exceed it.
     pub chatra_timeout: Duration,
+    /// `DESKIE_CHATRA_IDLE_CONNECTION_SECS`, else [`deskie_chatra::IDLE_CONNECTION_REUSE`].
+    pub chatra_idle_connection: Option<Duration>,
     /// Fetching visitor cards (`GET /clients/{id}`) for new and ended chats; `None`: off
     /// (no fetch is enqueued). Default: [`VisitorFetchConfig::default`].
     pub visitors: Option<VisitorFetchConfig>,
@@ -83,6 +85,7 @@ impl AgentSyncConfig {
             cipher: settings.require_cipher()?.clone(),
             ping_interval: DEFAULT_PING_INTERVAL,
             chatra_timeout: DEFAULT_CHATRA_TIMEOUT,
+            chatra_idle_connection: settings.chatra_idle_connection,
             visitors: Some(VisitorFetchConfig::default()),
         })
     }
@@ -90,7 +93,7 @@ impl AgentSyncConfig {
     /// The HTTP client for Chatra calls ([`deskie_chatra::http_client`]): the whole call
     /// within [`Self::chatra_timeout`].
     pub fn http_client(&self) -> reqwest::Client {
-        deskie_chatra::http_client(self.chatra_timeout)
+        deskie_chatra::http_client(self.chatra_timeout, self.chatra_idle_connection)
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use deskie_agent_sync::AgentSyncConfig;
 use deskie_api::{ApiConfig, Application as Api, ExtraMetrics};
 use deskie_bus::Bus;
-use deskie_chatra::{ChatraClient, default_http_client};
+use deskie_chatra::{CALL_TIMEOUT, ChatraClient, http_client};
 use deskie_config::Settings;
 use deskie_ingest::{Application as Ingest, IngestConfig};
 use deskie_outbound::{Application as Outbound, OutboundConfig};
@@ -103,7 +103,8 @@ pub async fn start_suite_with(
         Projector::build(ProjectorConfig::default(), store.clone(), bus.clone()).await?;
     let outbound = match options.outbound {
         Some(config) => {
-            let chatra = ChatraClient::new(&settings.chatra_api_url, default_http_client());
+            let http = http_client(CALL_TIMEOUT, settings.chatra_idle_connection);
+            let chatra = ChatraClient::new(&settings.chatra_api_url, http);
             let cipher = settings.require_cipher()?.clone();
             Some(Outbound::build(
                 config,

@@ -1,6 +1,6 @@
 //! The outbound binary.
 
-use deskie_chatra::{ChatraClient, default_http_client};
+use deskie_chatra::{CALL_TIMEOUT, ChatraClient, http_client};
 use deskie_config::Settings;
 use deskie_outbound::{Application, OutboundConfig};
 use deskie_store::startup::Backing;
@@ -18,7 +18,8 @@ async fn main() -> anyhow::Result<()> {
         "deskie-outbound",
     )
     .await?;
-    let chatra = ChatraClient::new(&settings.chatra_api_url, default_http_client());
+    let http = http_client(CALL_TIMEOUT, settings.chatra_idle_connection);
+    let chatra = ChatraClient::new(&settings.chatra_api_url, http);
     let app = Application::build(config, store, bus, chatra, cipher)?;
     let shutdown = deskie_telemetry::cancel_on_shutdown_signal();
     app.run_until_stopped(shutdown).await?;

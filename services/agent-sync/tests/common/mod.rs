@@ -107,6 +107,7 @@ async fn build(
         cipher: cipher.clone(),
         ping_interval,
         chatra_timeout: Duration::from_secs(3),
+        chatra_idle_connection: None,
         visitors,
     };
     let metrics = AgentSyncMetrics::new().expect("metrics");
