@@ -349,5 +349,73 @@ proptest! {
         if !value.is_object() {
             prop_assert!(result.is_err());
         }
+        prop_assert!(peek_agrees(&body));
+    }
+
+    #[test]
+    fn a_peek_at_any_webhook_shaped_body_agrees_with_the_parser(
+        event in prop::sample::select(vec!["chatStarted", "chatFragment", "chatTranscript", "other"]),
+        id in prop::option::of("[ a-z0-9]{0,6}"),
+        chat_id in prop::option::of("[ a-z0-9]{0,6}"),
+        numeric_id in any::<bool>(),
+        messages in 0usize..3,
+        extra in arbitrary_json(),
+    ) {
+        let mut client = serde_json::Map::new();
+        if let Some(id) = id {
+            client.insert("id".into(), if numeric_id { serde_json::json!(42) } else { serde_json::json!(id) });
+        }
+        if let Some(chat_id) = chat_id {
+            client.insert("chatId".into(), serde_json::json!(chat_id));
+        }
+        let body = serde_json::json!({
+            "eventName": event,
+            "client": client,
+            "messages": vec![serde_json::json!({"id": "m", "type": "client", "text": "hi"}); messages],
+            "extra": extra,
+        });
+        prop_assert!(peek_agrees(&serde_json::to_vec(&body).expect("serialisable")));
+    }
+}
+
+/// A peek, when it says anything, says what the whole parse says.
+fn peek_agrees(body: &[u8]) -> bool {
+    match (peek_webhook(body), parse_webhook(body)) {
+        (None, _) => true,
+        (Some(peeked), Ok(ParsedWebhook::Known(w))) => {
+            peeked.kind == w.kind
+                && peeked.client_id == w.client.id
+                && peeked.chat_id == w.client.chat_id
+        }
+        (Some(_), _) => false,
+    }
+}
+
+#[test]
+fn the_usual_webhooks_are_read_by_a_peek_and_the_rest_left_to_the_parser() {
+    for name in [
+        "chat-started-prechat-form.json",
+        "chat-fragment-agent-from-chatra-ui.json",
+        "chat-transcript.json",
+    ] {
+        let body = fixture(name);
+        let peeked = peek_webhook(&body).expect(name);
+        let w = known(&body);
+        assert_eq!(
+            (peeked.kind, &*peeked.client_id, &*peeked.chat_id),
+            (w.kind, w.client.id.as_str(), w.client.chat_id.as_str()),
+            "{name}"
+        );
+    }
+    for odd in [
+        r#"{"eventName":"chatFragment","client":{"id":42,"chatId":"c"}}"#,
+        r#"{"eventName":"chatFragment","client":{"id":"a","chatId":"  "}}"#,
+        r#"{"eventName":"chatFragment","eventName":"chatStarted","client":{"id":"a","chatId":"c"}}"#,
+        r#"{"eventName":"chatTyping","client":{"id":"a","chatId":"c"}}"#,
+        r#"{"eventName":"chatFragment","client":null}"#,
+        r#"{"eventName":"chatFragment","client":{"id":"a","chatId":"c"}"#,
+        r#"["chatFragment"]"#,
+    ] {
+        assert_eq!(peek_webhook(odd.as_bytes()), None, "{odd}");
     }
 }

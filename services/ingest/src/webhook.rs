@@ -11,7 +11,9 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use async_nats::HeaderMap as NatsHeaders;
 use bytes::{Bytes, BytesMut};
 use deskie_bus::BusError;
-use deskie_domain::chatra::{ChatraEventKind, ParsedWebhook, WebhookParseError, parse_webhook};
+use deskie_domain::chatra::{
+    ChatraEventKind, ParsedWebhook, WebhookParseError, parse_webhook, peek_webhook,
+};
 use deskie_proto::Message;
 use deskie_proto::webhooks::ChatraWebhookReceived;
 use futures::StreamExt;
@@ -246,7 +248,24 @@ struct Kept {
 /// event without its case key (`client.id`, `client.chatId`) is kept, and routing sets it
 /// aside as a dead letter naming what is missing, to be redriven once the parser knows
 /// the shape.
+///
+/// The usual webhook is read by [`peek_webhook`] (its event and case key, nothing else built);
+/// anything else by the whole parse.
 fn kept_as(integration_id: Uuid, body: &[u8]) -> Result<Kept, WebhookError> {
+    if let Some(peeked) = peek_webhook(body) {
+        return Ok(Kept {
+            subject_token: peeked.kind.event_name(),
+            event_name: peeked.kind.event_name().to_owned(),
+            lane: deskie_domain::case::case_id_for(
+                integration_id,
+                &peeked.client_id,
+                &peeked.chat_id,
+            ),
+            messages: peeked.messages,
+            status: "accepted",
+            outcome: "accepted",
+        });
+    }
     match parse_webhook(body) {
         Ok(ParsedWebhook::Known(webhook)) => Ok(Kept {
             subject_token: webhook.kind.event_name(),

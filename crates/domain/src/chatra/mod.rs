@@ -18,7 +18,7 @@ mod webhook;
 
 pub use keys::VISITOR_FIELD_PREFIX;
 pub use message::DERIVED_ID_PREFIX;
-pub use parse::{WebhookParseError, parse_webhook};
+pub use parse::{PeekedWebhook, WebhookParseError, parse_webhook, peek_webhook};
 pub use time::millis_of;
 pub use visitor::{ChatraVisitor, VisitorParseError, parse_visitor};
 pub use webhook::*;

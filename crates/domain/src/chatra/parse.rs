@@ -1,5 +1,9 @@
 //! From webhook bytes to [`ParsedWebhook`], leniently and without panics.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use super::client_data::{group_id_of, read_client_data};
@@ -97,5 +101,58 @@ fn parse_client(client: &Map<String, Value>) -> Result<ChatraClient, WebhookPars
         phone: data.phone,
         fields: data.fields,
         details: data.details,
+    })
+}
+
+/// What ingest needs of a webhook (its event and case key), read without building the
+/// whole document: a webhook's fast path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeekedWebhook<'a> {
+    /// The event.
+    pub kind: ChatraEventKind,
+    /// `client.id`.
+    pub client_id: Cow<'a, str>,
+    /// `client.chatId`.
+    pub chat_id: Cow<'a, str>,
+    /// Message objects as sent (`message` and `messages`; duplicates counted), for a log.
+    pub messages: usize,
+}
+
+/// The top of a webhook, every other key skipped.
+#[derive(Deserialize)]
+struct Top<'a> {
+    #[serde(rename = "eventName", borrow)]
+    event_name: Cow<'a, str>,
+    #[serde(borrow)]
+    client: PeekClient<'a>,
+    message: Option<IgnoredAny>,
+    messages: Option<Vec<IgnoredAny>>,
+}
+
+#[derive(Deserialize)]
+struct PeekClient<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(rename = "chatId", borrow)]
+    chat_id: Cow<'a, str>,
+}
+
+/// The usual webhook's event and case key, when reading them alone is certain to agree with
+/// [`parse_webhook`]: a JSON object with a known `eventName`, and a `client` object whose
+/// `id` and `chatId` are non-blank strings (each key once). `None` for anything else (an
+/// unknown event, a missing or numeric id, a repeated key, not JSON): the caller then parses
+/// the whole body, which decides.
+pub fn peek_webhook(body: &[u8]) -> Option<PeekedWebhook<'_>> {
+    let top: Top<'_> = serde_json::from_slice(body).ok()?;
+    let kind = ChatraEventKind::from_event_name(&top.event_name)?;
+    let blank = |s: &str| s.trim().is_empty();
+    if blank(&top.client.id) || blank(&top.client.chat_id) {
+        return None;
+    }
+    Some(PeekedWebhook {
+        kind,
+        client_id: top.client.id,
+        chat_id: top.client.chat_id,
+        messages: usize::from(top.message.is_some()) + top.messages.map_or(0, |m| m.len()),
     })
 }
